@@ -1,0 +1,167 @@
+//! The raw `[package.metadata.docker]` / `[workspace.metadata.docker]` tables, exactly as written.
+//!
+//! Every field is optional so that layers can be merged (see [`super::resolve`]). Unknown keys are
+//! rejected by serde (`deny_unknown_fields`); the span of the offending key comes from `toml`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// One layer of docker configuration (workspace defaults or a package's own section).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DockerLayer {
+    /// Image repository, e.g. `ghcr.io/acme/orders`.
+    pub image: Option<String>,
+    /// Binary target that goes into the image.
+    pub bin: Option<String>,
+    /// Where cargo runs: on the host or inside a builder image.
+    pub strategy: Option<Strategy>,
+    /// Builder image for the `docker` strategy.
+    pub builder: Option<String>,
+    /// Digest pinning the builder image.
+    pub builder_digest: Option<String>,
+    /// Runtime base image (`scratch` for static binaries).
+    pub base: Option<String>,
+    /// Digest pinning the base image.
+    pub base_digest: Option<String>,
+    /// Link the binary statically (default: when the base is `scratch`).
+    #[serde(rename = "static")]
+    pub static_link: Option<bool>,
+    /// Path of a hand-written Dockerfile, relative to the package directory.
+    pub dockerfile: Option<String>,
+    /// Path of a user template replacing the built-in one, relative to the package directory.
+    pub template: Option<String>,
+    /// Build context directory, relative to the package directory.
+    pub context: Option<String>,
+    /// Extra `--build-arg`s.
+    pub build_args: Option<BTreeMap<String, String>>,
+    /// `ENV` of the image (and of the test container).
+    pub env: Option<BTreeMap<String, String>>,
+    /// Ports the service listens on.
+    pub expose: Option<Vec<u16>>,
+    /// Numeric `uid[:gid]` the service runs as.
+    pub user: Option<String>,
+    /// Exec-form entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// Exec-form default arguments.
+    pub cmd: Option<Vec<String>>,
+    /// Extra image labels.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Exec-form healthcheck.
+    pub healthcheck: Option<HealthcheckLayer>,
+    /// Signal that stops the service (`STOPSIGNAL`).
+    pub stop_signal: Option<String>,
+    /// Exec-form command run during the build to prove the binary starts.
+    pub smoke_test: Option<Vec<String>>,
+    /// `org.opencontainers.image.vendor`.
+    pub vendor: Option<String>,
+    /// Which commit an image is attributed to.
+    pub revision: Option<RevisionMode>,
+    /// Tag rules.
+    pub tags: Option<TagsLayer>,
+    /// Tests run in a container of the built image.
+    pub test: Option<TestLayer>,
+}
+
+/// How the binary gets built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// cargo builds on the host; the image only packages the binary (ko/Jib style).
+    Host,
+    /// A multi-stage Dockerfile runs cargo inside the builder image, dependencies in their own layer.
+    Docker,
+}
+
+/// Which commit an image is attributed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevisionMode {
+    /// The last commit that touched the crate's inputs.
+    Crate,
+    /// `HEAD`.
+    Head,
+}
+
+/// `[…docker.healthcheck]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HealthcheckLayer {
+    /// Exec-form command; exit 0 means healthy.
+    pub cmd: Option<Vec<String>>,
+    /// Time between checks, e.g. `"10s"`.
+    pub interval: Option<String>,
+    /// Time one check may take.
+    pub timeout: Option<String>,
+    /// Grace period after start.
+    pub start_period: Option<String>,
+    /// Consecutive failures before `unhealthy`.
+    pub retries: Option<u32>,
+}
+
+/// `[…docker.tags]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TagsLayer {
+    /// Tag the semver version and its compatibility lines.
+    pub semver: Option<bool>,
+    /// Tag the commit SHA.
+    pub sha: Option<bool>,
+    /// Hex digits of the SHA tag.
+    pub sha_length: Option<usize>,
+    /// Move `latest` (forward only, stable releases only).
+    pub latest: Option<bool>,
+    /// Extra tag templates, e.g. `"{branch}-{sha7}-{timestamp}"`.
+    pub extra: Option<Vec<String>>,
+}
+
+/// `[…docker.test]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TestLayer {
+    /// Deadline of the whole test stage, e.g. `"2m"`.
+    pub timeout: Option<String>,
+    /// Readiness conditions.
+    pub ready: Option<ReadyLayer>,
+    /// Checks on the image itself; parsed loosely until the test runner lands.
+    pub structure: Option<toml::Value>,
+    /// Commands run inside the container; parsed loosely until the test runner lands.
+    pub exec: Option<toml::Value>,
+    /// Integration test targets run inside the container; parsed loosely.
+    pub cargo: Option<toml::Value>,
+    /// Commands run on the host; parsed loosely.
+    pub host: Option<toml::Value>,
+    /// HTTP probes; parsed loosely.
+    pub http: Option<toml::Value>,
+    /// Shutdown expectations; parsed loosely.
+    pub shutdown: Option<toml::Value>,
+}
+
+/// `[…docker.test.ready]`: all conditions must hold under one deadline.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReadyLayer {
+    /// Deadline for readiness, e.g. `"30s"`.
+    pub timeout: Option<String>,
+    /// Wait for Docker health `healthy` (default: when the image has a healthcheck).
+    pub health: Option<bool>,
+    /// Container ports that must accept TCP connections.
+    pub tcp: Option<Vec<u16>>,
+    /// An HTTP request that must answer with a status.
+    pub http: Option<HttpReadyLayer>,
+    /// A regular expression a log line must match.
+    pub log: Option<String>,
+}
+
+/// `[…docker.test.ready.http]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpReadyLayer {
+    /// Container port (default: the first exposed port).
+    pub port: Option<u16>,
+    /// Request path.
+    pub path: Option<String>,
+    /// Expected status (default 200).
+    pub status: Option<u16>,
+}

@@ -1,0 +1,286 @@
+//! Manifest sections -> one validated [`ServiceConfig`] per service.
+//!
+//! Layers, lowest first: built-in defaults < `[workspace.metadata.docker]` <
+//! `[package.metadata.docker]` < command line. Each layer is validated on its own so that an error
+//! points at the file and line that holds the bad value; combinations are checked after merging.
+
+pub mod layer;
+pub mod source;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+
+pub use layer::{DockerLayer, RevisionMode, Strategy};
+pub use source::ManifestSource;
+pub use validate::{check_image_name, check_image_ref, check_tag_template, is_valid_tag};
+
+use crate::error::Result;
+
+/// Default runtime user: distroless' `nonroot`, numeric so Kubernetes' `runAsNonRoot` can verify it.
+pub const DEFAULT_USER: &str = "65532:65532";
+/// Default builder image of the `docker` strategy.
+pub const DEFAULT_BUILDER: &str = "rust:1-bookworm";
+/// Default runtime base for dynamically linked binaries.
+pub const DEFAULT_DYNAMIC_BASE: &str = "gcr.io/distroless/cc-debian12:nonroot";
+
+/// Everything the pipeline needs to know about one service, with defaults applied.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ServiceConfig {
+    /// Image repository, without tag.
+    pub image: String,
+    /// Binary target packaged in the image.
+    pub bin: String,
+    /// Where cargo runs.
+    pub strategy: Strategy,
+    /// Builder image (`docker` strategy).
+    pub builder: String,
+    /// Digest pinning the builder.
+    pub builder_digest: Option<String>,
+    /// Runtime base image.
+    pub base: String,
+    /// Digest pinning the base.
+    pub base_digest: Option<String>,
+    /// Whether the binary is linked statically.
+    pub static_link: bool,
+    /// Hand-written Dockerfile (absolute).
+    pub dockerfile: Option<Utf8PathBuf>,
+    /// User template (absolute).
+    pub template: Option<Utf8PathBuf>,
+    /// Build context directory (absolute).
+    pub context: Utf8PathBuf,
+    /// Extra build args.
+    pub build_args: BTreeMap<String, String>,
+    /// Image and container environment.
+    pub env: BTreeMap<String, String>,
+    /// Exposed ports.
+    pub expose: Vec<u16>,
+    /// Numeric `uid[:gid]`.
+    pub user: String,
+    /// Exec-form entrypoint.
+    pub entrypoint: Vec<String>,
+    /// Exec-form default arguments.
+    pub cmd: Vec<String>,
+    /// The user's extra labels.
+    pub labels: BTreeMap<String, String>,
+    /// Exec-form healthcheck.
+    pub healthcheck: Option<Healthcheck>,
+    /// `STOPSIGNAL`.
+    pub stop_signal: Option<String>,
+    /// Exec-form smoke test run during the build.
+    pub smoke_test: Option<Vec<String>>,
+    /// `org.opencontainers.image.vendor`.
+    pub vendor: Option<String>,
+    /// Which commit the image is attributed to.
+    pub revision: RevisionMode,
+    /// Tag rules.
+    pub tags: TagRules,
+    /// Tests in the container.
+    pub test: TestConfig,
+}
+
+/// A resolved exec-form healthcheck.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Healthcheck {
+    /// Command; exit 0 is healthy.
+    pub cmd: Vec<String>,
+    /// Time between checks.
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// Time one check may take.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// Grace period after start.
+    #[serde(with = "humantime_serde_compat")]
+    pub start_period: Duration,
+    /// Failures before `unhealthy`.
+    pub retries: u32,
+}
+
+/// Resolved `[…docker.tags]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TagRules {
+    /// Tag `X.Y.Z` and its compatibility lines.
+    pub semver: bool,
+    /// Tag the commit SHA.
+    pub sha: bool,
+    /// Hex digits of the SHA tag.
+    pub sha_length: usize,
+    /// Move `latest` (forward only).
+    pub latest: bool,
+    /// Extra tag templates.
+    pub extra: Vec<String>,
+}
+
+/// Resolved `[…docker.test]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TestConfig {
+    /// Deadline of the whole test stage.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// Readiness conditions.
+    pub ready: Readiness,
+    /// Sections parsed loosely until the test runner lands, kept for it.
+    #[serde(skip)]
+    pub raw: layer::TestLayer,
+}
+
+/// Resolved `[…docker.test.ready]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Readiness {
+    /// Deadline for readiness.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// Wait for Docker health `healthy` (`None`: when the image has a healthcheck).
+    pub health: Option<bool>,
+    /// Container ports that must accept connections.
+    pub tcp: Vec<u16>,
+    /// An HTTP request that must answer with a status.
+    pub http: Option<HttpReady>,
+    /// A regular expression some log line must match.
+    pub log: Option<String>,
+}
+
+/// Resolved `[…docker.test.ready.http]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HttpReady {
+    /// Container port.
+    pub port: u16,
+    /// Request path.
+    pub path: String,
+    /// Expected status.
+    pub status: u16,
+}
+
+/// What the config resolution needs to know about a package besides its manifest.
+#[derive(Debug, Clone)]
+pub struct PackageFacts<'a> {
+    /// Package name.
+    pub name: &'a str,
+    /// Directory holding its `Cargo.toml`.
+    pub dir: &'a Utf8Path,
+    /// Workspace root directory.
+    pub workspace_root: &'a Utf8Path,
+    /// Names of its binary targets.
+    pub bins: Vec<String>,
+}
+
+/// Merges the layers of one package and validates the result.
+///
+/// `workspace` is the workspace root manifest (its `[workspace.metadata.docker]` layer), `package`
+/// the package's own manifest, which must have a `[package.metadata.docker]` section.
+pub fn resolve(
+    facts: &PackageFacts<'_>,
+    workspace: Option<&ManifestSource>,
+    package: &ManifestSource,
+) -> Result<ServiceConfig> {
+    let ws_layer = workspace.and_then(|w| w.workspace.clone());
+    if let (Some(src), Some(layer)) = (workspace, &ws_layer) {
+        validate::layer(src, &source::WORKSPACE_SECTION, layer)?;
+    }
+    let pkg_layer = package.package.clone().unwrap_or_default();
+    validate::layer(package, &source::PACKAGE_SECTION, &pkg_layer)?;
+    let merged = merge(ws_layer.unwrap_or_default(), pkg_layer);
+    validate::resolved(facts, package, merged)
+}
+
+/// Overlays `top` on `bottom`: scalars and lists from `top` win, maps are merged key by key.
+///
+/// The destructuring makes the compiler point here when a key is added to [`DockerLayer`].
+pub fn merge(bottom: DockerLayer, top: DockerLayer) -> DockerLayer {
+    let DockerLayer {
+        image,
+        bin,
+        strategy,
+        builder,
+        builder_digest,
+        base,
+        base_digest,
+        static_link,
+        dockerfile,
+        template,
+        context,
+        build_args,
+        env,
+        expose,
+        user,
+        entrypoint,
+        cmd,
+        labels,
+        healthcheck,
+        stop_signal,
+        smoke_test,
+        vendor,
+        revision,
+        tags,
+        test,
+    } = top;
+    DockerLayer {
+        // `image` and `bin` name one package: a workspace default would make every service the same.
+        image,
+        bin,
+        strategy: strategy.or(bottom.strategy),
+        builder: builder.or(bottom.builder),
+        builder_digest: builder_digest.or(bottom.builder_digest),
+        base: base.or(bottom.base),
+        base_digest: base_digest.or(bottom.base_digest),
+        static_link: static_link.or(bottom.static_link),
+        dockerfile: dockerfile.or(bottom.dockerfile),
+        template: template.or(bottom.template),
+        context: context.or(bottom.context),
+        build_args: merge_maps(bottom.build_args, build_args),
+        env: merge_maps(bottom.env, env),
+        expose: expose.or(bottom.expose),
+        user: user.or(bottom.user),
+        entrypoint: entrypoint.or(bottom.entrypoint),
+        cmd: cmd.or(bottom.cmd),
+        labels: merge_maps(bottom.labels, labels),
+        healthcheck: healthcheck.or(bottom.healthcheck),
+        stop_signal: stop_signal.or(bottom.stop_signal),
+        smoke_test: smoke_test.or(bottom.smoke_test),
+        vendor: vendor.or(bottom.vendor),
+        revision: revision.or(bottom.revision),
+        tags: match (bottom.tags, tags) {
+            (Some(b), Some(t)) => Some(layer::TagsLayer {
+                semver: t.semver.or(b.semver),
+                sha: t.sha.or(b.sha),
+                sha_length: t.sha_length.or(b.sha_length),
+                latest: t.latest.or(b.latest),
+                extra: t.extra.or(b.extra),
+            }),
+            (b, t) => t.or(b),
+        },
+        test: test.or(bottom.test),
+    }
+}
+
+fn merge_maps(
+    bottom: Option<BTreeMap<String, String>>,
+    top: Option<BTreeMap<String, String>>,
+) -> Option<BTreeMap<String, String>> {
+    match (bottom, top) {
+        (Some(mut b), Some(t)) => {
+            b.extend(t);
+            Some(b)
+        }
+        (b, t) => t.or(b),
+    }
+}
+
+/// Durations serialize as humantime strings ("30s") in plans and reports.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}

@@ -1,0 +1,1 @@
+//! Dockerfiles: embedded templates rendered strictly, escaping, drift check and lint.

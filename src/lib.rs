@@ -1,0 +1,147 @@
+//! `cargo docker-release`: turns a crate, or every service crate of a workspace, into a released,
+//! tested, traceable container image.
+//!
+//! The pipeline is the architecture:
+//!
+//! ```text
+//! manifest -> plan -> dockerfile -> build -> test -> tag -> push -> report
+//! ```
+//!
+//! [`config`] and [`workspace`] read the manifests, [`git`] the revision, [`plan`] decides (purely)
+//! what the release does, [`dockerfile`] renders or validates the Dockerfile, [`steps`] act through
+//! [`engine`], and [`report`] records the result. [`ui`] is the only module that prints.
+#![warn(missing_docs, clippy::print_stdout, clippy::print_stderr)]
+// Errors are the cold path and carry the manifest text for their snippets; boxing buys nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod cli;
+pub mod config;
+pub mod dockerfile;
+pub mod engine;
+pub mod error;
+pub mod git;
+pub mod init;
+pub mod plan;
+pub mod report;
+pub mod steps;
+pub mod ui;
+pub mod workspace;
+
+use cli::{Cli, Command, GlobalArgs, MessageFormat};
+use error::Result;
+use plan::{KnownReleases, PlanOptions, ReleasePlan};
+use ui::Shell;
+use workspace::{Service, Workspace};
+
+/// The output shell the command line asks for.
+pub fn shell_for(cli: &Cli) -> Shell {
+    let Cli::DockerRelease(args) = cli;
+    let g = &args.global;
+    Shell::new(g.verbose, g.quiet, g.color, g.message_format)
+}
+
+/// Runs the command line.
+pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
+    let Cli::DockerRelease(args) = cli;
+    let global = &args.global;
+    match args.command {
+        Some(Command::Plan) => {
+            let (_, services) = load_services(global, true)?;
+            let plan = make_plan(&services, &KnownReleases::new(), &plan_options(global))?;
+            print_plan(shell, &plan)
+        }
+        Some(Command::Init) => {
+            let ws = Workspace::load(&global.selection())?;
+            for package in ws.select(&global.selection(), false)? {
+                let path = init::init(&ws, package)?;
+                shell.status("Adding", format!("[package.metadata.docker] to {path}"));
+            }
+            Ok(())
+        }
+        Some(Command::Dockerfile(_))
+        | Some(Command::Lint)
+        | Some(Command::Inspect(_))
+        | Some(Command::Prune(_))
+        | None => Err(error::Error::usage(
+            "this command is not implemented yet",
+            Some("`cargo docker-release plan` shows what a release would do".to_string()),
+        )),
+    }
+}
+
+/// Reads the workspace and resolves every selected service's configuration.
+pub fn load_services(
+    global: &GlobalArgs,
+    require_section: bool,
+) -> Result<(Workspace, Vec<Service>)> {
+    let selection = global.selection();
+    let ws = Workspace::load(&selection)?;
+    let services = ws
+        .select(&selection, require_section)?
+        .into_iter()
+        .map(|p| ws.service(p))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((ws, services))
+}
+
+/// Reads each service's revision from git and computes the release plan.
+pub fn make_plan(
+    services: &[Service],
+    known: &KnownReleases,
+    options: &PlanOptions,
+) -> Result<ReleasePlan> {
+    let mut images = Vec::new();
+    for service in services {
+        let repo = git::open(&service.package.dir)?;
+        let revision = git::revision(
+            &repo,
+            &service.package.name,
+            &service.inputs,
+            service.config.revision,
+        )?;
+        let known = known
+            .get(&service.config.image)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        images.push(plan::plan_image(
+            &service.package,
+            &service.config,
+            &revision,
+            known,
+            options,
+        )?);
+    }
+    Ok(ReleasePlan { images })
+}
+
+/// Plan options from the command line and the CI environment.
+pub fn plan_options(global: &GlobalArgs) -> PlanOptions {
+    PlanOptions {
+        allow_dirty: global.allow_dirty,
+        ci_run_url: ci_run_url(),
+    }
+}
+
+/// The URL of the CI run, when the CI says it (GitHub Actions, GitLab CI).
+fn ci_run_url() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let (Some(server), Some(repo), Some(run)) = (
+        var("GITHUB_SERVER_URL"),
+        var("GITHUB_REPOSITORY"),
+        var("GITHUB_RUN_ID"),
+    ) {
+        return Some(format!("{server}/{repo}/actions/runs/{run}"));
+    }
+    var("CI_JOB_URL")
+}
+
+/// Prints the plan: JSON on stdout, or a readable summary.
+pub fn print_plan(shell: &Shell, plan: &ReleasePlan) -> Result<()> {
+    match shell.format() {
+        MessageFormat::Json => {
+            let json = serde_json::to_string_pretty(plan).expect("plans serialize");
+            shell.stdout(&format!("{json}\n"))
+        }
+        MessageFormat::Human => shell.stdout(&plan.human()),
+    }
+}

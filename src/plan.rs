@@ -1,0 +1,529 @@
+//! PURE: configuration + git state + known releases -> [`ReleasePlan`].
+//!
+//! Every rule of SPEC section 5 lives here: which tags an image gets, which are held back and why,
+//! and which labels it carries. Nothing here touches the file system, git or the engine, so the
+//! rules are tested as tables.
+
+use std::collections::BTreeMap;
+
+use camino::Utf8PathBuf;
+use semver::Version;
+use serde::Serialize;
+
+use crate::config::ServiceConfig;
+use crate::error::{Error, Result};
+use crate::git::Revision;
+
+/// Label prefix of OCI annotations.
+pub const OCI: &str = "org.opencontainers.image";
+/// Label marking what the tool built and which package it came from.
+pub const LABEL_PACKAGE: &str = "io.cargo-docker-release.package";
+/// Label saying whether an image is a release or a development (dirty) build.
+pub const LABEL_BUILD: &str = "io.cargo-docker-release.build";
+/// Label with the URL of the CI run that built the image.
+pub const LABEL_CI_RUN: &str = "io.cargo-docker-release.ci-run";
+
+/// What a release will do, for every selected service.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleasePlan {
+    /// One entry per service, in the order they were selected.
+    pub images: Vec<ImagePlan>,
+}
+
+/// What the release will do for one service.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImagePlan {
+    /// Cargo package name.
+    pub package: String,
+    /// Crate version exactly as in Cargo.toml.
+    pub version: String,
+    /// Image repository.
+    pub image: String,
+    /// Full 40-hex revision the image is attributed to.
+    pub revision: String,
+    /// The revision's commit, branch and dirty state.
+    pub git: Revision,
+    /// Every tag considered, applied or held back, with the rule that decided.
+    pub tags: Vec<TagDecision>,
+    /// Image labels (OCI and the user's).
+    pub labels: BTreeMap<String, String>,
+    /// Directory of the package's Cargo.toml.
+    pub package_dir: Utf8PathBuf,
+    /// Workspace root directory.
+    pub workspace_root: Utf8PathBuf,
+    /// Path of the package's Cargo.toml.
+    pub manifest_path: Utf8PathBuf,
+    /// Resolved configuration.
+    pub config: ServiceConfig,
+}
+
+impl ImagePlan {
+    /// Tags that will be applied.
+    pub fn applied_tags(&self) -> impl Iterator<Item = &TagDecision> {
+        self.tags.iter().filter(|t| t.applied)
+    }
+
+    /// `image:tag` of the first applied immutable tag (the exact version or the SHA tag).
+    pub fn primary_reference(&self) -> String {
+        let tag = self
+            .applied_tags()
+            .find(|t| t.kind.is_immutable())
+            .or_else(|| self.applied_tags().next())
+            .map(|t| t.name.as_str())
+            .unwrap_or("untagged");
+        format!("{}:{tag}", self.image)
+    }
+}
+
+/// Why a tag exists and whether the release applies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagDecision {
+    /// The tag (without repository).
+    pub name: String,
+    /// Whether the release applies it.
+    pub applied: bool,
+    /// Which rule produced it.
+    pub kind: TagKind,
+    /// Why it is applied or held back.
+    pub reason: String,
+}
+
+/// The rule that produced a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TagKind {
+    /// `X.Y.Z` (immutable).
+    Exact,
+    /// `X.Y` (floating).
+    Minor,
+    /// `X` (floating).
+    Major,
+    /// `latest` (floating).
+    Latest,
+    /// The commit SHA (immutable).
+    Sha,
+    /// `<sha>-dirty` (development build).
+    Dirty,
+    /// A user template.
+    Extra,
+}
+
+impl TagKind {
+    /// Immutable tags never move to a different image without `--force`.
+    pub fn is_immutable(self) -> bool {
+        matches!(self, TagKind::Exact | TagKind::Sha)
+    }
+
+    /// Floating tags move only after every selected service passed (and was pushed).
+    pub fn is_floating(self) -> bool {
+        matches!(self, TagKind::Minor | TagKind::Major | TagKind::Latest)
+    }
+}
+
+/// Releases already known for each image repository (from the engine or the registry).
+pub type KnownReleases = BTreeMap<String, Vec<Version>>;
+
+/// The facts about one package the plan needs besides its configuration.
+#[derive(Debug, Clone)]
+pub struct PackageInput {
+    /// Package name.
+    pub name: String,
+    /// Version from Cargo.toml.
+    pub version: Version,
+    /// `description`.
+    pub description: Option<String>,
+    /// `repository`.
+    pub repository: Option<String>,
+    /// `homepage`.
+    pub homepage: Option<String>,
+    /// `documentation`.
+    pub documentation: Option<String>,
+    /// `license`.
+    pub license: Option<String>,
+    /// `authors`.
+    pub authors: Vec<String>,
+    /// Directory of its Cargo.toml.
+    pub dir: Utf8PathBuf,
+    /// Path of its Cargo.toml.
+    pub manifest_path: Utf8PathBuf,
+    /// Workspace root.
+    pub workspace_root: Utf8PathBuf,
+    /// Whether it is the workspace's root package (a `v{version}` git tag is its).
+    pub is_root: bool,
+}
+
+/// Options from the command line that change the plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Allow uncommitted changes in the crate's inputs (only a `-dirty` tag is produced).
+    pub allow_dirty: bool,
+    /// URL of the CI run, recorded as a label.
+    pub ci_run_url: Option<String>,
+}
+
+/// Computes the plan of one service.
+pub fn plan_image(
+    package: &PackageInput,
+    config: &ServiceConfig,
+    git: &Revision,
+    known: &[Version],
+    options: &PlanOptions,
+) -> Result<ImagePlan> {
+    check_git_tags(package, git)?;
+    if git.dirty && !options.allow_dirty {
+        return Err(Error::Git {
+            message: format!(
+                "`{}` has uncommitted changes in its inputs:\n{}",
+                package.name,
+                git.dirty_files
+                    .iter()
+                    .map(|f| format!("  {f}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            help: Some(
+                "commit or stash them, or pass `--allow-dirty` for a development build tagged `<sha>-dirty`"
+                    .into(),
+            ),
+        });
+    }
+    let tags = tags_for(&package.version, config, git, known);
+    for tag in tags.iter().filter(|t| t.applied) {
+        if !crate::config::is_valid_tag(&tag.name) {
+            return Err(Error::Plan {
+                message: format!(
+                    "`{}` would get the invalid tag `{}`",
+                    package.name, tag.name
+                ),
+                help: Some(format!(
+                    "tags are at most 128 characters of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`; it came from the {} rule",
+                    tag.reason
+                )),
+            });
+        }
+    }
+    if !tags.iter().any(|t| t.applied) {
+        return Err(Error::Plan {
+            message: format!("`{}` would get no tag at all", package.name),
+            help: Some(
+                "enable `tags.sha` or `tags.semver`, or add an `extra` template in [package.metadata.docker.tags]"
+                    .into(),
+            ),
+        });
+    }
+    Ok(ImagePlan {
+        package: package.name.clone(),
+        version: package.version.to_string(),
+        image: config.image.clone(),
+        revision: git.sha.clone(),
+        git: git.clone(),
+        labels: labels_for(package, config, git, &tags, options),
+        tags,
+        package_dir: package.dir.clone(),
+        workspace_root: package.workspace_root.clone(),
+        manifest_path: package.manifest_path.clone(),
+        config: config.clone(),
+    })
+}
+
+/// Refuses a release when HEAD carries this crate's release tag for another version.
+fn check_git_tags(package: &PackageInput, git: &Revision) -> Result<()> {
+    let prefix = format!("{}-v", package.name);
+    for tag in &git.head_tags {
+        let version = if let Some(v) = tag.strip_prefix(&prefix) {
+            v
+        } else if package.is_root {
+            match tag.strip_prefix('v') {
+                Some(v) if Version::parse(v).is_ok() => v,
+                _ => continue,
+            }
+        } else {
+            continue;
+        };
+        if Version::parse(version).ok().as_ref() != Some(&package.version) {
+            return Err(Error::Plan {
+                message: format!(
+                    "HEAD is tagged `{tag}` but `{}` is version {} in {}",
+                    package.name, package.version, package.manifest_path
+                ),
+                help: Some(
+                    "bump `version` in Cargo.toml to match the git tag, or move the tag to the right commit"
+                        .into(),
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A semver version as a tag: build metadata's `+` is not allowed in tags and becomes `_`.
+pub fn version_tag(version: &Version) -> String {
+    version.to_string().replace('+', "_")
+}
+
+/// Every tag of SPEC section 5 for `version` at `git`, with whether it applies and why.
+pub fn tags_for(
+    version: &Version,
+    config: &ServiceConfig,
+    git: &Revision,
+    known: &[Version],
+) -> Vec<TagDecision> {
+    let rules = &config.tags;
+    let sha = &git.sha[..rules.sha_length.min(git.sha.len())];
+    let mut tags = Vec::new();
+    let decide = |name: String, kind: TagKind, applied: bool, reason: String| TagDecision {
+        name,
+        applied,
+        kind,
+        reason,
+    };
+
+    if git.dirty {
+        tags.push(decide(
+            format!("{sha}-dirty"),
+            TagKind::Dirty,
+            true,
+            "development build of uncommitted changes (--allow-dirty)".into(),
+        ));
+        let held = "held back: the tree has uncommitted changes";
+        if rules.semver {
+            tags.push(decide(
+                version_tag(version),
+                TagKind::Exact,
+                false,
+                held.into(),
+            ));
+        }
+        if rules.sha {
+            tags.push(decide(sha.to_owned(), TagKind::Sha, false, held.into()));
+        }
+        if rules.latest {
+            tags.push(decide("latest".into(), TagKind::Latest, false, held.into()));
+        }
+        return tags;
+    }
+
+    if rules.semver {
+        tags.push(decide(
+            version_tag(version),
+            TagKind::Exact,
+            true,
+            "exact version (immutable)".into(),
+        ));
+        tags.extend(floating_tags_for(version, known));
+    }
+    if rules.sha {
+        tags.push(decide(
+            sha.to_owned(),
+            TagKind::Sha,
+            true,
+            format!("commit {} (immutable)", &git.sha[..sha.len()]),
+        ));
+    }
+    if rules.latest {
+        tags.push(latest_for(version, known));
+    }
+    for template in &rules.extra {
+        tags.push(decide(
+            render_tag_template(template, version, git),
+            TagKind::Extra,
+            true,
+            format!("template `{template}`"),
+        ));
+    }
+    tags
+}
+
+/// The compatibility-line tags (`X.Y`, `X`) of `version`, moving only forward.
+pub fn floating_tags_for(version: &Version, known: &[Version]) -> Vec<TagDecision> {
+    let mut tags = Vec::new();
+    let line = |name: String, kind: TagKind, same_line: &dyn Fn(&Version) -> bool| {
+        if !version.pre.is_empty() {
+            return TagDecision {
+                name,
+                applied: false,
+                kind,
+                reason: "held back: pre-releases never move floating tags".into(),
+            };
+        }
+        match newer_release(version, known, same_line) {
+            Some(newer) => TagDecision {
+                name,
+                applied: false,
+                kind,
+                reason: format!(
+                    "held back: {newer} is newer on this line; floating tags only move forward"
+                ),
+            },
+            None => TagDecision {
+                name,
+                applied: true,
+                kind,
+                reason: "highest release on this line".into(),
+            },
+        }
+    };
+    if version.major > 0 {
+        tags.push(line(
+            format!("{}.{}", version.major, version.minor),
+            TagKind::Minor,
+            &|v| v.major == version.major && v.minor == version.minor,
+        ));
+        tags.push(line(version.major.to_string(), TagKind::Major, &|v| {
+            v.major == version.major
+        }));
+    } else if version.minor > 0 {
+        // Cargo's compatibility line for 0.y.z is 0.y; `0` alone would span breaking changes.
+        tags.push(line(format!("0.{}", version.minor), TagKind::Minor, &|v| {
+            v.major == 0 && v.minor == version.minor
+        }));
+    }
+    tags
+}
+
+/// `latest`: only the highest stable release gets it.
+fn latest_for(version: &Version, known: &[Version]) -> TagDecision {
+    let decide = |applied: bool, reason: String| TagDecision {
+        name: "latest".into(),
+        applied,
+        kind: TagKind::Latest,
+        reason,
+    };
+    if !version.pre.is_empty() {
+        return decide(false, "held back: pre-releases never move `latest`".into());
+    }
+    match newer_release(version, known, &|_| true) {
+        Some(newer) => decide(
+            false,
+            format!("held back: {newer} is a newer stable release; `latest` only moves forward"),
+        ),
+        None => decide(true, "highest stable release".into()),
+    }
+}
+
+/// The highest stable known release on the same line that is newer than `version`.
+fn newer_release<'a>(
+    version: &Version,
+    known: &'a [Version],
+    same_line: &dyn Fn(&Version) -> bool,
+) -> Option<&'a Version> {
+    known
+        .iter()
+        .filter(|k| k.pre.is_empty() && same_line(k))
+        .filter(|k| k.cmp_precedence(version) == std::cmp::Ordering::Greater)
+        .max_by(|a, b| a.cmp_precedence(b))
+}
+
+/// Expands `{branch}`, `{sha7}`, `{sha}`, `{version}` and `{timestamp}` (commit time, UTC).
+pub fn render_tag_template(template: &str, version: &Version, git: &Revision) -> String {
+    let branch = git
+        .branch
+        .as_deref()
+        .unwrap_or("detached")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>();
+    template
+        .replace("{branch}", &branch)
+        .replace("{sha7}", &git.sha[..7])
+        .replace("{sha}", &git.sha)
+        .replace("{version}", &version_tag(version))
+        .replace(
+            "{timestamp}",
+            &git.commit_time.format("%Y%m%d%H%M%S").to_string(),
+        )
+}
+
+/// The image's labels: OCI annotations from the crate's metadata, the tool's own, the user's.
+pub fn labels_for(
+    package: &PackageInput,
+    config: &ServiceConfig,
+    git: &Revision,
+    tags: &[TagDecision],
+    options: &PlanOptions,
+) -> BTreeMap<String, String> {
+    // The user's labels go first: the traceability labels below cannot be overridden.
+    let mut labels = config.labels.clone();
+    let mut set = |key: &str, value: Option<String>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            labels.insert(format!("{OCI}.{key}"), v);
+        }
+    };
+    set("title", Some(package.name.clone()));
+    set("description", package.description.clone());
+    set("version", Some(package.version.to_string()));
+    set("revision", Some(git.sha.clone()));
+    set(
+        "created",
+        Some(
+            git.commit_time
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+    );
+    set("source", package.repository.clone());
+    set("url", package.homepage.clone());
+    set("documentation", package.documentation.clone());
+    set("licenses", package.license.clone());
+    set("authors", Some(package.authors.join(", ")));
+    set("vendor", config.vendor.clone());
+    set(
+        "ref.name",
+        tags.iter()
+            .find(|t| t.applied && t.kind.is_immutable() || t.kind == TagKind::Dirty)
+            .map(|t| t.name.clone()),
+    );
+    if config.base != "scratch" {
+        set("base.name", Some(config.base.clone()));
+        set("base.digest", config.base_digest.clone());
+    }
+    labels.insert(LABEL_PACKAGE.into(), package.name.clone());
+    labels.insert(
+        LABEL_BUILD.into(),
+        if git.dirty { "development" } else { "release" }.into(),
+    );
+    if let Some(url) = &options.ci_run_url {
+        labels.insert(LABEL_CI_RUN.into(), url.clone());
+    }
+    labels
+}
+
+impl ReleasePlan {
+    /// The plan for people: each image, each tag with its reason, the labels.
+    pub fn human(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for image in &self.images {
+            let dirty = if image.git.dirty { " (dirty)" } else { "" };
+            let _ = writeln!(
+                out,
+                "{} {} -> {}\n  revision {}{dirty} committed {}",
+                image.package,
+                image.version,
+                image.image,
+                image.revision,
+                image
+                    .git
+                    .commit_time
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            let _ = writeln!(out, "  tags:");
+            let width = image.tags.iter().map(|t| t.name.len()).max().unwrap_or(0);
+            for tag in &image.tags {
+                let mark = if tag.applied { "+" } else { "-" };
+                let _ = writeln!(out, "    {mark} {:width$}  {}", tag.name, tag.reason);
+            }
+            let _ = writeln!(out, "  labels:");
+            for (k, v) in &image.labels {
+                let _ = writeln!(out, "    {k}={}", v.escape_debug());
+            }
+            out.push('\n');
+        }
+        out
+    }
+}

@@ -1,0 +1,1 @@
+//! Release steps driven by the plan: build, test, tag, push.

@@ -27,7 +27,7 @@ pub mod steps;
 pub mod ui;
 pub mod workspace;
 
-use cli::{Cli, Command, GlobalArgs, MessageFormat};
+use cli::{Cli, Command, GlobalArgs, MessageFormat, ReleaseArgs};
 use error::Result;
 use plan::{KnownReleases, PlanOptions, ReleasePlan};
 use ui::Shell;
@@ -58,11 +58,10 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
             }
             Ok(())
         }
-        Some(Command::Dockerfile(_))
-        | Some(Command::Lint)
-        | Some(Command::Inspect(_))
-        | Some(Command::Prune(_))
-        | None => Err(error::Error::usage(
+        Some(Command::Inspect(inspect)) => block_on(inspect_command(&inspect.image, shell)),
+        Some(Command::Prune(prune)) => block_on(prune_command(global, prune.keep, shell)),
+        None => block_on(release(global, &args.release, shell)),
+        Some(Command::Dockerfile(_)) | Some(Command::Lint) => Err(error::Error::usage(
             "this command is not implemented yet",
             Some("`cargo docker-release plan` shows what a release would do".to_string()),
         )),
@@ -143,5 +142,274 @@ pub fn print_plan(shell: &Shell, plan: &ReleasePlan) -> Result<()> {
             shell.stdout(&format!("{json}\n"))
         }
         MessageFormat::Human => shell.stdout(&plan.human()),
+    }
+}
+
+/// Runs the async part of a command on a runtime of its own.
+fn block_on<F: std::future::Future<Output = Result<()>>>(future: F) -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| error::Error::io("starting the async runtime", e))?
+        .block_on(future)
+}
+
+/// The whole release: engine -> plan (with the engine's known releases) -> for each service
+/// dockerfile -> build -> test -> then tags on every image that passed -> report.
+///
+/// `--dry-run` stops after printing the plan. Nothing is tagged unless every selected service
+/// built and passed, and no immutable tag moves to another image without `--force`.
+pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) -> Result<()> {
+    let started = std::time::Instant::now();
+    let started_at = chrono::Utc::now();
+    let (ws, services) = load_services(global, true)?;
+    let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
+    let engine = match engine::Engine::connect().await {
+        Ok(engine) => Some(engine),
+        Err(e) if release.dry_run => {
+            shell.warn(format!(
+                "{e}; the plan below does not know the engine's existing releases"
+            ));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let known = match &engine {
+        Some(engine) => steps::tag::known_releases(engine, &repositories).await?,
+        None => KnownReleases::new(),
+    };
+    let plan = make_plan(&services, &known, &plan_options(global))?;
+    if release.dry_run {
+        return print_plan(shell, &plan);
+    }
+    let engine = engine.expect("connected unless dry-run");
+    let plans: Vec<&plan::ImagePlan> = plan.images.iter().collect();
+    steps::tag::preflight(&engine, &plans, release.force).await?;
+    steps::prune::remove_leftover_containers(&engine, shell).await?;
+
+    let cargo_flags = global.selection().cargo_flags;
+    let jobs = release
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .max(1);
+    let test_options = steps::TestStageOptions {
+        keep_on_failure: release.keep_on_failure,
+    };
+    use futures_util::StreamExt;
+    let mut runs: Vec<ServiceRun> = futures_util::stream::iter(
+        plans
+            .iter()
+            .map(|p| service_run(&engine, p, &cargo_flags, test_options, shell)),
+    )
+    .buffered(jobs)
+    .collect()
+    .await;
+
+    let all_passed = runs.iter().all(|r| r.error.is_none());
+    let mut failure: Option<error::Error> = None;
+    if all_passed {
+        let released: Vec<(&plan::ImagePlan, &str)> = plans
+            .iter()
+            .zip(&runs)
+            .filter_map(|(p, r)| r.image_id.as_deref().map(|id| (*p, id)))
+            .collect();
+        let tag_started = std::time::Instant::now();
+        let tagged = match steps::tag::check_conflicts(&engine, &released, release.force).await {
+            Ok(()) => steps::tag::apply_tags(&engine, &released, all_passed, shell).await,
+            Err(e) => Err(e),
+        };
+        let tag_ms = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
+        match tagged {
+            Ok(outcomes) => {
+                for (run, outcomes) in runs.iter_mut().zip(outcomes) {
+                    run.tags = Some(outcomes);
+                    run.timings.tag_ms = tag_ms;
+                }
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+
+    let mut services_report = Vec::new();
+    for (plan, run) in plans.iter().zip(runs.iter_mut()) {
+        let size = match &run.image_id {
+            Some(id) => engine::images::ImageStore::image(&engine, id)
+                .await
+                .ok()
+                .flatten()
+                .map(|i| i.size),
+            None => None,
+        };
+        let state = match (&run.error, &run.tags, &failure) {
+            (Some(_), _, _) => report::ServiceState::Failed,
+            (None, Some(_), None) => report::ServiceState::Released,
+            _ => report::ServiceState::NotTagged,
+        };
+        let tags = run.tags.take().unwrap_or_else(|| {
+            plan.tags
+                .iter()
+                .map(|t| steps::tag::TagOutcome {
+                    name: t.name.clone(),
+                    kind: t.kind,
+                    planned: t.applied,
+                    applied: false,
+                    moved: false,
+                    previous: None,
+                    reason: if t.applied {
+                        "not applied: the release did not pass".to_owned()
+                    } else {
+                        t.reason.clone()
+                    },
+                })
+                .collect()
+        });
+        services_report.push(report::ServiceReport {
+            package: plan.package.clone(),
+            version: plan.version.clone(),
+            image: plan.image.clone(),
+            revision: plan.revision.clone(),
+            state,
+            image_id: run.image_id.clone(),
+            size,
+            reused: run.reused,
+            context_bytes: run.context_bytes,
+            tags,
+            labels: plan.labels.clone(),
+            tests: run.tests.take(),
+            timings: run.timings,
+            error: run.error.as_ref().map(|e| e.to_string()),
+        });
+    }
+    let report = report::ReleaseReport {
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        success: all_passed && failure.is_none(),
+        started: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_ms: started.elapsed().as_millis() as u64,
+        services: services_report,
+    };
+    let path = report.write(&ws.metadata.target_directory)?;
+    match shell.format() {
+        MessageFormat::Json => shell.stdout(&report.json())?,
+        MessageFormat::Human => shell.raw(&format!("\n{}", report.human())),
+    }
+    shell.verbose("Wrote", &path);
+
+    let mut errors = runs.into_iter().filter_map(|r| r.error);
+    match failure.or_else(|| errors.next()) {
+        Some(first) => {
+            for other in errors {
+                shell.error(&other);
+            }
+            Err(first)
+        }
+        None => {
+            shell.status(
+                "Finished",
+                format!(
+                    "release of {} image(s) in {:.1}s",
+                    plan.images.len(),
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// How one service's dockerfile -> build -> test went.
+#[derive(Debug, Default)]
+struct ServiceRun {
+    image_id: Option<String>,
+    reused: bool,
+    context_bytes: u64,
+    tests: Option<steps::TestReport>,
+    tags: Option<Vec<steps::tag::TagOutcome>>,
+    timings: report::StepTimings,
+    error: Option<error::Error>,
+}
+
+/// Dockerfile, build and test of one service; a failure is recorded, not returned, so that the
+/// other services finish and the report shows every service's state.
+async fn service_run(
+    engine: &engine::Engine,
+    plan: &plan::ImagePlan,
+    cargo_flags: &[String],
+    test_options: steps::TestStageOptions,
+    shell: &Shell,
+) -> ServiceRun {
+    let mut run = ServiceRun::default();
+    let step = std::time::Instant::now();
+    let rendered = match dockerfile::for_image(plan) {
+        Ok(r) => r,
+        Err(e) => {
+            run.error = Some(e);
+            return run;
+        }
+    };
+    run.timings.dockerfile_ms = step.elapsed().as_millis() as u64;
+    let built = match steps::build::build(engine, plan, &rendered, cargo_flags, shell).await {
+        Ok(b) => b,
+        Err(e) => {
+            run.error = Some(e);
+            return run;
+        }
+    };
+    run.timings.cargo_ms = built.cargo_ms;
+    run.timings.image_ms = built.image_ms;
+    run.image_id = Some(built.image_id.clone());
+    run.reused = built.reused;
+    run.context_bytes = built.context_bytes;
+    let step = std::time::Instant::now();
+    match steps::run_tests(engine, plan, &built.image_id, test_options, shell).await {
+        Ok(report) => run.tests = Some(report),
+        Err(e) => run.error = Some(e),
+    }
+    run.timings.test_ms = step.elapsed().as_millis() as u64;
+    run
+}
+
+/// `inspect IMAGE`: what an image carries, from its labels and `ENV SHA`.
+pub async fn inspect_command(reference: &str, shell: &Shell) -> Result<()> {
+    let engine = engine::Engine::connect().await?;
+    let inspection = steps::inspect::inspect(&engine, reference).await?;
+    if inspection.revision.is_some() && !inspection.consistent() {
+        shell.warn(format!(
+            "`{reference}`: ENV SHA ({}) differs from its revision label ({})",
+            inspection.sha.as_deref().unwrap_or("unset"),
+            inspection.revision.as_deref().unwrap_or_default()
+        ));
+    }
+    match shell.format() {
+        MessageFormat::Json => {
+            let json = serde_json::to_string_pretty(&inspection).expect("inspections serialize");
+            shell.stdout(&format!("{json}\n"))
+        }
+        MessageFormat::Human => shell.stdout(&inspection.human()),
+    }
+}
+
+/// `prune --keep N`: stale tags of the selected services' repositories and leftover containers.
+pub async fn prune_command(global: &GlobalArgs, keep: usize, shell: &Shell) -> Result<()> {
+    let (_, services) = load_services(global, true)?;
+    let engine = engine::Engine::connect().await?;
+    let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
+    let pruned = steps::prune::prune(&engine, &repositories, keep, shell).await?;
+    match shell.format() {
+        MessageFormat::Json => {
+            let json = serde_json::to_string_pretty(&pruned).expect("prune results serialize");
+            shell.stdout(&format!("{json}\n"))
+        }
+        MessageFormat::Human => {
+            shell.status(
+                "Pruned",
+                format!(
+                    "{} tag(s) and {} container(s)",
+                    pruned.tags.len(),
+                    pruned.containers.len()
+                ),
+            );
+            Ok(())
+        }
     }
 }

@@ -1,2 +1,163 @@
-//! The release report (JSON, `target/docker-release/report.json`) and the human summary.
-//! Filled in by the release pipeline.
+//! The release report (JSON, `target/docker-release/report.json`, and on stdout with
+//! `--message-format json`) and the human summary at the end of a release.
+
+use std::collections::BTreeMap;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::steps::TestReport;
+use crate::steps::build::{human_bytes, short_id};
+use crate::steps::tag::TagOutcome;
+
+/// Everything one release did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseReport {
+    /// Version of cargo-docker-release.
+    pub tool_version: String,
+    /// Whether every selected service was released.
+    pub success: bool,
+    /// When the release started (RFC 3339, UTC).
+    pub started: String,
+    /// Wall time of the whole release.
+    pub duration_ms: u64,
+    /// One entry per selected service, in plan order.
+    pub services: Vec<ServiceReport>,
+}
+
+/// How far a service got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceState {
+    /// Built, tested and tagged.
+    Released,
+    /// Built and tested, but not tagged because another service failed.
+    NotTagged,
+    /// A step of this service failed.
+    Failed,
+}
+
+/// What the release did for one service.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReport {
+    /// Cargo package.
+    pub package: String,
+    /// Crate version.
+    pub version: String,
+    /// Image repository.
+    pub image: String,
+    /// Full revision.
+    pub revision: String,
+    /// How far it got.
+    pub state: ServiceState,
+    /// The built (or reused) image ID.
+    pub image_id: Option<String>,
+    /// Image size in bytes.
+    pub size: Option<u64>,
+    /// Whether an existing image of the same revision and Dockerfile was reused.
+    pub reused: bool,
+    /// Bytes of build context sent to the engine.
+    pub context_bytes: u64,
+    /// Every tag of the plan and what happened to it.
+    pub tags: Vec<TagOutcome>,
+    /// The image's labels (the plan's).
+    pub labels: BTreeMap<String, String>,
+    /// The test stage's results.
+    pub tests: Option<TestReport>,
+    /// Milliseconds per step.
+    pub timings: StepTimings,
+    /// The error that stopped this service.
+    pub error: Option<String>,
+}
+
+/// Milliseconds spent in each step of one service.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StepTimings {
+    /// Rendering or reading the Dockerfile.
+    pub dockerfile_ms: u64,
+    /// `cargo build` on the host (and assembling the context).
+    pub cargo_ms: u64,
+    /// The engine's image build.
+    pub image_ms: u64,
+    /// The test stage.
+    pub test_ms: u64,
+    /// Tagging.
+    pub tag_ms: u64,
+}
+
+impl ReleaseReport {
+    /// Writes the report to `<target_dir>/docker-release/report.json`; returns the path.
+    pub fn write(&self, target_dir: &Utf8Path) -> Result<Utf8PathBuf> {
+        let dir = target_dir.join("docker-release");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating `{dir}`"), e))?;
+        let path = dir.join("report.json");
+        std::fs::write(&path, self.json())
+            .map_err(|e| Error::io(format!("writing `{path}`"), e))?;
+        Ok(path)
+    }
+
+    /// The report as pretty JSON, newline-terminated.
+    pub fn json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("reports serialize");
+        text.push('\n');
+        text
+    }
+
+    /// The summary for people: per service its state, image, ID, size, tags and step times.
+    pub fn human(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let secs = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
+        for s in &self.services {
+            let state = match s.state {
+                ServiceState::Released => "released",
+                ServiceState::NotTagged => "not tagged (another service failed)",
+                ServiceState::Failed => "FAILED",
+            };
+            let _ = writeln!(out, "{} {} -> {}: {state}", s.package, s.version, s.image);
+            if let Some(id) = &s.image_id {
+                let _ = writeln!(
+                    out,
+                    "  image    {}{}{}",
+                    short_id(id),
+                    s.size
+                        .map(|b| format!(", {}", human_bytes(b)))
+                        .unwrap_or_default(),
+                    if s.reused { ", reused" } else { "" }
+                );
+            }
+            let tags: Vec<String> = s
+                .tags
+                .iter()
+                .filter(|t| t.applied)
+                .map(|t| {
+                    if t.moved {
+                        t.name.clone()
+                    } else {
+                        format!("{} (unchanged)", t.name)
+                    }
+                })
+                .collect();
+            if !tags.is_empty() {
+                let _ = writeln!(out, "  tags     {}", tags.join(", "));
+            }
+            let t = &s.timings;
+            let _ = writeln!(
+                out,
+                "  time     dockerfile {}, cargo {}, image {}, test {}, tag {}",
+                secs(t.dockerfile_ms),
+                secs(t.cargo_ms),
+                secs(t.image_ms),
+                secs(t.test_ms),
+                secs(t.tag_ms)
+            );
+            if let Some(e) = &s.error {
+                let first = e.lines().next().unwrap_or_default();
+                let _ = writeln!(out, "  error    {first}");
+            }
+        }
+        let _ = writeln!(out, "total {}", secs(self.duration_ms));
+        out
+    }
+}

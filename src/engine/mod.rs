@@ -1,36 +1,342 @@
 //! The only code that talks to the Docker engine (bollard): build, run, exec, tag, push, inspect.
+//!
+//! [`Engine::connect`] finds the engine as the docker CLI does (`DOCKER_HOST`, TLS through
+//! `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`), negotiates the API version and pings before anything
+//! else happens. The image operations the release steps need are behind the narrow
+//! [`images::ImageStore`] trait so that the steps can be tested with a recording fake as well as
+//! against the real engine.
 
-use bollard::Docker;
+pub mod build;
+pub mod context;
+pub mod images;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::{API_DEFAULT_VERSION, Docker};
 
 use crate::error::{Error, Result};
+
+/// Seconds any single request may wait for the engine's answer (a build's answer starts once the
+/// context is received; the streamed output itself has no deadline).
+const REQUEST_TIMEOUT_SECS: u64 = 600;
+/// How long the first ping may take before the engine counts as unreachable.
+const PING_TIMEOUT: Duration = Duration::from_secs(15);
+/// The docker CLI's default on Linux.
+const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 /// A connection to the Docker engine, checked to answer.
 #[derive(Debug, Clone)]
 pub struct Engine {
     docker: Docker,
+    host: String,
+}
+
+/// Where the engine is and how to talk to it, from the environment (as the docker CLI reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A Unix socket path.
+    Unix(String),
+    /// Plain HTTP over TCP, `host:port`.
+    Tcp(String),
+    /// TCP with TLS: the address and the directory holding `ca.pem`, `cert.pem`, `key.pem`.
+    Tls {
+        /// `host:port`.
+        addr: String,
+        /// `DOCKER_CERT_PATH`, else `~/.docker`.
+        cert_path: PathBuf,
+    },
+}
+
+/// Reads `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` the way the docker CLI does.
+///
+/// `get` is the environment lookup, so the rules are tested without touching the process env.
+pub fn endpoint_from(get: impl Fn(&str) -> Option<String>) -> Result<Endpoint> {
+    let get = |k: &str| get(k).filter(|v| !v.is_empty());
+    let host = get("DOCKER_HOST").unwrap_or_else(|| DEFAULT_HOST.to_owned());
+    let tls = get("DOCKER_TLS_VERIFY").is_some();
+    let bad = |why: &str| {
+        Error::usage(
+            format!("DOCKER_HOST `{host}` {why}"),
+            Some(
+                "use unix:///path/to/docker.sock or tcp://HOST:PORT (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS)"
+                    .to_owned(),
+            ),
+        )
+    };
+    if let Some(path) = host.strip_prefix("unix://") {
+        if path.is_empty() {
+            return Err(bad("names no socket"));
+        }
+        return Ok(Endpoint::Unix(path.to_owned()));
+    }
+    let addr = host
+        .strip_prefix("tcp://")
+        .or_else(|| host.strip_prefix("http://"))
+        .or_else(|| host.strip_prefix("https://"));
+    let Some(addr) = addr else {
+        return Err(bad("is not supported"));
+    };
+    let addr = addr.trim_end_matches('/');
+    if addr.is_empty() {
+        return Err(bad("names no address"));
+    }
+    // The CLI's default port: 2376 with TLS, 2375 without.
+    let addr = if addr
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        addr.to_owned()
+    } else if tls {
+        format!("{addr}:2376")
+    } else {
+        format!("{addr}:2375")
+    };
+    if tls || host.starts_with("https://") {
+        let cert_path = get("DOCKER_CERT_PATH")
+            .map(PathBuf::from)
+            .or_else(|| get("HOME").map(|h| Path::new(&h).join(".docker")))
+            .unwrap_or_else(|| PathBuf::from(".docker"));
+        return Ok(Endpoint::Tls { addr, cert_path });
+    }
+    Ok(Endpoint::Tcp(addr))
+}
+
+impl Endpoint {
+    /// The address as people write it, for messages.
+    pub fn display(&self) -> String {
+        match self {
+            Endpoint::Unix(p) => format!("unix://{p}"),
+            Endpoint::Tcp(a) => format!("tcp://{a}"),
+            Endpoint::Tls { addr, .. } => format!("tcp://{addr} (TLS)"),
+        }
+    }
+
+    fn client(&self) -> Result<Docker> {
+        let version = API_DEFAULT_VERSION;
+        let refused = |e: bollard::errors::Error| {
+            Error::usage(
+                format!("cannot use the Docker engine at {}: {e}", self.display()),
+                Some("check DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH".to_owned()),
+            )
+        };
+        match self {
+            Endpoint::Unix(path) => {
+                Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version).map_err(refused)
+            }
+            Endpoint::Tcp(addr) => {
+                Docker::connect_with_http(addr, REQUEST_TIMEOUT_SECS, version).map_err(refused)
+            }
+            Endpoint::Tls { addr, cert_path } => {
+                let file = |name: &str| -> Result<PathBuf> {
+                    let p = cert_path.join(name);
+                    if p.is_file() {
+                        Ok(p)
+                    } else {
+                        Err(Error::usage(
+                            format!(
+                                "DOCKER_TLS_VERIFY is set but `{}` does not exist",
+                                p.display()
+                            ),
+                            Some(
+                                "point DOCKER_CERT_PATH at the directory holding ca.pem, cert.pem and key.pem"
+                                    .to_owned(),
+                            ),
+                        ))
+                    }
+                };
+                let (key, cert, ca) = (file("key.pem")?, file("cert.pem")?, file("ca.pem")?);
+                Docker::connect_with_ssl(
+                    &format!("https://{addr}"),
+                    &key,
+                    &cert,
+                    &ca,
+                    REQUEST_TIMEOUT_SECS,
+                    version,
+                )
+                .map_err(refused)
+            }
+        }
+    }
 }
 
 impl Engine {
-    /// Connects as the docker CLI does (`DOCKER_HOST`, else the local socket), negotiates the API
-    /// version and pings, so an unreachable engine is reported before anything else happens.
+    /// Connects as the docker CLI does (`DOCKER_HOST`, else the local socket; TLS with
+    /// `DOCKER_TLS_VERIFY`), negotiates the API version and pings, so that an unreachable engine is
+    /// reported before anything else happens.
     pub async fn connect() -> Result<Engine> {
-        let host =
-            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let unreachable = |e: bollard::errors::Error| {
+        let endpoint = endpoint_from(|k| std::env::var(k).ok())?;
+        Self::connect_to(&endpoint).await
+    }
+
+    /// Connects to `endpoint` and checks that the engine answers.
+    pub async fn connect_to(endpoint: &Endpoint) -> Result<Engine> {
+        let host = endpoint.display();
+        let unreachable = |why: String| {
             Error::step_with_help(
                 "engine",
-                format!("cannot reach the Docker engine at {host}: {e}"),
+                format!("cannot reach the Docker engine at {host}: {why}"),
                 "start the Docker daemon, or point DOCKER_HOST at a running engine",
             )
         };
-        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
-        let docker = docker.negotiate_version().await.map_err(unreachable)?;
-        docker.ping().await.map_err(unreachable)?;
-        Ok(Engine { docker })
+        let docker = endpoint.client()?;
+        let ping = async {
+            docker
+                .ping()
+                .await
+                .map_err(|e| unreachable(innermost(&e)))?;
+            docker
+                .negotiate_version()
+                .await
+                .map_err(|e| unreachable(innermost(&e)))
+        };
+        let docker = tokio::time::timeout(PING_TIMEOUT, ping)
+            .await
+            .map_err(|_| unreachable(format!("no answer within {}s", PING_TIMEOUT.as_secs())))??;
+        Ok(Engine { docker, host })
     }
 
     /// The bollard client.
     pub fn docker(&self) -> &Docker {
         &self.docker
+    }
+
+    /// Where the engine is, as people write it (`unix:///var/run/docker.sock`).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+}
+
+/// The most specific cause of an error, on one line (hyper wraps the OS error several times).
+pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.last().cloned().unwrap_or_default().replace('\n', " ")
+}
+
+/// A bollard error from a request, as a failed step with one readable line.
+pub(crate) fn engine_error(step: &'static str, what: &str, e: bollard::errors::Error) -> Error {
+    let why = match &e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        bollard::errors::Error::DockerStreamError { error } => error.clone(),
+        other => innermost(other),
+    };
+    Error::step(step, format!("{what}: {}", why.trim()))
+}
+
+/// Whether a bollard error is the engine's 404.
+pub(crate) fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn no_docker_host_means_the_local_socket() {
+        assert_eq!(
+            endpoint_from(env(&[])).unwrap(),
+            Endpoint::Unix("/var/run/docker.sock".into())
+        );
+        assert_eq!(
+            endpoint_from(env(&[("DOCKER_HOST", "")])).unwrap(),
+            Endpoint::Unix("/var/run/docker.sock".into())
+        );
+    }
+
+    #[test]
+    fn tcp_hosts_get_the_cli_default_ports() {
+        assert_eq!(
+            endpoint_from(env(&[("DOCKER_HOST", "tcp://10.0.0.5")])).unwrap(),
+            Endpoint::Tcp("10.0.0.5:2375".into())
+        );
+        assert_eq!(
+            endpoint_from(env(&[("DOCKER_HOST", "tcp://127.0.0.1:1")])).unwrap(),
+            Endpoint::Tcp("127.0.0.1:1".into())
+        );
+    }
+
+    #[test]
+    fn tls_verify_selects_tls_with_the_cert_path() {
+        let e = endpoint_from(env(&[
+            ("DOCKER_HOST", "tcp://build.example:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", "/certs"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            e,
+            Endpoint::Tls {
+                addr: "build.example:2376".into(),
+                cert_path: "/certs".into()
+            }
+        );
+        let e = endpoint_from(env(&[
+            ("DOCKER_HOST", "tcp://build.example"),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("HOME", "/home/u"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            e,
+            Endpoint::Tls {
+                addr: "build.example:2376".into(),
+                cert_path: "/home/u/.docker".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unsupported_schemes_are_usage_errors() {
+        let e = endpoint_from(env(&[("DOCKER_HOST", "ftp://x")])).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("ftp://x"), "{e}");
+    }
+
+    #[test]
+    fn tls_without_certificates_names_the_missing_file() {
+        let e = Endpoint::Tls {
+            addr: "127.0.0.1:2376".into(),
+            cert_path: "/nonexistent-certs".into(),
+        }
+        .client()
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent-certs/key.pem"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_engine_is_one_clear_line() {
+        let e = Engine::connect_to(&Endpoint::Tcp("127.0.0.1:1".into()))
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.exit_code(), 1);
+        assert!(
+            text.contains("cannot reach the Docker engine at tcp://127.0.0.1:1"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "{text}");
     }
 }

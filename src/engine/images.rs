@@ -1,0 +1,268 @@
+//! Images in the local engine: inspect, list a repository's tags, tag, remove, find by label.
+//!
+//! [`ImageStore`] is the narrow seam the release steps use; [`super::Engine`] implements it with
+//! bollard and the steps' unit tests implement it with a recording fake.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::query_parameters::{
+    ListContainersOptions, ListImagesOptions, RemoveContainerOptions, RemoveImageOptions,
+    TagImageOptions,
+};
+use serde::Serialize;
+
+use super::{Engine, engine_error, is_not_found};
+use crate::error::Result;
+
+/// What the tool needs to know about one local image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImageInfo {
+    /// Image ID (`sha256:…`).
+    pub id: String,
+    /// Every `repository:tag` pointing at it.
+    pub repo_tags: Vec<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// `ENV` of the image config (`KEY=value`).
+    pub env: Vec<String>,
+    /// When the engine created it (RFC 3339, as the engine says).
+    pub created: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl ImageInfo {
+    /// The value of `ENV key`.
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// The tags of `repo` among its references.
+    pub fn tags_in(&self, repo: &str) -> Vec<String> {
+        self.repo_tags
+            .iter()
+            .filter_map(|r| split_reference(r))
+            .filter(|(r, _)| *r == repo)
+            .map(|(_, t)| t.to_owned())
+            .collect()
+    }
+}
+
+/// `registry:5000/acme/app:1.2` -> (`registry:5000/acme/app`, `1.2`).
+pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
+    let (repo, tag) = reference.rsplit_once(':')?;
+    (!tag.contains('/')).then_some((repo, tag))
+}
+
+/// A tag of a repository and the image it points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoTag {
+    /// The tag.
+    pub tag: String,
+    /// The image ID it points at.
+    pub image_id: String,
+}
+
+/// The image operations the release steps need.
+#[allow(async_fn_in_trait)]
+pub trait ImageStore {
+    /// The image `reference` (name:tag or ID) names, or `None` when there is none.
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>>;
+    /// Every tag of `repo` in the local engine.
+    async fn repository_tags(&self, repo: &str) -> Result<Vec<RepoTag>>;
+    /// Images carrying all of `labels`.
+    async fn images_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<ImageInfo>>;
+    /// Points `repo:tag` at `image_id` (moving it if it pointed elsewhere).
+    async fn tag(&self, image_id: &str, repo: &str, tag: &str) -> Result<()>;
+    /// Removes a reference (a tag; the image goes when its last reference does).
+    async fn untag(&self, reference: &str) -> Result<()>;
+}
+
+impl ImageStore for Engine {
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>> {
+        match self.docker().inspect_image(reference).await {
+            Ok(i) => {
+                let config = i.config.unwrap_or_default();
+                Ok(Some(ImageInfo {
+                    id: i.id.unwrap_or_default(),
+                    repo_tags: i.repo_tags.unwrap_or_default(),
+                    labels: config.labels.unwrap_or_default().into_iter().collect(),
+                    env: config.env.unwrap_or_default(),
+                    created: i.created.map(|c| c.to_string()),
+                    size: i.size.unwrap_or_default().max(0) as u64,
+                }))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(engine_error(
+                "engine",
+                &format!("inspecting `{reference}`"),
+                e,
+            )),
+        }
+    }
+
+    async fn repository_tags(&self, repo: &str) -> Result<Vec<RepoTag>> {
+        let filters = HashMap::from([("reference".to_owned(), vec![repo.to_owned()])]);
+        let images = self
+            .docker()
+            .list_images(Some(ListImagesOptions {
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| engine_error("engine", &format!("listing the images of `{repo}`"), e))?;
+        let mut tags = Vec::new();
+        for image in images {
+            for reference in &image.repo_tags {
+                if let Some((r, tag)) = split_reference(reference)
+                    && r == repo
+                {
+                    tags.push(RepoTag {
+                        tag: tag.to_owned(),
+                        image_id: image.id.clone(),
+                    });
+                }
+            }
+        }
+        tags.sort_by(|a, b| a.tag.cmp(&b.tag));
+        Ok(tags)
+    }
+
+    async fn images_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<ImageInfo>> {
+        let filter = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let filters = HashMap::from([("label".to_owned(), filter)]);
+        let images = self
+            .docker()
+            .list_images(Some(ListImagesOptions {
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| engine_error("engine", "listing images", e))?;
+        Ok(images
+            .into_iter()
+            .map(|i| ImageInfo {
+                id: i.id,
+                repo_tags: i.repo_tags,
+                labels: i.labels.into_iter().collect(),
+                env: Vec::new(),
+                created: None,
+                size: i.size.max(0) as u64,
+            })
+            .collect())
+    }
+
+    async fn tag(&self, image_id: &str, repo: &str, tag: &str) -> Result<()> {
+        self.docker()
+            .tag_image(
+                image_id,
+                Some(TagImageOptions {
+                    repo: Some(repo.to_owned()),
+                    tag: Some(tag.to_owned()),
+                }),
+            )
+            .await
+            .map_err(|e| engine_error("tag", &format!("tagging {repo}:{tag}"), e))
+    }
+
+    async fn untag(&self, reference: &str) -> Result<()> {
+        match self
+            .docker()
+            .remove_image(reference, None::<RemoveImageOptions>, None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(engine_error("prune", &format!("removing `{reference}`"), e)),
+        }
+    }
+}
+
+/// A container found by label.
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    /// Container ID.
+    pub id: String,
+    /// Names (`/name`).
+    pub names: Vec<String>,
+    /// State (`running`, `exited`, …).
+    pub state: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Engine {
+    /// Every container (running or not) carrying `label` (`key` or `key=value`).
+    pub async fn leftover_containers(&self, label: &str) -> Result<Vec<ContainerInfo>> {
+        let filters = HashMap::from([("label".to_owned(), vec![label.to_owned()])]);
+        let list = self
+            .docker()
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| engine_error("engine", "listing containers", e))?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerInfo {
+                id: c.id.unwrap_or_default(),
+                names: c.names.unwrap_or_default(),
+                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                labels: c.labels.unwrap_or_default().into_iter().collect(),
+            })
+            .collect())
+    }
+
+    /// Removes a leftover container, stopping it first, with its anonymous volumes.
+    pub async fn discard_container(&self, id: &str) -> Result<()> {
+        match self
+            .docker()
+            .remove_container(
+                id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(engine_error(
+                "prune",
+                &format!("removing container {id}"),
+                e,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_at_the_tag_not_the_registry_port() {
+        assert_eq!(
+            split_reference("localhost:5000/acme/app:1.2"),
+            Some(("localhost:5000/acme/app", "1.2"))
+        );
+        assert_eq!(split_reference("localhost:5000/acme/app"), None);
+        assert_eq!(split_reference("app:latest"), Some(("app", "latest")));
+    }
+
+    #[test]
+    fn env_var_reads_the_image_config() {
+        let info = ImageInfo {
+            env: vec!["PATH=/bin".into(), "SHA=abc".into(), "SHAX=no".into()],
+            ..Default::default()
+        };
+        assert_eq!(info.env_var("SHA"), Some("abc"));
+        assert_eq!(info.env_var("HOME"), None);
+    }
+}

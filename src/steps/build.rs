@@ -1,0 +1,436 @@
+//! The build step: the host-built binary (for the `host` strategy), the build context, the image.
+//!
+//! An image is not rebuilt when the engine already has one built by this tool from the same
+//! revision, package and Dockerfile (a clean tree only: a dirty tree changes without a new
+//! revision). Otherwise the engine's layer cache does the rest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Stdio;
+
+use bollard::query_parameters::BuildImageOptions;
+use camino::Utf8PathBuf;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::config::Strategy;
+use crate::dockerfile::Rendered;
+use crate::engine::Engine;
+use crate::engine::context::{self, BuildContext};
+use crate::engine::images::ImageStore;
+use crate::error::{Error, Result};
+use crate::plan::{ImagePlan, LABEL_PACKAGE, OCI};
+use crate::ui::Shell;
+
+/// Label holding a digest of the Dockerfile and build args an image was built from.
+pub const LABEL_DOCKERFILE: &str = "io.cargo-docker-release.dockerfile";
+
+/// What the build step produced.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// Image ID (`sha256:…`).
+    pub image_id: String,
+    /// Whether an existing image was reused instead of building.
+    pub reused: bool,
+    /// Bytes of build context sent to the engine (0 when reused).
+    pub context_bytes: u64,
+    /// The host-built binary (`host` strategy).
+    pub binary: Option<Utf8PathBuf>,
+    /// Milliseconds spent in `cargo build` on the host.
+    pub cargo_ms: u64,
+    /// Milliseconds spent building the image on the engine.
+    pub image_ms: u64,
+}
+
+/// Builds (or reuses) the image of `plan` from `rendered`.
+///
+/// `cargo_flags` are `--locked`/`--offline`/`--frozen` as given on the command line.
+pub async fn build(
+    engine: &Engine,
+    plan: &ImagePlan,
+    rendered: &Rendered,
+    cargo_flags: &[String],
+    shell: &Shell,
+) -> Result<BuiltImage> {
+    let name = format!("{} {}", plan.package, plan.version);
+    let args = build_args(plan, rendered);
+    let digest = inputs_digest(&rendered.dockerfile, &args);
+    if let Some(id) = reusable_image(engine, plan, &digest).await? {
+        shell.status(
+            "Reusing",
+            format!(
+                "{name} image {} (built from {} with the same Dockerfile)",
+                short_id(&id),
+                &plan.revision[..plan.revision.len().min(12)]
+            ),
+        );
+        return Ok(BuiltImage {
+            image_id: id,
+            reused: true,
+            context_bytes: 0,
+            binary: None,
+            cargo_ms: 0,
+            image_ms: 0,
+        });
+    }
+
+    let mtime = plan.git.commit_time.timestamp();
+    let started = std::time::Instant::now();
+    let (context, binary) = match plan.config.strategy {
+        Strategy::Host => {
+            let binary = cargo_build(plan, cargo_flags, shell).await?;
+            let ctx =
+                context::host_context(&rendered.dockerfile, &plan.config.bin, &binary, mtime)?;
+            (ctx, Some(binary))
+        }
+        Strategy::Docker => {
+            let ctx = context::directory_context(
+                &plan.config.context,
+                &rendered.dockerignore,
+                &rendered.dockerfile,
+                mtime,
+            )?;
+            (ctx, None)
+        }
+    };
+    let cargo_ms = started.elapsed().as_millis() as u64;
+    shell.verbose(
+        "Sending",
+        format!(
+            "{} of build context ({} files) for {name}",
+            human_bytes(context.size() as u64),
+            context.files.len()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let options = build_options(plan, &context, &args, &digest);
+    let image_id = engine.build_image(options, &context, &name, shell).await?;
+    let image_ms = started.elapsed().as_millis() as u64;
+    shell.status(
+        "Built",
+        format!(
+            "{name} image {} in {:.1}s",
+            short_id(&image_id),
+            image_ms as f64 / 1000.0
+        ),
+    );
+    Ok(BuiltImage {
+        image_id,
+        reused: false,
+        context_bytes: context.size() as u64,
+        binary,
+        cargo_ms,
+        image_ms,
+    })
+}
+
+/// An image this tool built from the same clean revision, package and Dockerfile.
+async fn reusable_image(
+    store: &impl ImageStore,
+    plan: &ImagePlan,
+    digest: &str,
+) -> Result<Option<String>> {
+    if plan.git.dirty {
+        return Ok(None);
+    }
+    let revision = format!("{OCI}.revision");
+    let found = store
+        .images_labelled(&[
+            (revision.as_str(), plan.revision.as_str()),
+            (LABEL_PACKAGE, plan.package.as_str()),
+            (LABEL_DOCKERFILE, digest),
+        ])
+        .await?;
+    Ok(found.into_iter().next().map(|i| i.id))
+}
+
+/// The engine's build parameters: the plan's labels (also given through the API so that every
+/// value round-trips exactly), the build args, the classic builder, intermediate containers
+/// removed even when a step fails.
+///
+/// This is the one place that decides what the engine is asked to do.
+pub fn build_options(
+    plan: &ImagePlan,
+    context: &BuildContext,
+    build_args: &BTreeMap<String, String>,
+    digest: &str,
+) -> BuildImageOptions {
+    let mut labels: HashMap<String, String> = plan
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    labels.insert(LABEL_DOCKERFILE.to_owned(), digest.to_owned());
+    BuildImageOptions {
+        dockerfile: context.dockerfile.clone(),
+        rm: true,
+        forcerm: true,
+        labels: Some(labels),
+        buildargs: (!build_args.is_empty()).then(|| {
+            build_args
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Build args: the manifest's `build-args`, plus the release facts (`REVISION`/`SHA`, `VERSION`,
+/// `CREATED`) for each one the Dockerfile declares with `ARG` and the manifest does not set.
+pub fn build_args(plan: &ImagePlan, rendered: &Rendered) -> BTreeMap<String, String> {
+    let mut args = plan.config.build_args.clone();
+    let declared = declared_args(&rendered.dockerfile);
+    let created = plan
+        .git
+        .commit_time
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for (name, value) in [
+        ("REVISION", plan.revision.as_str()),
+        ("SHA", plan.revision.as_str()),
+        ("VERSION", plan.version.as_str()),
+        ("CREATED", created.as_str()),
+    ] {
+        if declared.iter().any(|d| d == name) && !args.contains_key(name) {
+            args.insert(name.to_owned(), value.to_owned());
+        }
+    }
+    args
+}
+
+/// Names of the `ARG`s a Dockerfile declares.
+fn declared_args(dockerfile: &str) -> Vec<String> {
+    dockerfile
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            l.get(..4).filter(|k| k.eq_ignore_ascii_case("ARG "))?;
+            let name: String = l[4..]
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
+}
+
+/// A stable digest of what, besides the revision, decides the image: the Dockerfile text and the
+/// build args (FNV-1a, 64 bits; it identifies, it does not protect).
+pub fn inputs_digest(dockerfile: &str, args: &BTreeMap<String, String>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(dockerfile.as_bytes());
+    for (k, v) in args {
+        eat(&[0]);
+        eat(k.as_bytes());
+        eat(&[0]);
+        eat(v.as_bytes());
+    }
+    format!("fnv1a64:{hash:016x}")
+}
+
+/// The target triple of a static Linux build on this machine's architecture.
+pub fn static_target() -> String {
+    format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
+}
+
+/// The `cargo build` command line of the host strategy (without the program).
+pub fn cargo_args(plan: &ImagePlan, cargo_flags: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "build",
+        "--release",
+        "--message-format=json-render-diagnostics",
+        "--manifest-path",
+        plan.manifest_path.as_str(),
+        "--package",
+        plan.package.as_str(),
+        "--bin",
+        plan.config.bin.as_str(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if plan.config.static_link {
+        args.push("--target".into());
+        args.push(static_target());
+    }
+    args.extend(cargo_flags.iter().cloned());
+    args
+}
+
+/// `RUSTFLAGS` for the host build: the user's, plus `+crt-static` for a static binary.
+pub fn rustflags(existing: Option<&str>, static_link: bool) -> Option<String> {
+    let existing = existing.map(str::trim).filter(|s| !s.is_empty());
+    match (existing, static_link) {
+        (Some(e), true) => Some(format!("{e} -C target-feature=+crt-static")),
+        (None, true) => Some("-C target-feature=+crt-static".into()),
+        (e, false) => e.map(str::to_owned),
+    }
+}
+
+/// Runs `cargo build --release` for the plan's binary, cargo's output streamed to stderr, and
+/// returns the binary's path from cargo's artifact messages.
+pub async fn cargo_build(
+    plan: &ImagePlan,
+    cargo_flags: &[String],
+    shell: &Shell,
+) -> Result<Utf8PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let args = cargo_args(plan, cargo_flags);
+    shell.status(
+        "Compiling",
+        format!(
+            "{} {} (cargo build --release --bin {}{})",
+            plan.package,
+            plan.version,
+            plan.config.bin,
+            if plan.config.static_link {
+                ", static"
+            } else {
+                ""
+            }
+        ),
+    );
+    shell.verbose("Running", format!("`{cargo} {}`", args.join(" ")));
+    let mut command = tokio::process::Command::new(&cargo);
+    command
+        .args(&args)
+        .current_dir(&plan.package_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(flags) = rustflags(
+        std::env::var("RUSTFLAGS").ok().as_deref(),
+        plan.config.static_link,
+    ) {
+        command.env("RUSTFLAGS", flags);
+    }
+    let mut child = command.spawn().map_err(|e| {
+        Error::step_with_help(
+            "build",
+            format!("cannot run `{cargo}`: {e}"),
+            "install Rust with rustup, or set CARGO to the cargo binary",
+        )
+    })?;
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let stderr_task = {
+        let shell = shell.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut kept = Vec::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                shell.raw(&format!("{line}\n"));
+                kept.push(line);
+            }
+            kept
+        })
+    };
+    let bin = &plan.config.bin;
+    let mut executable = None;
+    let mut lines = BufReader::new(stdout).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Ok(cargo_metadata::Message::CompilerArtifact(artifact)) =
+            serde_json::from_str::<cargo_metadata::Message>(&line)
+            && artifact.target.name.as_str() == bin.as_str()
+            && artifact.target.is_bin()
+            && let Some(exe) = artifact.executable
+        {
+            executable = Some(exe);
+        }
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| Error::io("waiting for cargo", e))?;
+    let stderr_lines = stderr_task.await.unwrap_or_default();
+    if !status.success() {
+        if shell.verbosity() == crate::ui::Verbosity::Quiet {
+            shell.raw_always(&format!("{}\n", stderr_lines.join("\n")));
+        }
+        return Err(Error::step_with_help(
+            "build",
+            format!("`cargo build` of `{}` failed ({status})", plan.package),
+            "cargo's errors are above",
+        ));
+    }
+    executable.ok_or_else(|| {
+        Error::step(
+            "build",
+            format!(
+                "cargo built `{}` but reported no executable `{bin}`",
+                plan.package
+            ),
+        )
+    })
+}
+
+/// `sha256:0123456789ab…` -> `0123456789ab`.
+pub fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+/// `12.3 MB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_builds_append_crt_static_to_the_users_rustflags() {
+        assert_eq!(
+            rustflags(Some("-C opt-level=3"), true).as_deref(),
+            Some("-C opt-level=3 -C target-feature=+crt-static")
+        );
+        assert_eq!(
+            rustflags(None, true).as_deref(),
+            Some("-C target-feature=+crt-static")
+        );
+        assert_eq!(rustflags(Some(" "), false), None);
+        assert_eq!(rustflags(Some("-g"), false).as_deref(), Some("-g"));
+    }
+
+    #[test]
+    fn declared_args_are_found_case_insensitively() {
+        assert_eq!(
+            declared_args("FROM x\narg REVISION\n  ARG VERSION=1\nRUN [\"a\"]\nARG\n"),
+            ["REVISION", "VERSION"]
+        );
+    }
+
+    #[test]
+    fn the_digest_changes_with_the_dockerfile_and_the_args() {
+        let none = BTreeMap::new();
+        let one = BTreeMap::from([("A".to_owned(), "1".to_owned())]);
+        let d = inputs_digest("FROM scratch\n", &none);
+        assert_eq!(d, inputs_digest("FROM scratch\n", &none));
+        assert_ne!(d, inputs_digest("FROM scratch \n", &none));
+        assert_ne!(d, inputs_digest("FROM scratch\n", &one));
+    }
+
+    #[test]
+    fn sizes_and_ids_read_well() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_234_567), "1.2 MB");
+        assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
+    }
+}

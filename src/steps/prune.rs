@@ -1,0 +1,176 @@
+//! `prune`: removes the managed repositories' stale tags (and with them images nothing else
+//! names), keeping `latest`, the newest release and `--keep N` more releases, and removes test
+//! containers left behind by runs that no longer exist.
+
+use std::collections::BTreeSet;
+
+use semver::Version;
+
+use crate::engine::Engine;
+use crate::engine::images::{ImageStore, RepoTag};
+use crate::error::Result;
+use crate::ui::Shell;
+
+/// Label of the test stage's containers (value `test`); the same as
+/// `crate::engine::container::CONTAINER_LABEL`.
+pub const TEST_CONTAINER_LABEL: &str = "io.cargo-docker-release.container";
+/// Label with the `host:pid` that owns a test container.
+pub const OWNER_LABEL: &str = "io.cargo-docker-release.owner";
+
+/// PURE: which tags of one repository are stale.
+///
+/// Kept: every tag of the image `latest` names, every tag of the newest release's image and of
+/// the `keep` next newest releases' images. Stale: every other tag (releases, SHA tags, dirty and
+/// extra tags of images no kept release names).
+pub fn stale_tags(tags: &[RepoTag], keep: usize) -> Vec<String> {
+    let mut releases: Vec<(Version, &str)> = tags
+        .iter()
+        .filter_map(|t| {
+            Version::parse(&t.tag.replace('_', "+"))
+                .ok()
+                .map(|v| (v, t.image_id.as_str()))
+        })
+        .collect();
+    releases.sort_by(|a, b| b.0.cmp_precedence(&a.0).then_with(|| b.0.cmp(&a.0)));
+    let mut kept_images: BTreeSet<&str> = tags
+        .iter()
+        .filter(|t| t.tag == "latest")
+        .map(|t| t.image_id.as_str())
+        .collect();
+    kept_images.extend(releases.iter().take(keep + 1).map(|(_, image)| *image));
+    let mut stale: Vec<String> = tags
+        .iter()
+        .filter(|t| !kept_images.contains(t.image_id.as_str()))
+        .map(|t| t.tag.clone())
+        .collect();
+    stale.sort();
+    stale
+}
+
+/// What `prune` removed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Pruned {
+    /// `repository:tag` references removed.
+    pub tags: Vec<String>,
+    /// Container IDs removed.
+    pub containers: Vec<String>,
+}
+
+/// Removes the stale tags of `repositories` and leftover test containers.
+pub async fn prune(
+    engine: &Engine,
+    repositories: &[&str],
+    keep: usize,
+    shell: &Shell,
+) -> Result<Pruned> {
+    let mut pruned = Pruned::default();
+    for repo in repositories {
+        let tags = engine.repository_tags(repo).await?;
+        for tag in stale_tags(&tags, keep) {
+            let reference = format!("{repo}:{tag}");
+            match engine.untag(&reference).await {
+                Ok(()) => {
+                    shell.status("Removed", &reference);
+                    pruned.tags.push(reference);
+                }
+                Err(e) => shell.warn(format!("kept {reference}: {e}")),
+            }
+        }
+    }
+    pruned.containers = remove_leftover_containers(engine, shell).await?;
+    Ok(pruned)
+}
+
+/// Removes test containers whose owning process is gone (another host's, or a dead pid here).
+pub async fn remove_leftover_containers(engine: &Engine, shell: &Shell) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for container in engine
+        .leftover_containers(&format!("{TEST_CONTAINER_LABEL}=test"))
+        .await?
+    {
+        if container
+            .labels
+            .get(OWNER_LABEL)
+            .is_some_and(|owner| owner_is_alive(owner))
+        {
+            continue;
+        }
+        engine.discard_container(&container.id).await?;
+        shell.status(
+            "Removed",
+            format!(
+                "leftover test container {}",
+                container
+                    .names
+                    .first()
+                    .map(|n| n.trim_start_matches('/'))
+                    .unwrap_or(&container.id)
+            ),
+        );
+        removed.push(container.id);
+    }
+    Ok(removed)
+}
+
+/// Whether `host:pid` is a live process on this machine.
+fn owner_is_alive(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once(':') else {
+        return false;
+    };
+    let this_host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    host == this_host
+        && pid.parse::<u32>().is_ok()
+        && std::path::Path::new("/proc").join(pid).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(list: &[(&str, &str)]) -> Vec<RepoTag> {
+        list.iter()
+            .map(|(t, i)| RepoTag {
+                tag: (*t).into(),
+                image_id: (*i).into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prune_keeps_latest_the_newest_release_and_n_more() {
+        let all = tags(&[
+            ("1.0.0", "a"),
+            ("aaaaaaa", "a"),
+            ("1.1.0", "b"),
+            ("1.2.0", "c"),
+            ("1.3.0", "d"),
+            ("1.3", "d"),
+            ("1", "d"),
+            ("latest", "d"),
+            ("ddddddd", "d"),
+            ("eeeeeee-dirty", "e"),
+        ]);
+        assert_eq!(
+            stale_tags(&all, 1),
+            ["1.0.0", "1.1.0", "aaaaaaa", "eeeeeee-dirty"]
+        );
+        assert_eq!(
+            stale_tags(&all, 0),
+            ["1.0.0", "1.1.0", "1.2.0", "aaaaaaa", "eeeeeee-dirty"]
+        );
+        assert_eq!(stale_tags(&all, 5), ["eeeeeee-dirty"]);
+    }
+
+    #[test]
+    fn latest_on_an_older_release_keeps_it_too() {
+        let all = tags(&[
+            ("2.0.0-rc.1", "rc"),
+            ("1.0.0", "a"),
+            ("latest", "a"),
+            ("0.9.0", "z"),
+        ]);
+        assert_eq!(stale_tags(&all, 0), ["0.9.0"]);
+    }
+}

@@ -101,9 +101,10 @@ pub async fn build(
         ),
     );
     let started = std::time::Instant::now();
-    let options = build_options(plan, &context, &args, &digest);
+    let options = build_options(plan, rendered, &context, &args, &digest);
     let image_id = engine.build_image(options, &context, &name, shell).await?;
     let image_ms = started.elapsed().as_millis() as u64;
+    check_labels(engine, plan, &image_id).await?;
     shell.status(
         "Built",
         format!(
@@ -120,6 +121,42 @@ pub async fn build(
         cargo_ms,
         image_ms,
     })
+}
+
+/// The built image carries every plan label with exactly the plan's value.
+async fn check_labels(store: &impl ImageStore, plan: &ImagePlan, image_id: &str) -> Result<()> {
+    let info = store.image(image_id).await?.ok_or_else(|| {
+        Error::step(
+            "build",
+            format!("the built image {image_id} is not in the engine"),
+        )
+    })?;
+    let wrong: Vec<String> = plan
+        .labels
+        .iter()
+        .filter(|(k, v)| info.labels.get(*k) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "  {k}: wanted {v:?}, got {:?}",
+                info.labels
+                    .get(k)
+                    .map(String::as_str)
+                    .unwrap_or("(missing)")
+            )
+        })
+        .collect();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    Err(Error::step_with_help(
+        "build",
+        format!(
+            "image {} does not carry the plan's labels:\n{}",
+            short_id(image_id),
+            wrong.join("\n")
+        ),
+        "a later LABEL in the Dockerfile overrides them; remove it",
+    ))
 }
 
 /// An image this tool built from the same clean revision, package and Dockerfile.
@@ -142,21 +179,21 @@ async fn reusable_image(
     Ok(found.into_iter().next().map(|i| i.id))
 }
 
-/// The engine's build parameters: the plan's labels (also given through the API so that every
-/// value round-trips exactly), the build args, the classic builder, intermediate containers
-/// removed even when a step fails.
+/// The engine's build parameters: the build args, the classic builder, intermediate containers
+/// removed even when a step fails, and through the API's `labels` every plan label the Dockerfile
+/// does not already set to exactly its value (plus the Dockerfile digest), so that every value
+/// round-trips exactly without one extra build step per label the Dockerfile got right.
 ///
 /// This is the one place that decides what the engine is asked to do.
 pub fn build_options(
     plan: &ImagePlan,
+    rendered: &Rendered,
     context: &BuildContext,
     build_args: &BTreeMap<String, String>,
     digest: &str,
 ) -> BuildImageOptions {
-    let mut labels: HashMap<String, String> = plan
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
+    let mut labels: HashMap<String, String> = missing_labels(&plan.labels, &rendered.dockerfile)
+        .into_iter()
         .collect();
     labels.insert(LABEL_DOCKERFILE.to_owned(), digest.to_owned());
     BuildImageOptions {
@@ -171,6 +208,122 @@ pub fn build_options(
                 .collect()
         }),
         ..Default::default()
+    }
+}
+
+/// The labels of `wanted` that `dockerfile` does not set to exactly the wanted value.
+pub fn missing_labels(
+    wanted: &BTreeMap<String, String>,
+    dockerfile: &str,
+) -> BTreeMap<String, String> {
+    let set = dockerfile_labels(dockerfile);
+    wanted
+        .iter()
+        .filter(|(k, v)| set.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The labels a Dockerfile's `LABEL key=value …` instructions set, read with the classic
+/// builder's quoting rules. A pair whose value the builder would expand (an unescaped `$`) or
+/// that this reader cannot follow is left out, so that the API sets it instead.
+pub fn dockerfile_labels(dockerfile: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut logical = String::new();
+    let mut instructions = Vec::new();
+    for line in dockerfile.lines() {
+        if !logical.is_empty() && line.trim_start().starts_with('#') {
+            continue;
+        }
+        match line.trim_end().strip_suffix('\\') {
+            Some(head) => {
+                logical.push_str(head);
+            }
+            None => {
+                logical.push_str(line);
+                instructions.push(std::mem::take(&mut logical));
+            }
+        }
+    }
+    for instruction in instructions {
+        let text = instruction.trim_start();
+        let Some(rest) = text
+            .get(..6)
+            .filter(|k| k.eq_ignore_ascii_case("LABEL "))
+            .map(|_| &text[6..])
+        else {
+            continue;
+        };
+        let Some(words) = shell_words(rest) else {
+            continue;
+        };
+        for (word, expands) in words {
+            // Legacy `LABEL key value` has no `=`: leave it to the API.
+            let Some((k, v)) = word.split_once('=') else {
+                break;
+            };
+            if expands {
+                labels.remove(k);
+            } else {
+                labels.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+    labels
+}
+
+/// Splits `key="value" key2=value2` as the builder does; each word with whether it holds an
+/// unescaped `$` (which the builder would expand). `None` for an unterminated quote.
+fn shell_words(text: &str) -> Option<Vec<(String, bool)>> {
+    let mut words = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Some(words);
+        }
+        let mut word = String::new();
+        let mut expands = false;
+        while let Some(&c) = chars.peek() {
+            if c.is_whitespace() {
+                break;
+            }
+            chars.next();
+            match c {
+                '"' => loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.peek() {
+                            Some(&n) if n == '"' || n == '\\' || n == '$' => {
+                                word.push(n);
+                                chars.next();
+                            }
+                            _ => word.push('\\'),
+                        },
+                        '$' => {
+                            expands = true;
+                            word.push('$');
+                        }
+                        other => word.push(other),
+                    }
+                },
+                '\'' => loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        other => word.push(other),
+                    }
+                },
+                '\\' => word.push(chars.next()?),
+                '$' => {
+                    expands = true;
+                    word.push('$');
+                }
+                other => word.push(other),
+            }
+        }
+        words.push((word, expands));
     }
 }
 
@@ -425,6 +578,27 @@ mod tests {
         assert_eq!(d, inputs_digest("FROM scratch\n", &none));
         assert_ne!(d, inputs_digest("FROM scratch \n", &none));
         assert_ne!(d, inputs_digest("FROM scratch\n", &one));
+    }
+
+    #[test]
+    fn dockerfile_labels_follow_the_builders_quoting() {
+        let text = "FROM scratch\nLABEL \"a\"=\"x \\\"q\\\" \\\\ \\$y\" b=plain \\\n  # comment\n  \"c\"=\"line\\nbreak\"\nlabel d='single $q' e=\"$HOME\"\nLABEL legacy value\n";
+        let labels = dockerfile_labels(text);
+        assert_eq!(labels["a"], "x \"q\" \\ $y");
+        assert_eq!(labels["b"], "plain");
+        // The classic builder keeps an unknown escape as it is.
+        assert_eq!(labels["c"], "line\\nbreak");
+        assert_eq!(labels["d"], "single $q");
+        assert!(!labels.contains_key("e"), "expanded by the builder");
+        assert!(!labels.contains_key("legacy"));
+
+        let wanted = BTreeMap::from([
+            ("a".to_owned(), "x \"q\" \\ $y".to_owned()),
+            ("c".to_owned(), "line\nbreak".to_owned()),
+            ("z".to_owned(), "new".to_owned()),
+        ]);
+        let missing: Vec<String> = missing_labels(&wanted, text).into_keys().collect();
+        assert_eq!(missing, ["c", "z"]);
     }
 
     #[test]

@@ -623,8 +623,10 @@ pub fn shared_image(tag: &'static str, build: impl FnOnce(&str)) -> String {
     }
     let _lock = FileLock::acquire(&tag.replace(['/', ':'], "-"));
     if !image_exists(tag) {
+        let start = Instant::now();
         build(tag);
         assert!(image_exists(tag), "building {tag} did not produce it");
+        eprintln!("built shared test image {tag} in {:.1?}", start.elapsed());
     }
     tag.to_owned()
 }

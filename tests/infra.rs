@@ -135,6 +135,20 @@ fn fixture_repos_have_stable_shas_and_run_the_tool() {
         out.stdout.contains("created=2024-01-02T03:05:05Z"),
         "second commit one minute after the epoch: {out}"
     );
+
+    b.edit_toml("Cargo.toml", |doc| {
+        doc["package"]["metadata"]["docker"]["image"] = toml_edit::value("cdr-test/renamed");
+    });
+    assert!(
+        b.read("Cargo.toml").contains("# Run during the build"),
+        "comments kept"
+    );
+    b.commit_all("Rename the image");
+    let out = b.run(["plan"]);
+    assert!(
+        out.success().stdout.contains("-> cdr-test/renamed"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -121,6 +121,13 @@ impl Output {
         }
     }
 
+    /// Stdout parsed as JSON (for `--message-format json`); panics with both streams otherwise.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self}"))
+    }
+
     /// The exit code (`None` when killed by a signal).
     pub fn code(&self) -> Option<i32> {
         self.status.code()
@@ -353,6 +360,24 @@ impl FixtureRepo {
     pub fn read(&self, rel: impl AsRef<Path>) -> String {
         let path = self.root.join(rel);
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+
+    /// Edits a TOML file of the work tree format-preservingly (toml_edit), e.g. to point a
+    /// fixture at the test builder:
+    /// `f.edit_toml("Cargo.toml", |d| d["package"]["metadata"]["docker"]["builder"] = toml_edit::value(RUST_BUILDER_IMAGE))`.
+    /// Not committed.
+    pub fn edit_toml(
+        &self,
+        rel: impl AsRef<Path>,
+        edit: impl FnOnce(&mut toml_edit::DocumentMut),
+    ) -> &Self {
+        let rel = rel.as_ref();
+        let mut doc: toml_edit::DocumentMut = self
+            .read(rel)
+            .parse()
+            .unwrap_or_else(|e| panic!("{} is not TOML: {e}", rel.display()));
+        edit(&mut doc);
+        self.write(rel, &doc.to_string())
     }
 
     /// Stages every change (additions, modifications, deletions) and commits it with a fixed
@@ -846,16 +871,21 @@ fn link_or_copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
 
 /// Builds binary `bin` of the crate at `crate_dir` statically (`+crt-static`, target
 /// `x86_64-unknown-linux-gnu`, dev profile) so that it runs in `FROM scratch`, and returns its
-/// path. The target directory lives under the system temp dir (one per crate directory), so
-/// repeated calls and parallel processes reuse the build.
+/// path. A crate in the temp dir (a fixture) builds into its own `target/`, removed with it; any
+/// other crate (e.g. a bundled example) into a directory under the system temp dir, so repeated
+/// calls and parallel processes reuse the build and the source tree stays clean.
 pub fn static_binary(crate_dir: impl AsRef<Path>, bin: &str) -> PathBuf {
     let crate_dir = crate_dir.as_ref();
-    let key: String = crate_dir
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    let target_dir = std::env::temp_dir().join("cdr-test-target").join(key);
+    let target_dir = if crate_dir.starts_with(std::env::temp_dir()) {
+        crate_dir.join("target")
+    } else {
+        let key: String = crate_dir
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        std::env::temp_dir().join("cdr-test-target").join(key)
+    };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = Command::new(cargo)
         .args([
@@ -1093,6 +1123,19 @@ fn wait_ready(child: &mut Child, addr: &str, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(25));
     }
     false
+}
+
+/// Polls `condition` every 20 ms until it holds; panics with `what` after `timeout`.
+#[track_caller]
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked).

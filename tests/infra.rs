@@ -52,7 +52,31 @@ fn test_images_guard_removes_its_images_and_containers() {
         "true",
     ]);
     assert!(image_exists(&tagged));
+    // A container made from an image only the guard names, by ID and with no telling name, goes
+    // too (the tool names its test containers its own way).
+    let own = format!("{}:own", images.repo("own"));
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {image}\n{}\n", images.label_line()),
+    )
+    .unwrap();
+    docker_ok(["build", "-q", "-t", &own, &ctx.path().to_string_lossy()]);
+    let own_id = image_inspect(&own, "{{.Id}}");
+    let anonymous = docker_ok(["create", "--label", TEST_LABEL, &own_id, "true"]);
+    // A container of the shared image that merely shares its ID with a guarded tag stays.
+    let bystander = docker_ok(["create", "--label", TEST_LABEL, &image, "true"]);
     drop(images);
+    assert!(
+        !docker(["inspect", &anonymous]).status.success(),
+        "container of a guarded image survived"
+    );
+    assert!(
+        docker(["inspect", &bystander]).status.success(),
+        "bystander container was removed"
+    );
+    docker_ok(["rm", "-f", &bystander]);
+    assert!(!image_exists(&own));
     assert!(!image_exists(&tagged), "{tagged} survived the guard");
     assert!(image_exists(&image), "the shared image must survive");
 }

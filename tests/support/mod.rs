@@ -483,29 +483,34 @@ pub fn unique_name(prefix: &str) -> String {
 /// ones such as `127.0.0.1:5000/<token>`) or that carries `TOKEN_LABEL=token`, and every
 /// container created from such an image or whose name contains `token`.
 pub fn cleanup_images(token: &str) {
-    let containers = docker(["ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Names}}"]);
-    let ids: Vec<String> = containers
-        .stdout
-        .lines()
-        .filter(|l| l.contains(token))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .collect();
-    if !ids.is_empty() {
-        let _ = docker(["rm", "-f", "-v"].into_iter().map(String::from).chain(ids));
-    }
-    let images = docker(["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
-    let mut refs: Vec<String> = Vec::new();
+    // Every reference of every image, by ID.
+    let images = docker(["images", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"]);
+    let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in images.stdout.lines() {
-        let Some((reference, id)) = line.split_once(' ') else {
-            continue;
-        };
-        if !reference.contains(token) {
+        if let Some((id, reference)) = line.split_once(' ') {
+            by_id
+                .entry(id.to_owned())
+                .or_default()
+                .push(reference.to_owned());
+        }
+    }
+    let mut refs: Vec<String> = Vec::new();
+    // Images only this token names: containers made from them (even by ID) go too.
+    let mut exclusive: Vec<String> = Vec::new();
+    for (id, references) in &by_id {
+        let ours: Vec<&String> = references.iter().filter(|r| r.contains(token)).collect();
+        if ours.is_empty() {
             continue;
         }
-        if reference.ends_with(":<none>") {
-            refs.push(id.to_owned());
-        } else {
-            refs.push(reference.to_owned());
+        if ours.len() == references.len() {
+            exclusive.push(id.clone());
+        }
+        for reference in ours {
+            refs.push(if reference.ends_with(":<none>") {
+                id.clone()
+            } else {
+                reference.clone()
+            });
         }
     }
     // Untagged images (e.g. the build stage of a multi-stage build) labelled with the token.
@@ -515,7 +520,32 @@ pub fn cleanup_images(token: &str) {
         "--filter",
         &format!("label={TOKEN_LABEL}={token}"),
     ]);
-    refs.extend(labelled.stdout.lines().map(str::to_owned));
+    for id in labelled.stdout.lines() {
+        refs.push(id.to_owned());
+        exclusive.push(id.to_owned());
+    }
+
+    let containers = docker(["ps", "-a", "--format", "{{.ID}} {{.Image}} {{.Names}}"]);
+    let mut ids: Vec<String> = containers
+        .stdout
+        .lines()
+        .filter(|l| l.contains(token))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    if !exclusive.is_empty() {
+        let mut args = vec!["ps".to_owned(), "-aq".to_owned()];
+        for id in &exclusive {
+            args.push("--filter".to_owned());
+            args.push(format!("ancestor={id}"));
+        }
+        ids.extend(docker(args).stdout.lines().map(str::to_owned));
+    }
+    ids.sort();
+    ids.dedup();
+    if !ids.is_empty() {
+        let _ = docker(["rm", "-f", "-v"].into_iter().map(String::from).chain(ids));
+    }
+    refs.sort();
     refs.dedup();
     if !refs.is_empty() {
         let _ = docker(["rmi", "-f"].into_iter().map(String::from).chain(refs));

@@ -182,7 +182,6 @@ fn fixture_repos_have_stable_shas_and_run_the_tool() {
 
 #[test]
 fn hello_example_in_scratch_serves_and_stops_cleanly() {
-    let busybox = busybox_image();
     let binary = static_binary(example_dir("hello"), "hello");
     let images = TestImages::new("hello");
     let ctx = tempfile::tempdir().unwrap();
@@ -204,7 +203,6 @@ fn hello_example_in_scratch_serves_and_stops_cleanly() {
     .unwrap();
     let image = format!("{}:test", images.repo("hello"));
     docker_ok(["build", "-q", "-t", &image, &ctx.path().to_string_lossy()]);
-    let _ = busybox;
 
     let name = images.container("run");
     docker_ok([

@@ -698,6 +698,7 @@ pub fn busybox_image() -> String {
     IMAGE
         .get_or_init(|| {
             shared_image(BUSYBOX_IMAGE, |tag| {
+                // Debian's busybox-static; the dynamic `busybox` package would not run in scratch.
                 let busybox = require_tool(
                     "/bin/busybox",
                     "install the static busybox with `apt-get install busybox-static`",
@@ -719,15 +720,6 @@ pub fn busybox_image() -> String {
             })
         })
         .clone()
-}
-
-/// Ensures the static busybox is a real static binary: Debian's `busybox-static` installs it as
-/// `/bin/busybox`; the dynamic `busybox` package would not run in `scratch`.
-pub fn static_busybox_path() -> PathBuf {
-    require_tool(
-        "/bin/busybox",
-        "install the static busybox with `apt-get install busybox-static`",
-    )
 }
 
 /// The Debian mirror of the host's apt sources (for debootstrap), e.g.

@@ -457,6 +457,15 @@ impl FixtureRepo {
     {
         run_tool(args, &self.root)
     }
+
+    /// Runs the tool in the fixture's root with extra environment (see [`run_tool_with_env`]).
+    pub fn run_with_env<I, S>(&self, args: I, env: &[(&str, &str)]) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        run_tool_with_env(args, &self.root, env)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -195,12 +195,13 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         .max(1);
     let test_options = steps::TestStageOptions {
         keep_on_failure: release.keep_on_failure,
+        junit: release.junit.clone(),
     };
     use futures_util::StreamExt;
     let mut runs: Vec<ServiceRun> = futures_util::stream::iter(
         plans
             .iter()
-            .map(|p| service_run(&engine, p, &cargo_flags, test_options, shell)),
+            .map(|p| service_run(&engine, p, &cargo_flags, &test_options, shell)),
     )
     .buffered(jobs)
     .collect()
@@ -335,7 +336,7 @@ async fn service_run(
     engine: &engine::Engine,
     plan: &plan::ImagePlan,
     cargo_flags: &[String],
-    test_options: steps::TestStageOptions,
+    test_options: &steps::TestStageOptions,
     shell: &Shell,
 ) -> ServiceRun {
     let mut run = ServiceRun::default();

@@ -142,6 +142,16 @@ impl ReleaseReport {
             if !tags.is_empty() {
                 let _ = writeln!(out, "  tags     {}", tags.join(", "));
             }
+            if let Some(tests) = &s.tests
+                && !tests.checks.is_empty()
+            {
+                let passed = tests.checks.iter().filter(|c| c.passed).count();
+                let _ = writeln!(
+                    out,
+                    "  tests    {passed}/{} checks passed",
+                    tests.checks.len()
+                );
+            }
             let t = &s.timings;
             let _ = writeln!(
                 out,

@@ -192,9 +192,10 @@ pub fn build_options(
     build_args: &BTreeMap<String, String>,
     digest: &str,
 ) -> BuildImageOptions {
-    let mut labels: HashMap<String, String> = missing_labels(&plan.labels, &rendered.dockerfile)
-        .into_iter()
-        .collect();
+    let mut labels: HashMap<String, String> =
+        missing_labels(&plan.labels, &rendered.dockerfile, build_args)
+            .into_iter()
+            .collect();
     labels.insert(LABEL_DOCKERFILE.to_owned(), digest.to_owned());
     BuildImageOptions {
         dockerfile: context.dockerfile.clone(),
@@ -215,8 +216,9 @@ pub fn build_options(
 pub fn missing_labels(
     wanted: &BTreeMap<String, String>,
     dockerfile: &str,
+    build_args: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let set = dockerfile_labels(dockerfile);
+    let set = dockerfile_labels(dockerfile, build_args);
     wanted
         .iter()
         .filter(|(k, v)| set.get(*k) != Some(v))
@@ -225,9 +227,19 @@ pub fn missing_labels(
 }
 
 /// The labels a Dockerfile's `LABEL key=value …` instructions set, read with the classic
-/// builder's quoting rules. A pair whose value the builder would expand (an unescaped `$`) or
-/// that this reader cannot follow is left out, so that the API sets it instead.
-pub fn dockerfile_labels(dockerfile: &str) -> BTreeMap<String, String> {
+/// builder's quoting rules; `$NAME`/`${NAME}` of a declared `ARG` given in `build_args` is
+/// substituted. A pair with any other expansion, or that this reader cannot follow, is left out,
+/// so that the API sets it instead.
+pub fn dockerfile_labels(
+    dockerfile: &str,
+    build_args: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let declared = declared_args(dockerfile);
+    let vars: BTreeMap<&str, &str> = build_args
+        .iter()
+        .filter(|(k, _)| declared.contains(k))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let mut labels = BTreeMap::new();
     let mut logical = String::new();
     let mut instructions = Vec::new();
@@ -254,7 +266,7 @@ pub fn dockerfile_labels(dockerfile: &str) -> BTreeMap<String, String> {
         else {
             continue;
         };
-        let Some(words) = shell_words(rest) else {
+        let Some(words) = shell_words(rest, &vars) else {
             continue;
         };
         for (word, expands) in words {
@@ -274,7 +286,7 @@ pub fn dockerfile_labels(dockerfile: &str) -> BTreeMap<String, String> {
 
 /// Splits `key="value" key2=value2` as the builder does; each word with whether it holds an
 /// unescaped `$` (which the builder would expand). `None` for an unterminated quote.
-fn shell_words(text: &str) -> Option<Vec<(String, bool)>> {
+fn shell_words(text: &str, vars: &BTreeMap<&str, &str>) -> Option<Vec<(String, bool)>> {
     let mut words = Vec::new();
     let mut chars = text.chars().peekable();
     loop {
@@ -302,10 +314,7 @@ fn shell_words(text: &str) -> Option<Vec<(String, bool)>> {
                             }
                             _ => word.push('\\'),
                         },
-                        '$' => {
-                            expands = true;
-                            word.push('$');
-                        }
+                        '$' => expands |= !substitute(&mut chars, vars, &mut word),
                         other => word.push(other),
                     }
                 },
@@ -316,14 +325,43 @@ fn shell_words(text: &str) -> Option<Vec<(String, bool)>> {
                     }
                 },
                 '\\' => word.push(chars.next()?),
-                '$' => {
-                    expands = true;
-                    word.push('$');
-                }
+                '$' => expands |= !substitute(&mut chars, vars, &mut word),
                 other => word.push(other),
             }
         }
         words.push((word, expands));
+    }
+}
+
+/// After a `$`: appends the value of `NAME` or `{NAME}` from `vars`; false when the builder's
+/// expansion is not known here.
+fn substitute(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    vars: &BTreeMap<&str, &str>,
+    word: &mut String,
+) -> bool {
+    let braced = chars.peek() == Some(&'{');
+    if braced {
+        chars.next();
+    }
+    let mut name = String::new();
+    while let Some(&c) = chars.peek() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            name.push(c);
+            chars.next();
+        } else {
+            break;
+        }
+    }
+    if braced && chars.next_if_eq(&'}').is_none() {
+        return false;
+    }
+    match vars.get(name.as_str()) {
+        Some(value) if !name.is_empty() => {
+            word.push_str(value);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -583,7 +621,7 @@ mod tests {
     #[test]
     fn dockerfile_labels_follow_the_builders_quoting() {
         let text = "FROM scratch\nLABEL \"a\"=\"x \\\"q\\\" \\\\ \\$y\" b=plain \\\n  # comment\n  \"c\"=\"line\\nbreak\"\nlabel d='single $q' e=\"$HOME\"\nLABEL legacy value\n";
-        let labels = dockerfile_labels(text);
+        let labels = dockerfile_labels(text, &BTreeMap::new());
         assert_eq!(labels["a"], "x \"q\" \\ $y");
         assert_eq!(labels["b"], "plain");
         // The classic builder keeps an unknown escape as it is.
@@ -597,8 +635,20 @@ mod tests {
             ("c".to_owned(), "line\nbreak".to_owned()),
             ("z".to_owned(), "new".to_owned()),
         ]);
-        let missing: Vec<String> = missing_labels(&wanted, text).into_keys().collect();
+        let missing: Vec<String> = missing_labels(&wanted, text, &BTreeMap::new())
+            .into_keys()
+            .collect();
         assert_eq!(missing, ["c", "z"]);
+
+        let args = BTreeMap::from([
+            ("SHA".to_owned(), "abc".to_owned()),
+            ("UNDECLARED".to_owned(), "x".to_owned()),
+        ]);
+        let text = "ARG SHA\nLABEL r=${SHA} s=\"v-$SHA\" t=$UNDECLARED u=${SHA:-d}\n";
+        let labels = dockerfile_labels(text, &args);
+        assert_eq!(labels["r"], "abc");
+        assert_eq!(labels["s"], "v-abc");
+        assert!(!labels.contains_key("t") && !labels.contains_key("u"));
     }
 
     #[test]

@@ -15,10 +15,12 @@ use crate::ui::Shell;
 pub use test::TestReport;
 
 /// How the pipeline wants the test stage to behave.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TestStageOptions {
     /// `--keep-on-failure`: keep a failed test container and say how to reach it.
     pub keep_on_failure: bool,
+    /// `--junit PATH`: where the stage writes its JUnit report.
+    pub junit: Option<camino::Utf8PathBuf>,
 }
 
 /// Runs the test stage on `image_id`: the one call from the pipeline into [`test`].
@@ -29,7 +31,7 @@ pub async fn run_tests(
     engine: &Engine,
     plan: &ImagePlan,
     image_id: &str,
-    options: TestStageOptions,
+    options: &TestStageOptions,
     shell: &Shell,
 ) -> Result<TestReport> {
     let _ = (engine, image_id, options);

@@ -75,6 +75,20 @@ impl BuildLog {
     }
 }
 
+/// Whether a build error is the engine failing to pull a base image.
+fn is_pull_failure(message: &str) -> bool {
+    [
+        "pull access denied",
+        "manifest unknown",
+        "registry-1.docker.io",
+        "no such host",
+        "failed to resolve reference",
+        "not found: manifest",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 impl Engine {
     /// Builds `context` with `options`; returns the image ID (`sha256:…`).
     ///
@@ -99,7 +113,7 @@ impl Engine {
             };
             let info = match item {
                 Ok(info) => info,
-                Err(e) => break Some(engine_error("build", &format!("building {name}"), e)),
+                Err(e) => break Some(engine_error("build", "", e)),
             };
             if let Some(detail) = info.error_detail {
                 break Some(Error::step("build", detail.message.unwrap_or_default()));
@@ -130,15 +144,24 @@ impl Engine {
             if !output.is_empty() && !full {
                 shell.raw_always(&format!("{output}\n"));
             }
-            let message = error.to_string();
-            let message = message.strip_prefix("build failed: ").unwrap_or(&message);
-            return Err(Error::step_with_help(
-                "build",
-                format!("{name}: {}", message.trim()),
+            let message = match &error {
+                Error::Step { message, .. } => message.trim_start_matches(": ").to_owned(),
+                other => other.to_string(),
+            };
+            let help = if is_pull_failure(&message) {
+                "the engine could not pull an image the Dockerfile starts FROM; build or load it \
+                 into the local engine, or point `base`/`builder` at a local image"
+                    .to_owned()
+            } else {
                 match &log.current_step {
                     Some(step) => format!("the engine stopped at `{step}`; its output is above"),
                     None => "the engine refused the build context or the Dockerfile".to_owned(),
-                },
+                }
+            };
+            return Err(Error::step_with_help(
+                "build",
+                format!("{name}: {}", message.trim()),
+                help,
             ));
         }
         match image_id {

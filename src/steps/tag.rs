@@ -167,19 +167,23 @@ pub async fn apply_tags(
                 outcome.applied = true;
             }
             if !floating || all_passed {
-                let names: Vec<String> = outcomes
-                    .iter()
-                    .filter(|o| o.applied && o.kind.is_floating() == floating)
-                    .map(|o| {
-                        if o.moved {
-                            o.name.clone()
-                        } else {
-                            format!("{} (unchanged)", o.name)
-                        }
-                    })
-                    .collect();
-                if !names.is_empty() {
-                    shell.status("Tagged", format!("{} {}", plan.image, names.join(", ")));
+                let names = |moved: bool| -> Vec<&str> {
+                    outcomes
+                        .iter()
+                        .filter(|o| o.applied && o.moved == moved)
+                        .filter(|o| o.kind.is_floating() == floating)
+                        .map(|o| o.name.as_str())
+                        .collect()
+                };
+                let (moved, kept) = (names(true), names(false));
+                if !moved.is_empty() {
+                    shell.status("Tagged", format!("{} {}", plan.image, moved.join(", ")));
+                }
+                if !kept.is_empty() {
+                    shell.status(
+                        "Unchanged",
+                        format!("{} {} (already this image)", plan.image, kept.join(", ")),
+                    );
                 }
             }
         }

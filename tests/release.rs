@@ -248,6 +248,24 @@ async fn engine() -> Engine {
     })
 }
 
+/// How many containers (running or not) were made from `image_id`.
+fn containers_of(image_id: &str) -> usize {
+    block_on(async {
+        let filters = HashMap::from([("ancestor".to_owned(), vec![image_id.to_owned()])]);
+        engine()
+            .await
+            .docker()
+            .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .len()
+    })
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -317,6 +335,7 @@ fn release_builds_the_planned_image_with_its_labels_sha_and_exactly_its_tags() {
     );
     assert_eq!(info.env_var("SHA"), Some(sha.as_str()));
     assert_eq!(info.labels.get(TEST_LABEL).map(String::as_str), Some("1"));
+    assert_eq!(containers_of(&id), 0, "no container of the image is left");
 
     // The report: in the workspace target dir, with the image, its tags and timings.
     let report: Value = serde_json::from_str(

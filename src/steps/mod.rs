@@ -23,7 +23,7 @@ pub struct TestStageOptions {
     pub junit: Option<camino::Utf8PathBuf>,
 }
 
-/// Runs the test stage on `image_id`: the one call from the pipeline into [`test`].
+/// Runs the test stage on `image_id`: the one call from the pipeline into [`mod@test`].
 ///
 /// The stage's own entry point is `test::run(engine, plan, image_id, &test::TestOptions, shell)`;
 /// until it lands on this branch the images pass with an empty report.

@@ -124,7 +124,7 @@ fn host_strategy_dockerfile() {
 #[test]
 fn docker_strategy_dockerfile_builds_dependencies_in_their_own_layer() {
     let text = rendered(&Fixture::new("docker"));
-    let deps = text.find("cargo build").unwrap();
+    let deps = text.find("&& cargo build").unwrap();
     let sources = text.find("COPY [\"services/orders\", ").unwrap();
     assert!(
         deps < sources,
@@ -554,4 +554,27 @@ fn hostile_labels_round_trip_through_the_real_engine() {
 #[test]
 fn lint_severity_threshold_orders() {
     assert!(Severity::Error > Severity::Warning && Severity::Warning > Severity::Info);
+}
+
+#[test]
+fn rules_about_what_the_image_runs_look_at_the_final_stage_only() {
+    let text = "FROM rust:1.83-bookworm AS build\nUSER root\nCMD cargo build\n\n\
+                FROM scratch\nCOPY --from=build [\"/x\", \"/x\"]\nUSER 65532:65532\n\
+                HEALTHCHECK CMD [\"/x\", \"health\"]\nARG SHA\n\
+                LABEL org.opencontainers.image.title=x org.opencontainers.image.version=1 \\\n\
+                \x20     org.opencontainers.image.revision=\"${SHA}\" org.opencontainers.image.created=now \\\n\
+                \x20     org.opencontainers.image.source=https://example.com\n\
+                ENV SHA=${SHA}\nENTRYPOINT [\"/x\"]\n";
+    let findings = lint::lint("Dockerfile", text, true);
+    assert_eq!(findings, vec![], "{findings:#?}");
+}
+
+#[test]
+fn vendored_sources_and_cargo_config_reach_the_dependency_layer() {
+    let fixture = Fixture::new("docker");
+    std::fs::create_dir_all(fixture.path(".cargo")).unwrap();
+    std::fs::write(fixture.path(".cargo/config.toml"), "[net]\nretry = 3\n").unwrap();
+    let text = rendered(&fixture);
+    let config = text.find("COPY [\".cargo\", \".cargo/\"]").expect(&text);
+    assert!(config < text.find("RUN mkdir").unwrap(), "{text}");
 }

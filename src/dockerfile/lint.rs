@@ -291,13 +291,33 @@ pub fn is_secret_name(name: &str) -> bool {
 }
 
 /// The built-in rules (and hadolint's findings when `with_hadolint` and it is installed).
+///
+/// hadolint's rules about what the image runs ([`FINAL_STAGE_RULES`]) are kept for the final
+/// stage only: a builder stage's user or command never reaches the image.
 pub fn lint(file: &str, text: &str, with_hadolint: bool) -> Vec<Finding> {
     let mut findings = builtin(file, text);
     if with_hadolint && let Some(more) = hadolint(file, text) {
-        findings.extend(more);
+        let final_stage = final_stage_line(text);
+        findings
+            .extend(more.into_iter().filter(|f| {
+                !FINAL_STAGE_RULES.contains(&f.rule.as_str()) || f.line >= final_stage
+            }));
     }
     findings.sort_by(|a, b| (a.line, &a.rule).cmp(&(b.line, &b.rule)));
     findings
+}
+
+/// hadolint rules that only matter in the stage that becomes the image.
+pub const FINAL_STAGE_RULES: [&str; 4] = ["DL3002", "DL3025", "DL3057", "DL3066"];
+
+/// The line where the final stage starts (1 when there is no `FROM`).
+pub fn final_stage_line(text: &str) -> usize {
+    parse(text)
+        .iter()
+        .rev()
+        .find(|i| i.keyword == "FROM")
+        .map(|i| i.line)
+        .unwrap_or(1)
 }
 
 /// The built-in rules only.
@@ -390,7 +410,8 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
                 }
             }
             "CMD" | "ENTRYPOINT"
-                if serde_json::from_str::<Vec<String>>(ins.args.trim()).is_err() =>
+                if is_final_stage(&instructions, i)
+                    && serde_json::from_str::<Vec<String>>(ins.args.trim()).is_err() =>
             {
                 add(
                     ins.line,
@@ -467,6 +488,11 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
             "the final stage has no `HEALTHCHECK`: add an exec-form one, e.g. `HEALTHCHECK CMD [\"/usr/local/bin/app\", \"health\"]`".into());
     }
     findings
+}
+
+/// Whether instruction `i` is in the last stage.
+fn is_final_stage(instructions: &[Instruction], i: usize) -> bool {
+    !instructions[i + 1..].iter().any(|n| n.keyword == "FROM")
 }
 
 /// `$NAME`/`${NAME}` replaced by the default of a global `ARG`.

@@ -57,6 +57,10 @@ pub struct WorkspaceLayout {
     pub root: String,
     /// Whether `Cargo.lock` exists (then cargo runs with `--locked`).
     pub lockfile: bool,
+    /// Files and directories of the workspace root that cargo reads before compiling anything
+    /// and that exist: `.cargo` (config, e.g. vendored sources), `vendor`, `rust-toolchain.toml`,
+    /// `rust-toolchain`.
+    pub cargo_inputs: Vec<String>,
     /// Every workspace member.
     pub members: Vec<MemberLayout>,
 }
@@ -129,10 +133,18 @@ impl WorkspaceLayout {
         Ok(WorkspaceLayout {
             root: root_in_context,
             lockfile: root.join("Cargo.lock").exists(),
+            cargo_inputs: CARGO_INPUTS
+                .iter()
+                .filter(|name| root.join(name).exists())
+                .map(|name| name.to_string())
+                .collect(),
             members,
         })
     }
 }
+
+/// Root files and directories that cargo reads before compiling (see [`WorkspaceLayout`]).
+pub const CARGO_INPUTS: [&str; 4] = [".cargo", "vendor", "rust-toolchain.toml", "rust-toolchain"];
 
 /// Paths go into `COPY` arguments and shell commands: only characters that are literal in both.
 pub fn check_path(path: &str) -> Result<()> {
@@ -532,6 +544,15 @@ fn workspace_vars(
     let mut root_copy = root_files;
     root_copy.push("./".into());
     manifests.push(escape::exec_form(&root_copy));
+    for input in &layout.cargo_inputs {
+        let is_dir = !input.starts_with("rust-toolchain");
+        let dest = if is_dir {
+            format!("{input}/")
+        } else {
+            "./".into()
+        };
+        manifests.push(escape::exec_form(&[in_context(input), dest]));
+    }
     for member in layout.members.iter().filter(|m| !m.dir.is_empty()) {
         manifests.push(escape::exec_form(&[
             in_context(&format!("{}/Cargo.toml", member.dir)),
@@ -539,32 +560,12 @@ fn workspace_vars(
         ]));
     }
     let mut sources = Vec::new();
-    for member in &layout.members {
-        if member.dir.is_empty() {
-            // The root package: copy its target directories, not the whole workspace.
-            let mut dirs: Vec<String> = member
-                .targets
-                .iter()
-                .filter_map(|(path, _)| path.split('/').next().map(str::to_owned))
-                .filter(|first| {
-                    !layout
-                        .members
-                        .iter()
-                        .any(|m| !m.dir.is_empty() && m.dir.split('/').next() == Some(first))
-                })
-                .collect();
-            dirs.sort();
-            dirs.dedup();
-            for dir in dirs {
-                let is_file = member.targets.iter().any(|(p, _)| *p == dir);
-                let dest = if is_file {
-                    "./".into()
-                } else {
-                    format!("{dir}/")
-                };
-                sources.push(escape::exec_form(&[in_context(&dir), dest]));
-            }
-        } else {
+    if layout.members.iter().any(|m| m.dir.is_empty()) {
+        // A root package may read any file of the root (assets, migrations): copy the root,
+        // which `.dockerignore` keeps free of build outputs and secrets.
+        sources.push(escape::exec_form(&[in_context("."), "./".into()]));
+    } else {
+        for member in &layout.members {
             sources.push(escape::exec_form(&[
                 in_context(&member.dir),
                 dest_dir(&member.dir),

@@ -487,48 +487,13 @@ fn hostile_labels_round_trip_through_the_real_engine() {
     );
     let rendered = dockerfile::rendered_with(&plan, None).unwrap();
 
-    let context = tempfile::tempdir().unwrap();
-    std::fs::create_dir(context.path().join("bin")).unwrap();
-    std::fs::write(context.path().join("bin/orders"), "not run").unwrap();
-    std::fs::write(context.path().join("Dockerfile"), &rendered.dockerfile).unwrap();
-    let tag = format!(
-        "cargo-docker-release-test/labels:{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let mut build = Command::new("docker");
-    build.env("DOCKER_BUILDKIT", "0").args([
-        "build",
-        "-q",
-        "--label",
-        "cargo-docker-release.test=1",
-        "-t",
-        &tag,
-    ]);
-    for (k, v) in &rendered.build_args {
-        build.arg("--build-arg").arg(format!("{k}={v}"));
-    }
-    let out = build.arg(context.path()).output().unwrap_or_else(|e| {
-        panic!("the docker CLI and a running engine are required ({e}): install Docker")
-    });
-    struct Remove(String);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
-        }
-    }
-    let _remove = Remove(tag.clone());
-    assert!(
-        out.status.success(),
-        "docker build failed: {}",
-        stderr(&out)
-    );
+    let built = build_host_image(&rendered, "orders", b"not run");
+    let out = &built.output;
+    assert!(out.status.success(), "docker build failed: {}", stderr(out));
+    let tag = &built.tag;
 
     let out = Command::new("docker")
-        .args(["image", "inspect", "--format", "{{json .Config}}", &tag])
+        .args(["image", "inspect", "--format", "{{json .Config}}", tag])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -549,6 +514,86 @@ fn hostile_labels_round_trip_through_the_real_engine() {
     }
     assert!(env.contains(&format!("SHA={}", plan.revision)));
     assert_eq!(config["User"], "65532:65532", "no injected USER");
+}
+
+/// An image built by the test; removed when dropped.
+struct BuiltImage {
+    tag: String,
+    output: Output,
+}
+
+impl Drop for BuiltImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", &self.tag])
+            .output();
+    }
+}
+
+/// Builds a `host` strategy Dockerfile with the classic builder, the binary `bin` in the context.
+fn build_host_image(rendered: &dockerfile::Rendered, bin: &str, binary: &[u8]) -> BuiltImage {
+    use std::os::unix::fs::PermissionsExt;
+    let context = tempfile::tempdir().unwrap();
+    std::fs::create_dir(context.path().join("bin")).unwrap();
+    let path = context.path().join("bin").join(bin);
+    std::fs::write(&path, binary).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(context.path().join("Dockerfile"), &rendered.dockerfile).unwrap();
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let tag = format!(
+        "cargo-docker-release-test/dockerfile:{}-{}-{}",
+        std::process::id(),
+        BUILDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let mut build = Command::new("docker");
+    build.env("DOCKER_BUILDKIT", "0").args([
+        "build",
+        "-q",
+        "--force-rm",
+        "--label",
+        "cargo-docker-release.test=1",
+        "-t",
+        &tag,
+    ]);
+    for (k, v) in &rendered.build_args {
+        build.arg("--build-arg").arg(format!("{k}={v}"));
+    }
+    let output = build.arg(context.path()).output().unwrap_or_else(|e| {
+        panic!("the docker CLI and a running engine are required ({e}): install Docker")
+    });
+    BuiltImage { tag, output }
+}
+
+#[test]
+fn the_smoke_test_runs_the_binary_during_the_build_even_on_scratch() {
+    let busybox = std::fs::read("/usr/bin/busybox")
+        .expect("a static busybox is required: `apt-get install busybox-static`");
+    let mut plan = Fixture::new("host").plan(None);
+    plan.config.bin = "busybox".into();
+    plan.config.entrypoint = vec!["/usr/local/bin/busybox".into()];
+    plan.config.smoke_test = Some(vec!["/usr/local/bin/busybox".into(), "true".into()]);
+    let passing = dockerfile::rendered_with(&plan, None).unwrap();
+    plan.config.smoke_test = Some(vec!["/usr/local/bin/busybox".into(), "false".into()]);
+    let failing = dockerfile::rendered_with(&plan, None).unwrap();
+    assert!(
+        passing
+            .dockerfile
+            .contains("RUN [\"/usr/local/bin/busybox\", \"true\"]")
+    );
+    let (ok, broken) = std::thread::scope(|s| {
+        let ok = s.spawn(|| build_host_image(&passing, "busybox", &busybox));
+        let broken = s.spawn(|| build_host_image(&failing, "busybox", &busybox));
+        (ok.join().unwrap(), broken.join().unwrap())
+    });
+    assert!(ok.output.status.success(), "{}", stderr(&ok.output));
+    assert!(
+        !broken.output.status.success(),
+        "a failing smoke test fails the build"
+    );
 }
 
 #[test]

@@ -623,3 +623,27 @@ fn vendored_sources_and_cargo_config_reach_the_dependency_layer() {
     let config = text.find("COPY [\".cargo\", \".cargo/\"]").expect(&text);
     assert!(config < text.find("RUN mkdir").unwrap(), "{text}");
 }
+
+#[test]
+fn dockerfile_json_has_the_text_and_the_build_args_to_pass() {
+    let fixture = Fixture::new("full");
+    let out = fixture.run(&["dockerfile", "--message-format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let image = &json[0];
+    assert_eq!(image["package"], "billing");
+    assert_eq!(image["generated"], true);
+    assert_eq!(image["build_args"]["SHA"].as_str().unwrap().len(), 40);
+    assert_eq!(image["build_args"]["VERSION"], "2.0.0-rc.1");
+    // The two-line description cannot be on a Dockerfile line: it travels as a build argument.
+    assert_eq!(
+        image["build_args"]["LABEL_1"],
+        "Bills \"customers\" for $PRICE \\ per month,\non two lines; it's not a # comment"
+    );
+    assert!(
+        image["dockerfile"]
+            .as_str()
+            .unwrap()
+            .contains("org.opencontainers.image.description=\"${LABEL_1}\"")
+    );
+}

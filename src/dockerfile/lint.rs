@@ -270,13 +270,13 @@ fn strip_flags(args: &str) -> (Vec<&str>, &str) {
     (flags, rest)
 }
 
-/// The OCI labels every released image must carry.
-pub const REQUIRED_LABELS: [&str; 5] = [
+/// The OCI labels every released image must carry (the others depend on the crate's metadata:
+/// `source` needs `repository`, and so on).
+pub const REQUIRED_LABELS: [&str; 4] = [
     "org.opencontainers.image.title",
     "org.opencontainers.image.version",
     "org.opencontainers.image.revision",
     "org.opencontainers.image.created",
-    "org.opencontainers.image.source",
 ];
 
 /// Whether an `ENV`/`ARG` name looks like it holds a secret.

@@ -348,10 +348,12 @@ pub fn render(
         if VOLATILE_ARGS.iter().any(|(_, l)| l == key) {
             continue;
         }
+        // `LABEL` splits `key=value` at the first `=` before unquoting: a key cannot hold one.
+        let key_word = escape::word(key).filter(|_| !key.contains('=') && !key.is_empty());
         labels.push(Pair {
-            key: escape::word(key).ok_or_else(|| Error::Dockerfile {
+            key: key_word.ok_or_else(|| Error::Dockerfile {
                 message: format!("the label key {key:?} cannot be written in a Dockerfile"),
-                help: Some("label keys are one line".into()),
+                help: Some("label keys are one non-empty line without `=`".into()),
                 code: 2,
             })?,
             value: args.word("LABEL", &format!("label {key}"), value),
@@ -616,4 +618,35 @@ fn workspace_vars(
         cargo_build: cargo.join(" "),
         binary: format!("{out_dir}/{}", config.bin),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_are_seconds_hadolint_can_read() {
+        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(go_duration(Duration::from_millis(500)), "0.5s");
+        assert_eq!(go_duration(Duration::from_millis(1250)), "1.25s");
+    }
+
+    #[test]
+    fn digests_pin_images() {
+        assert_eq!(pinned("rust:1", None), "rust:1");
+        assert_eq!(pinned("rust:1", Some("sha256:ab")), "rust:1@sha256:ab");
+        assert_eq!(
+            pinned("rust:1@sha256:cd", Some("sha256:ab")),
+            "rust:1@sha256:cd"
+        );
+    }
+
+    #[test]
+    fn paths_with_shell_or_glob_characters_are_refused() {
+        assert!(check_path("crates/orders-api_v2").is_ok());
+        for bad in ["my dir", "a$b", "a*b", "-rf", "../x", "a'b"] {
+            assert!(check_path(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -362,22 +362,23 @@ fn image_config(text: &str, build_args: &BTreeMap<String, String>) -> docker_mod
     docker_model::evaluate(text, build_args).unwrap_or_else(|e| panic!("{e}:\n{text}"))
 }
 
+/// Strings made to hurt: Dockerfile syntax, line breaks, white space, any Unicode.
+fn hostile_strings() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let special = prop::sample::select(vec![
+        '"', '\'', '\\', '$', '{', '}', '\n', '\r', '\t', ' ', '#', '=', '`', '\0', '\u{feff}',
+        '\u{85}', '\u{2028}', '\u{a0}', 'é', '🦀', '[', ']', '-',
+    ]);
+    let ch = prop_oneof![3 => special, 2 => any::<char>(), 2 => prop::char::range('a', 'z')];
+    prop::collection::vec(ch, 0..24).prop_map(|v| v.into_iter().collect())
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
 
-    /// Strings made to hurt: Dockerfile syntax, line breaks, white space, any Unicode.
-    fn hostile() -> impl Strategy<Value = String> {
-        let special = prop::sample::select(vec![
-            '"', '\'', '\\', '$', '{', '}', '\n', '\r', '\t', ' ', '#', '=', '`', '\0', '\u{feff}',
-            '\u{85}', '\u{2028}', '\u{a0}', 'é', '🦀', '[', ']', '-',
-        ]);
-        let ch = prop_oneof![3 => special, 2 => any::<char>(), 2 => prop::char::range('a', 'z')];
-        prop::collection::vec(ch, 0..24).prop_map(|v| v.into_iter().collect())
-    }
-
     fn words() -> impl Strategy<Value = Vec<String>> {
-        prop::collection::vec(hostile(), 1..4)
+        prop::collection::vec(hostile_strings(), 1..4)
     }
 
     proptest! {
@@ -419,9 +420,9 @@ mod properties {
 
         #[test]
         fn rendered_labels_and_env_round_trip(
-            labels in prop::collection::btree_map("[a-z][a-z.]{0,8}", hostile(), 0..4),
-            env in prop::collection::btree_map("[A-Z][A-Z_]{0,6}", hostile(), 0..4),
-            description in hostile(),
+            labels in prop::collection::btree_map("[a-z][a-z.]{0,8}", hostile_strings(), 0..4),
+            env in prop::collection::btree_map("[A-Z][A-Z_]{0,6}", hostile_strings(), 0..4),
+            description in hostile_strings(),
         ) {
             let mut plan = base_plan().clone();
             let env: BTreeMap<String, String> =
@@ -480,6 +481,26 @@ fn hostile_labels_round_trip_through_the_real_engine() {
             .env
             .insert(format!("HOSTILE{i}"), (*v).to_owned());
     }
+    // And random ones, the same the property tests use, so that the engine checks the model too.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let random: Vec<String> = (0..40)
+        .map(|_| {
+            use proptest::strategy::{Strategy, ValueTree};
+            let value = hostile_strings().new_tree(&mut runner).unwrap().current();
+            // Values with a line feed travel as build arguments, and the docker CLI's argv
+            // cannot hold NUL (the engine API can).
+            if value.contains('\n') {
+                value.replace('\0', "")
+            } else {
+                value
+            }
+        })
+        .collect();
+    for (i, v) in random.iter().enumerate() {
+        plan.labels
+            .insert(format!("com.example.random{i}"), v.clone());
+        plan.config.env.insert(format!("RANDOM{i}"), v.clone());
+    }
     // Passed as a build argument (it has line feeds); argv cannot hold NUL, so not this one.
     plan.labels.insert(
         "org.opencontainers.image.description".into(),
@@ -507,7 +528,15 @@ fn hostile_labels_round_trip_through_the_real_engine() {
         .entry("io.cargo-docker-release.ci-run".into())
         .or_default();
     assert_eq!(labels, expected);
+    // The model the property tests use reads the same as the engine.
+    let model = image_config(&rendered.dockerfile, &rendered.build_args);
+    let mut from_engine = labels.clone();
+    from_engine.remove("cargo-docker-release.test");
+    assert_eq!(model.labels, from_engine);
     let env: Vec<String> = serde_json::from_value(config["Env"].clone()).unwrap();
+    for (k, v) in &model.env {
+        assert!(env.contains(&format!("{k}={v}")), "{k}={v:?} in {env:?}");
+    }
     for (i, v) in hostile.iter().enumerate() {
         let want = format!("HOSTILE{i}={v}");
         assert!(env.contains(&want), "{want:?} in {env:?}");

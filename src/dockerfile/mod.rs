@@ -35,6 +35,16 @@
 //! none), `healthcheck` (`{options, cmd}` or none), `stop_signal` (or none) and, for the `docker`
 //! strategy, `workspace` (`{manifests, sources, stub_script, touch_script, cargo_build, binary}`).
 //! User templates may `{% include "runtime.dockerfile" %}`, the shared runtime part.
+//!
+//! # Lint
+//!
+//! [`lint::lint`] checks the Dockerfile a package uses (`path:line: rule: message`): `no-revision`
+//! (no `ENV SHA` in the final stage), `missing-labels` (title, version, revision, created),
+//! `unpinned-base` / `latest-base`, `add-url`, `shell-form` (`CMD`/`ENTRYPOINT` of the final
+//! stage), `root-user`, `secret-in-env` / `secret-in-arg` (`*_TOKEN`, `*PASSWORD*`, `*_SECRET*`,
+//! `*_KEY`), `no-healthcheck`; plus hadolint's findings with their codes when it is on `PATH`.
+//! Findings at or above `warning` fail `lint` (exit 1) and block a release that uses a
+//! hand-written Dockerfile (exit 2, from [`for_image`]).
 
 pub mod escape;
 pub mod lint;

@@ -19,8 +19,8 @@
 //! Every other value from Cargo.toml or the command line goes through [`escape::word`] (or
 //! [`escape::exec_form`] for exec-form arrays). A value a Dockerfile line cannot hold (a line feed,
 //! more than 16 KiB) is passed exactly as a build argument instead: an `ARG LABEL_n`/`ARG ENV_n`
-//! referenced as `"${LABEL_n}"`, with a comment holding the value JSON-escaped so that `--check`
-//! still sees it change. Docker expands build arguments without parsing them again, so nothing is
+//! referenced as `"${LABEL_n}"`, with a comment holding the value JSON-escaped (only its size when
+//! it is longer than 16 KiB) so that `--check` still sees it change. Docker expands build arguments without parsing them again, so nothing is
 //! lost and nothing can inject an instruction.
 //!
 //! # Template variables

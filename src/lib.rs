@@ -61,10 +61,8 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
         Some(Command::Inspect(inspect)) => block_on(inspect_command(&inspect.image, shell)),
         Some(Command::Prune(prune)) => block_on(prune_command(global, prune.keep, shell)),
         None => block_on(release(global, &args.release, shell)),
-        Some(Command::Dockerfile(_)) | Some(Command::Lint) => Err(error::Error::usage(
-            "this command is not implemented yet",
-            Some("`cargo docker-release plan` shows what a release would do".to_string()),
-        )),
+        Some(Command::Dockerfile(args)) => dockerfile::dockerfile_command(shell, global, &args),
+        Some(Command::Lint) => dockerfile::lint_command(shell, global),
     }
 }
 

@@ -365,10 +365,12 @@ fn substitute(
     }
 }
 
-/// Build args: the manifest's `build-args`, plus the release facts (`REVISION`/`SHA`, `VERSION`,
-/// `CREATED`) for each one the Dockerfile declares with `ARG` and the manifest does not set.
+/// Build args: the manifest's `build-args`, the ones the Dockerfile needs ([`Rendered::build_args`]),
+/// plus the release facts (`REVISION`/`SHA`, `VERSION`, `CREATED`) for each one a (hand-written)
+/// Dockerfile declares with `ARG` and nothing else sets.
 pub fn build_args(plan: &ImagePlan, rendered: &Rendered) -> BTreeMap<String, String> {
     let mut args = plan.config.build_args.clone();
+    args.extend(rendered.build_args.clone());
     let declared = declared_args(&rendered.dockerfile);
     let created = plan
         .git

@@ -11,6 +11,8 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod support;
+
 use cargo_docker_release::engine::Engine;
 use cargo_docker_release::engine::images::ImageStore;
 use serde_json::Value;
@@ -568,4 +570,62 @@ fn prune_keeps_latest_the_newest_release_and_n_more_and_removes_leftover_contain
             .is_err()
     });
     assert!(gone, "the leftover container was removed");
+}
+
+#[test]
+fn docker_strategy_builds_in_the_builder_image_and_a_source_change_reuses_the_dependency_layer() {
+    let builder = support::rust_builder_image();
+    let images = support::TestImages::new("release-docker");
+    let mut fx = support::fixture_repo(support::example_dir("workspace"));
+    let repo = images.repo("orders");
+    fx.edit_toml("orders/Cargo.toml", |d| {
+        let docker = &mut d["package"]["metadata"]["docker"];
+        docker["image"] = toml_edit::value(repo.as_str());
+        let mut labels = toml_edit::InlineTable::new();
+        labels.insert(TEST_LABEL, "1".into());
+        labels.insert(support::TOKEN_LABEL, images.token().into());
+        docker["labels"] = toml_edit::value(labels);
+    });
+    fx.edit_toml("Cargo.toml", |d| {
+        d["workspace"]["metadata"]["docker"]["builder"] = toml_edit::value(builder.as_str());
+    });
+    fx.commit_all("test images and builder");
+
+    let first = fx.run(["-p", "orders", "-v"]);
+    first.success();
+    let sha = fx.head_sha();
+    let tags = block_on(async { engine().await.repository_tags(&repo).await.unwrap() });
+    let names: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
+    assert!(
+        names.contains(&"1.4.2") && names.contains(&&sha[..7]),
+        "{names:?}"
+    );
+    let info = block_on(async {
+        engine()
+            .await
+            .image(&format!("{repo}:1.4.2"))
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(info.env_var("SHA"), Some(sha.as_str()));
+    // The docker strategy sends the sources, never `target/` or `.git`.
+    let sent = &first.stderr;
+    assert!(sent.contains("of build context"), "{sent}");
+
+    fx.write("orders/src/extra.rs", "// a source-only change\n");
+    fx.commit_all("source-only change");
+    let second = fx.run(["-p", "orders", "-v", "--force"]);
+    second.success();
+    let log: Vec<&str> = second.stderr.lines().collect();
+    let deps_step = log
+        .iter()
+        .position(|l| l.starts_with("Step ") && l.contains(" : RUN ") && l.contains("cargo build"))
+        .unwrap_or_else(|| panic!("no dependency step in:\n{}", second.stderr));
+    assert_eq!(
+        log.get(deps_step + 1).map(|l| l.trim()),
+        Some("---> Using cache"),
+        "the dependency layer is reused after a source-only change:\n{}",
+        second.stderr
+    );
 }

@@ -9,7 +9,9 @@
 #
 # Needs: a Docker engine, the docker CLI (for the hand-written side only), cargo, curl, jq.
 # Both sides start from the same warm cargo target directory, so the comparison is about what
-# happens around cargo. Everything is made under unique names and removed at exit.
+# happens around cargo; like a developer's work tree, it also holds a debug build (`cargo build`),
+# which the hand-written `docker build .` sends and the tool never does. Everything is made under
+# unique names and removed at exit.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -55,6 +57,7 @@ echo "== building cargo-docker-release and warming the example's cargo target"
 tool="$root/target/debug/cargo-docker-release"
 target="$(uname -m)-unknown-linux-gnu"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --target "$target" --bin "$bin"
+cargo build --quiet
 
 echo "== 1. cargo docker-release"
 start="$(now)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Releases an example service twice, side by side in one run, and compares:
 #   1. `cargo docker-release` (build context assembled in-process: the Dockerfile + one binary);
-#   2. the equivalent hand-written sequence: `cargo build` + `docker build .` + `docker run` +
-#      wait until ready + `docker tag` (classic builder, context = the crate directory).
+#   2. the equivalent hand-written sequence: `cargo build` + `docker build .` (the same generated
+#      Dockerfile, classic builder, context = the crate directory) + `docker run` + wait until
+#      ready + `docker tag`.
 # It reports wall time and the bytes of build context each one sent to the engine, with ratios.
 #
 # usage: benches/release-vs-docker-cli.sh [EXAMPLE_DIR]   (default: examples/hello)
@@ -68,19 +69,18 @@ tool_bytes="$(jq '.services[0].context_bytes' target/docker-release/report.json)
 tool_tags="$(jq -r '[.services[0].tags[] | select(.applied) | .name] | join(" ")' target/docker-release/report.json)"
 
 echo "== 2. cargo build + docker build + docker run + wait + docker tag"
-cat > "$work/app/Dockerfile" <<EOF
-FROM scratch
-ENV SHA=$sha
-LABEL org.opencontainers.image.revision="$sha" org.opencontainers.image.version="$version"
-COPY target/$target/release/$bin /usr/local/bin/$bin
-USER 65532:65532
-EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=1s --retries=3 CMD ["/usr/local/bin/$bin", "health"]
-ENTRYPOINT ["/usr/local/bin/$bin"]
-EOF
+# The same Dockerfile the tool builds (its template output), at the crate root as people keep it.
+"$tool" docker-release dockerfile --manifest-path "$work/app/Cargo.toml" > "$work/app/Dockerfile"
+created="$(git log -1 --format=%cI | xargs -I{} date -u -d {} +%Y-%m-%dT%H:%M:%SZ)"
 start="$(now)"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --target "$target" --bin "$bin"
-DOCKER_BUILDKIT=0 docker build --iidfile "$work/iid" . >"$work/cli.log" 2>&1 || {
+mkdir -p bin && cp "target/$target/release/$bin" "bin/$bin"
+# One trailing byte (ignored when the binary runs) keeps this build from reusing the layers the
+# tool's build just made: both sides build cold.
+printf '\0' >> "bin/$bin"
+DOCKER_BUILDKIT=0 docker build --iidfile "$work/iid" \
+  --build-arg "SHA=$sha" --build-arg "VERSION=$version" \
+  --build-arg "CREATED=$created" --build-arg BUILD=release . >"$work/cli.log" 2>&1 || {
   cat "$work/cli.log"; echo "docker build failed" >&2; exit 1; }
 image="$(cat "$work/iid")"
 docker run -d --name "$container" -p 127.0.0.1::8080 "$image" >/dev/null

@@ -654,6 +654,38 @@ mod tests {
     }
 
     #[test]
+    fn an_image_is_reused_only_for_the_same_clean_revision_package_and_dockerfile() {
+        let rev = "cccccccccccccccccccccccccccccccccccccccc";
+        let mut plan = crate::steps::tests_support::image_plan("acme/app", "1.0.0", rev, vec![]);
+        let store = crate::steps::tag::fake::FakeStore::default().with_image(
+            "sha256:built",
+            &[
+                ("org.opencontainers.image.revision", rev),
+                (LABEL_PACKAGE, "app"),
+                (LABEL_DOCKERFILE, "fnv1a64:1"),
+            ],
+            &[],
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let reuse = |plan: &ImagePlan, digest: &str| {
+            rt.block_on(reusable_image(&store, plan, digest)).unwrap()
+        };
+        assert_eq!(reuse(&plan, "fnv1a64:1").as_deref(), Some("sha256:built"));
+        assert_eq!(reuse(&plan, "fnv1a64:2"), None, "another Dockerfile");
+        plan.package = "other".into();
+        assert_eq!(reuse(&plan, "fnv1a64:1"), None, "another package");
+        plan.package = "app".into();
+        plan.git.dirty = true;
+        assert_eq!(
+            reuse(&plan, "fnv1a64:1"),
+            None,
+            "a dirty tree is always rebuilt"
+        );
+    }
+
+    #[test]
     fn sizes_and_ids_read_well() {
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(1_234_567), "1.2 MB");

@@ -392,8 +392,11 @@ pub async fn inspect_command(reference: &str, shell: &Shell) -> Result<()> {
 pub async fn prune_command(global: &GlobalArgs, keep: usize, shell: &Shell) -> Result<()> {
     let (_, services) = load_services(global, true)?;
     let engine = engine::Engine::connect().await?;
-    let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
-    let pruned = steps::prune::prune(&engine, &repositories, keep, shell).await?;
+    let managed: Vec<(&str, &str)> = services
+        .iter()
+        .map(|s| (s.config.image.as_str(), s.package.name.as_str()))
+        .collect();
+    let pruned = steps::prune::prune(&engine, &managed, keep, shell).await?;
     match shell.format() {
         MessageFormat::Json => {
             let json = serde_json::to_string_pretty(&pruned).expect("prune results serialize");
@@ -403,8 +406,9 @@ pub async fn prune_command(global: &GlobalArgs, keep: usize, shell: &Shell) -> R
             shell.status(
                 "Pruned",
                 format!(
-                    "{} tag(s) and {} container(s)",
+                    "{} tag(s), {} untagged build(s) and {} container(s)",
                     pruned.tags.len(),
+                    pruned.images.len(),
                     pruned.containers.len()
                 ),
             );

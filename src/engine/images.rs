@@ -27,6 +27,8 @@ pub struct ImageInfo {
     pub env: Vec<String>,
     /// When the engine created it (RFC 3339, as the engine says).
     pub created: Option<String>,
+    /// When the engine created it, in seconds since the Unix epoch.
+    pub created_unix: Option<i64>,
     /// Size in bytes.
     pub size: u64,
 }
@@ -90,6 +92,11 @@ impl ImageStore for Engine {
                     repo_tags: i.repo_tags.unwrap_or_default(),
                     labels: config.labels.unwrap_or_default().into_iter().collect(),
                     env: config.env.unwrap_or_default(),
+                    created_unix: i
+                        .created
+                        .as_deref()
+                        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                        .map(|t| t.timestamp()),
                     created: i.created.map(|c| c.to_string()),
                     size: i.size.unwrap_or_default().max(0) as u64,
                 }))
@@ -149,6 +156,7 @@ impl ImageStore for Engine {
                 labels: i.labels.into_iter().collect(),
                 env: Vec::new(),
                 created: None,
+                created_unix: Some(i.created),
                 size: i.size.max(0) as u64,
             })
             .collect())

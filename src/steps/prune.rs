@@ -1,14 +1,16 @@
 //! `prune`: removes the managed repositories' stale tags (and with them images nothing else
-//! names), keeping `latest`, the newest release and `--keep N` more releases, and removes test
-//! containers left behind by runs that no longer exist.
+//! names), keeping `latest`, the newest release and `--keep N` more releases; removes the
+//! services' untagged builds (a failed test, a tag moved by `--force`) once they are older than a
+//! release could take; and removes test containers left behind by runs that no longer exist.
 
 use std::collections::BTreeSet;
 
 use semver::Version;
 
 use crate::engine::Engine;
-use crate::engine::images::{ImageStore, RepoTag};
+use crate::engine::images::{ImageInfo, ImageStore, RepoTag};
 use crate::error::Result;
+use crate::plan::LABEL_PACKAGE;
 use crate::ui::Shell;
 
 /// Label of the test stage's containers (value `test`); the same as
@@ -47,24 +49,41 @@ pub fn stale_tags(tags: &[RepoTag], keep: usize) -> Vec<String> {
     stale
 }
 
+/// Untagged builds younger than this may belong to a release still running (built, not yet
+/// tagged), so `prune` leaves them.
+pub const UNTAGGED_MIN_AGE_SECS: i64 = 3600;
+
+/// PURE: the IDs of `images` that no reference names and that are older than `min_age` at `now`.
+pub fn stale_untagged(images: &[ImageInfo], now: i64, min_age: i64) -> Vec<String> {
+    images
+        .iter()
+        .filter(|i| i.repo_tags.iter().all(|r| r == "<none>:<none>"))
+        .filter(|i| i.created_unix.is_some_and(|c| now - c >= min_age))
+        .map(|i| i.id.clone())
+        .collect()
+}
+
 /// What `prune` removed.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Pruned {
     /// `repository:tag` references removed.
     pub tags: Vec<String>,
+    /// Untagged image IDs removed.
+    pub images: Vec<String>,
     /// Container IDs removed.
     pub containers: Vec<String>,
 }
 
-/// Removes the stale tags of `repositories` and leftover test containers.
+/// Removes the stale tags of the services' repositories, their old untagged builds and leftover
+/// test containers. `services` are `(repository, package)` pairs.
 pub async fn prune(
     engine: &Engine,
-    repositories: &[&str],
+    services: &[(&str, &str)],
     keep: usize,
     shell: &Shell,
 ) -> Result<Pruned> {
     let mut pruned = Pruned::default();
-    for repo in repositories {
+    for (repo, _) in services {
         let tags = engine.repository_tags(repo).await?;
         for tag in stale_tags(&tags, keep) {
             let reference = format!("{repo}:{tag}");
@@ -74,6 +93,25 @@ pub async fn prune(
                     pruned.tags.push(reference);
                 }
                 Err(e) => shell.warn(format!("kept {reference}: {e}")),
+            }
+        }
+    }
+    let now = chrono::Utc::now().timestamp();
+    for (_, package) in services {
+        let built = engine.images_labelled(&[(LABEL_PACKAGE, package)]).await?;
+        for id in stale_untagged(&built, now, UNTAGGED_MIN_AGE_SECS) {
+            match engine.untag(&id).await {
+                Ok(()) => {
+                    shell.status(
+                        "Removed",
+                        format!(
+                            "untagged build {} of {package}",
+                            crate::steps::build::short_id(&id)
+                        ),
+                    );
+                    pruned.images.push(id);
+                }
+                Err(e) => shell.warn(format!("kept untagged build of {package}: {e}")),
             }
         }
     }
@@ -161,6 +199,26 @@ mod tests {
             ["1.0.0", "1.1.0", "1.2.0", "aaaaaaa", "eeeeeee-dirty"]
         );
         assert_eq!(stale_tags(&all, 5), ["eeeeeee-dirty"]);
+    }
+
+    #[test]
+    fn only_old_untagged_builds_are_stale() {
+        let image = |id: &str, tags: &[&str], created: i64| ImageInfo {
+            id: id.into(),
+            repo_tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            created_unix: Some(created),
+            ..Default::default()
+        };
+        let images = [
+            image("old-untagged", &[], 0),
+            image("old-none", &["<none>:<none>"], 0),
+            image("old-tagged", &["acme/app:1.0.0"], 0),
+            image("young-untagged", &[], 9_000),
+        ];
+        assert_eq!(
+            stale_untagged(&images, 10_000, 3600),
+            ["old-untagged", "old-none"]
+        );
     }
 
     #[test]

@@ -179,7 +179,13 @@ impl Engine {
                 "start the Docker daemon, or point DOCKER_HOST at a running engine",
             )
         };
-        let docker = endpoint.client()?;
+        let docker = match endpoint {
+            // No socket file: the daemon is not running there.
+            Endpoint::Unix(path) if !Path::new(path).exists() => {
+                return Err(unreachable("no such socket".to_owned()));
+            }
+            _ => endpoint.client()?,
+        };
         let ping = async {
             docker
                 .ping()
@@ -218,7 +224,19 @@ pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
         }
         source = s.source();
     }
-    parts.last().cloned().unwrap_or_default().replace('\n', " ")
+    let last = parts.last().cloned().unwrap_or_default().replace('\n', " ");
+    // "Connection refused (os error 111)" -> "connection refused"
+    let last = match last.rfind(" (os error ") {
+        Some(i) if last.ends_with(')') => last[..i].to_owned(),
+        _ => last,
+    };
+    let mut chars = last.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => last,
+    }
 }
 
 /// A bollard error from a request, as a failed step with one readable line.
@@ -327,6 +345,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_missing_socket_is_an_unreachable_engine() {
+        let e = Engine::connect_to(&Endpoint::Unix("/nonexistent/docker.sock".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().contains("no such socket"), "{e}");
+    }
+
+    #[tokio::test]
     async fn an_unreachable_engine_is_one_clear_line() {
         let e = Engine::connect_to(&Endpoint::Tcp("127.0.0.1:1".into()))
             .await
@@ -338,5 +365,6 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\n'), "{text}");
+        assert!(text.ends_with("connection refused"), "{text}");
     }
 }

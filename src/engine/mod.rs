@@ -1,5 +1,7 @@
 //! The only code that talks to the Docker engine (bollard): build, run, exec, tag, push, inspect.
 
+pub mod container;
+
 use bollard::Docker;
 
 use crate::error::{Error, Result};

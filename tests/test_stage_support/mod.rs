@@ -1,0 +1,279 @@
+//! Shared fixture for the test-stage tests: a tiny static HTTP service (`fixture-svc`, built once
+//! per test process), a real git repository per test holding its manifest, the plan computed by
+//! the library from it, and an image built from `scratch` with that plan's revision.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cargo_docker_release::cli::Cli;
+use cargo_docker_release::engine::Engine;
+use cargo_docker_release::error::{Error, Result};
+use cargo_docker_release::plan::{ImagePlan, KnownReleases};
+use cargo_docker_release::steps::test::{TestOptions, TestReport};
+use cargo_docker_release::ui::Shell;
+use clap::Parser;
+
+/// Label on every image a test builds.
+pub const TEST_LABEL: &str = "cargo-docker-release.test=1";
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Fails with an install hint when a prerequisite is missing.
+fn require(program: &str, hint: &str) {
+    let ok = Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "`{program}` is required by this test: {hint}");
+}
+
+/// The static fixture binary, built once per test process.
+pub fn fixture_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "fixture-svc-{}",
+            std::env::current_exe()
+                .unwrap()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+        ));
+        write_crate(&dir, "");
+        let out = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--target", TARGET])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .current_dir(&dir)
+            .output()
+            .expect("run cargo");
+        assert!(
+            out.status.success(),
+            "building the fixture failed (is the target installed? `rustup target add {TARGET}`):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir.join("target").join(TARGET).join("release/fixture-svc")
+    })
+}
+
+/// Writes the fixture crate into `dir` with `metadata` appended to its Cargo.toml.
+fn write_crate(dir: &Path, metadata: &str) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    let manifest = format!(
+        "[package]\nname = \"fixture-svc\"\nversion = \"1.2.3\"\nedition = \"2021\"\n\n[workspace]\n\n{metadata}"
+    );
+    let files: [(&str, &str); 4] = [
+        ("Cargo.toml", &manifest),
+        ("src/main.rs", include_str!("../test_stage_fixture/service.rs")),
+        (
+            "tests/smoke.rs",
+            include_str!("../test_stage_fixture/smoke.rs"),
+        ),
+        (
+            "tests/broken.rs",
+            include_str!("../test_stage_fixture/broken.rs"),
+        ),
+    ];
+    for (path, text) in files {
+        let path = dir.join(path);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+            std::fs::write(path, text).unwrap();
+        }
+    }
+}
+
+/// What goes in the test image besides the service.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageOptions {
+    /// Copy busybox to `/bin/busybox` (no `/bin/sh` link).
+    pub busybox: bool,
+    /// Declare the service's own health subcommand as HEALTHCHECK.
+    pub healthcheck: bool,
+    /// `ENV SHA` value instead of the plan's revision.
+    pub wrong_sha: bool,
+}
+
+impl Default for ImageOptions {
+    fn default() -> Self {
+        ImageOptions {
+            busybox: true,
+            healthcheck: true,
+            wrong_sha: false,
+        }
+    }
+}
+
+/// One test's service: a git repository with its manifest, its plan and its image.
+pub struct Fixture {
+    /// The repository.
+    pub dir: tempfile::TempDir,
+    /// The plan the library computes for it.
+    pub plan: ImagePlan,
+    /// The image built for it.
+    pub image_id: String,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", &self.image_id])
+            .output();
+    }
+}
+
+/// Makes a fixture: `metadata` is the `[package.metadata.docker…]` text of its Cargo.toml.
+pub fn fixture(name: &str, metadata: &str, image: ImageOptions) -> Fixture {
+    require("docker", "install Docker and start the daemon");
+    require("git", "install git");
+    let binary = fixture_binary();
+    let dir = tempfile::Builder::new()
+        .prefix("cdr-test-stage-")
+        .tempdir()
+        .unwrap();
+    // The test's name in the manifest makes every fixture's commit (and so its SHA) unique.
+    write_crate(dir.path(), &format!("# fixture for {name}\n{metadata}"));
+    commit_all(dir.path());
+    let manifest = dir.path().join("Cargo.toml");
+    let cli = Cli::parse_from([
+        "cargo",
+        "docker-release",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+    ]);
+    let Cli::DockerRelease(args) = cli;
+    let (_, services) =
+        cargo_docker_release::load_services(&args.global, true).expect("load the fixture");
+    let plan = cargo_docker_release::make_plan(
+        &services,
+        &KnownReleases::new(),
+        &cargo_docker_release::plan_options(&args.global),
+    )
+    .expect("plan the fixture");
+    let plan = plan.images.into_iter().next().unwrap();
+    let image_id = build_image(dir.path(), binary, &plan, image);
+    Fixture {
+        dir,
+        plan,
+        image_id,
+    }
+}
+
+fn commit_all(dir: &Path) {
+    let repo = git2::Repository::init(dir).unwrap();
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("Test", "test@example.com").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "fixture", &tree, &[])
+        .unwrap();
+}
+
+fn build_image(repo: &Path, binary: &Path, plan: &ImagePlan, image: ImageOptions) -> String {
+    let context = repo.join("image-context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::copy(binary, context.join("fixture-svc")).unwrap();
+    let sha = if image.wrong_sha {
+        "0".repeat(40)
+    } else {
+        plan.revision.clone()
+    };
+    let mut dockerfile =
+        String::from("FROM scratch\nCOPY fixture-svc /usr/local/bin/fixture-svc\n");
+    if image.busybox {
+        assert!(
+            Path::new("/usr/bin/busybox").exists(),
+            "/usr/bin/busybox is required: `apt-get install busybox-static`"
+        );
+        std::fs::copy("/usr/bin/busybox", context.join("busybox")).unwrap();
+        dockerfile.push_str("COPY busybox /bin/busybox\n");
+    }
+    dockerfile.push_str(&format!(
+        "ENV SHA={sha}\nLABEL org.opencontainers.image.revision=\"{}\" org.opencontainers.image.version=\"{}\"\nUSER 65532:65532\nEXPOSE 8080\n",
+        plan.revision, plan.version
+    ));
+    if image.healthcheck {
+        dockerfile.push_str(
+            "HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD [\"/usr/local/bin/fixture-svc\", \"health\"]\n",
+        );
+    }
+    dockerfile.push_str("ENTRYPOINT [\"/usr/local/bin/fixture-svc\"]\nCMD [\"serve\"]\n");
+    std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
+    let out = Command::new("docker")
+        .args(["build", "-q", "--label", TEST_LABEL, "."])
+        .current_dir(&context)
+        .output()
+        .expect("run docker build");
+    assert!(
+        out.status.success(),
+        "docker build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs the test stage through the library; returns its result and how long it took.
+pub async fn run_stage(fx: &Fixture, options: &TestOptions) -> (Result<TestReport>, Duration) {
+    let engine = Engine::connect()
+        .await
+        .expect("the Docker engine must be running");
+    let started = Instant::now();
+    let result = cargo_docker_release::steps::test::run(
+        &engine,
+        &fx.plan,
+        &fx.image_id,
+        options,
+        &Shell::silent(),
+    )
+    .await;
+    (result, started.elapsed())
+}
+
+/// Containers (running or not) of the fixture's image.
+pub fn containers_of(fx: &Fixture) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("ancestor={}", fx.image_id),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts that the test stage left no container of the fixture's image behind.
+pub fn assert_no_containers(fx: &Fixture) {
+    // Removal by a dropped guard happens on a spawned task: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = containers_of(fx);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "containers left behind: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The failure message of a failed stage (panics when it did not fail as a step).
+pub fn step_failure(result: Result<TestReport>) -> String {
+    match result {
+        Err(e @ Error::Step { step: "test", .. }) => {
+            assert_eq!(e.exit_code(), 1);
+            e.to_string()
+        }
+        other => panic!("expected a failed test step, got {other:?}"),
+    }
+}

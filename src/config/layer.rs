@@ -273,7 +273,8 @@ pub struct ReadyLayer {
     pub timeout: Option<String>,
     /// Wait for Docker health `healthy` (default: when the image has a healthcheck).
     pub health: Option<bool>,
-    /// Container ports that must accept TCP connections.
+    /// Container ports that must accept TCP connections (default, when no condition is set and
+    /// the image has no healthcheck: every port in `expose`).
     pub tcp: Option<Vec<u16>>,
     /// An HTTP request that must answer with a status.
     pub http: Option<HttpReadyLayer>,

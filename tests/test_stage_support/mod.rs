@@ -66,7 +66,10 @@ fn write_crate(dir: &Path, metadata: &str) {
     );
     let files: [(&str, &str); 4] = [
         ("Cargo.toml", &manifest),
-        ("src/main.rs", include_str!("../test_stage_fixture/service.rs")),
+        (
+            "src/main.rs",
+            include_str!("../test_stage_fixture/service.rs"),
+        ),
         (
             "tests/smoke.rs",
             include_str!("../test_stage_fixture/smoke.rs"),

@@ -89,8 +89,11 @@ impl Session<'_> {
                     humantime::format_duration(check.timeout)
                 ),
             ),
-            Ok(out) => {
-                let out = out?;
+            Ok(Err(e)) => match self.container_gone().await {
+                Some(why) => CheckResult::failed(&name, "exec", started, why),
+                None => return Err(e),
+            },
+            Ok(Ok(out)) => {
                 if is_missing_program(&out) {
                     return Err(Error::TestConfig {
                         message: format!(
@@ -228,7 +231,11 @@ impl Session<'_> {
         let archive = tar
             .into_inner()
             .map_err(|e| Error::io("cannot pack the test binary", e))?;
-        self.engine.upload_tar(&id, "/", archive).await?;
+        if let Err(e) = self.engine.upload_tar(&id, "/", archive).await {
+            let why = self.container_gone().await.ok_or(e)?;
+            self.record(CheckResult::failed(&name, "cargo", started, why));
+            return Ok(());
+        }
         let mut env = self.service_env();
         env.retain(|e| !e.starts_with("SERVICE_HOST=") && !e.starts_with("SERVICE_PORT="));
         env.push("SERVICE_HOST=127.0.0.1".into());
@@ -248,8 +255,11 @@ impl Session<'_> {
                     humantime::format_duration(check.timeout)
                 ),
             ),
-            Ok(out) => {
-                let out = out?;
+            Ok(Err(e)) => match self.container_gone().await {
+                Some(why) => CheckResult::failed(&name, "cargo", started, why),
+                None => return Err(e),
+            },
+            Ok(Ok(out)) => {
                 let passed = out.exit_code == Some(0);
                 let problems = if passed {
                     vec![]

@@ -26,7 +26,7 @@ pub use crate::engine::container::CONTAINER_LABEL;
 use crate::engine::container::{ContainerSpec, OWNER_LABEL, owner_id};
 use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, LABEL_PACKAGE};
-use crate::ui::Shell;
+use crate::ui::{Shell, Verbosity};
 pub use ready::ReadinessCondition;
 
 /// The outcome of one check.
@@ -247,6 +247,20 @@ impl Session<'_> {
             });
         }
         conditions.extend(ready.tcp.iter().map(|p| ReadinessCondition::Tcp(*p)));
+        let nothing_configured = ready.health.is_none()
+            && ready.tcp.is_empty()
+            && ready.http.is_none()
+            && ready.log.is_none();
+        if nothing_configured && conditions.is_empty() {
+            // No healthcheck and no condition: ready when every exposed port accepts connections.
+            conditions.extend(
+                self.plan
+                    .config
+                    .expose
+                    .iter()
+                    .map(|p| ReadinessCondition::Tcp(*p)),
+            );
+        }
         if let Some(h) = &ready.http {
             conditions.push(ReadinessCondition::Http {
                 port: h.port,
@@ -312,6 +326,26 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Why the container stopped, with its last log lines, when it is no longer running.
+    async fn container_gone(&self) -> Option<String> {
+        let inspect = self
+            .engine
+            .inspect_container(self.container_id())
+            .await
+            .ok()?;
+        let why = ready::stopped(&inspect)?;
+        let logs = self
+            .engine
+            .logs_tail(self.container_id(), ready::LOG_TAIL)
+            .await
+            .unwrap_or_default();
+        Some(format!(
+            "the container {why}\nlast {} log lines of the container:\n{}",
+            ready::LOG_TAIL,
+            logs.trim_end()
+        ))
+    }
+
     fn container_id(&self) -> &str {
         self.container.as_ref().map(|c| c.id.as_str()).unwrap_or("")
     }
@@ -366,9 +400,12 @@ impl Session<'_> {
         if result.passed {
             self.shell.status("Passed", line);
         } else {
+            // The output goes into the stage's error; with `-v` it is shown as it happens too.
             self.shell.raw_always(&format!("{:>12} {line}\n", "FAILED"));
-            for l in result.output.lines() {
-                self.shell.raw_always(&format!("             | {l}\n"));
+            if self.shell.verbosity() >= Verbosity::Verbose {
+                for l in result.output.lines() {
+                    self.shell.raw(&format!("{:>12} | {l}\n", ""));
+                }
             }
         }
         self.report.checks.push(result);

@@ -304,7 +304,7 @@ impl Session<'_> {
 }
 
 /// Why the container is no longer running, if it is not.
-fn stopped(inspect: &ContainerInspectResponse) -> Option<String> {
+pub(super) fn stopped(inspect: &ContainerInspectResponse) -> Option<String> {
     let state = inspect.state.as_ref()?;
     if state.running == Some(true) {
         return None;

@@ -1,6 +1,8 @@
 //! `[package.metadata.docker.test]` in Cargo.toml: typed, defaulted, and wrong values reported at
 //! their line with a hint (exit 2). No engine needed.
 
+#![allow(clippy::result_large_err)]
+
 use cargo_docker_release::cli::Cli;
 use cargo_docker_release::config::ServiceConfig;
 use cargo_docker_release::error::{Error, Result};

@@ -321,6 +321,31 @@ async fn never_healthy_service_fails_at_the_readiness_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn service_turning_unhealthy_fails_fast_with_the_health_output() {
+    let fx = fixture(
+        "unhealthy",
+        &manifest(
+            "FIXTURE_MODE = \"never-healthy\"",
+            r#"ready = { timeout = "60s" }"#,
+        ),
+        ImageOptions {
+            fast_health: true,
+            ..Default::default()
+        },
+    );
+    let (result, took) = run_stage(&fx, &TestOptions::default()).await;
+    let message = step_failure(result);
+    assert!(
+        message.contains("the container turned unhealthy"),
+        "{message}"
+    );
+    assert!(message.contains("Docker health checks"), "{message}");
+    assert!(message.contains("database unreachable"), "{message}");
+    assert!(took < Duration::from_secs(10), "failed after {took:?}");
+    assert_no_containers(&fx);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn service_crashing_at_start_fails_fast_with_its_logs() {
     let fx = fixture(
         "crash",

@@ -96,6 +96,8 @@ pub struct ImageOptions {
     pub healthcheck: bool,
     /// `ENV SHA` value instead of the plan's revision.
     pub wrong_sha: bool,
+    /// Docker checks health every second and gives up after one failure.
+    pub fast_health: bool,
 }
 
 impl Default for ImageOptions {
@@ -104,6 +106,7 @@ impl Default for ImageOptions {
             busybox: true,
             healthcheck: true,
             wrong_sha: false,
+            fast_health: false,
         }
     }
 }
@@ -200,9 +203,14 @@ fn build_image(repo: &Path, binary: &Path, plan: &ImagePlan, image: ImageOptions
         plan.revision, plan.version
     ));
     if image.healthcheck {
-        dockerfile.push_str(
-            "HEALTHCHECK --interval=30s --timeout=5s --start-period=30s CMD [\"/usr/local/bin/fixture-svc\", \"health\"]\n",
-        );
+        let timing = if image.fast_health {
+            "--interval=1s --timeout=1s --retries=1"
+        } else {
+            "--interval=30s --timeout=5s --start-period=30s"
+        };
+        dockerfile.push_str(&format!(
+            "HEALTHCHECK {timing} CMD [\"/usr/local/bin/fixture-svc\", \"health\"]\n"
+        ));
     }
     dockerfile.push_str("ENTRYPOINT [\"/usr/local/bin/fixture-svc\"]\nCMD [\"serve\"]\n");
     std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
@@ -225,15 +233,20 @@ pub async fn run_stage(fx: &Fixture, options: &TestOptions) -> (Result<TestRepor
         .await
         .expect("the Docker engine must be running");
     let started = Instant::now();
-    let result = cargo_docker_release::steps::test::run(
-        &engine,
-        &fx.plan,
-        &fx.image_id,
-        options,
-        &Shell::silent(),
-    )
-    .await;
+    let result =
+        cargo_docker_release::steps::test::run(&engine, &fx.plan, &fx.image_id, options, &shell())
+            .await;
     (result, started.elapsed())
+}
+
+/// A silent shell, or with `CDR_TEST_SHELL=1` the human output a user sees (`-v`).
+pub fn shell() -> Shell {
+    if std::env::var_os("CDR_TEST_SHELL").is_some() {
+        use cargo_docker_release::cli::{ColorChoice, MessageFormat};
+        Shell::new(1, false, ColorChoice::Never, MessageFormat::Human)
+    } else {
+        Shell::silent()
+    }
 }
 
 /// Containers (running or not) of the fixture's image.

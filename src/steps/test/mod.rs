@@ -396,7 +396,11 @@ impl Session<'_> {
 
     /// Records a check and reports it on the shell.
     fn record(&mut self, result: CheckResult) {
-        let line = format!("{} ({} ms)", result.name, result.duration_ms);
+        // Several services may be tested at once (`--jobs`): each line names its package.
+        let line = format!(
+            "{} {} ({} ms)",
+            self.plan.package, result.name, result.duration_ms
+        );
         if result.passed {
             self.shell.status("Passed", line);
         } else {

@@ -95,7 +95,7 @@ impl Session<'_> {
             .map(|condition| Pending {
                 condition,
                 done: None,
-                last: "not checked yet".into(),
+                last: String::new(),
             })
             .collect();
         self.current = Some("readiness".into());
@@ -272,7 +272,10 @@ impl Session<'_> {
             let passed = p.done.is_some();
             let mut output = String::new();
             if !passed {
-                output = format!("{why}\nlast check: {}", p.last);
+                output = why.clone();
+                if !p.last.is_empty() {
+                    output.push_str(&format!("\nlast check: {}", p.last));
+                }
                 if matches!(p.condition, ReadinessCondition::Health { .. })
                     && !health_log.is_empty()
                 {

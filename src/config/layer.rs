@@ -120,7 +120,8 @@ pub struct TagsLayer {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TestLayer {
-    /// Deadline of the whole test stage, e.g. `"2m"` (default `5m`).
+    /// Deadline of the whole test stage, from the structure checks to the shutdown, e.g. `"2m"`
+    /// (default `5m`; compiling the `cargo` tests comes before it).
     pub timeout: Option<String>,
     /// Readiness conditions.
     pub ready: Option<ReadyLayer>,

@@ -124,10 +124,7 @@ pub async fn run(
         format!("{} {} ({})", plan.package, plan.version, short_id(image_id)),
     );
     let outcome = tokio::select! {
-        r = tokio::time::timeout(timeout, session.run_all()) => match r {
-            Ok(r) => r,
-            Err(_) => Err(Outcome::Timeout),
-        },
+        r = session.run_all(timeout) => r,
         _ = tokio::signal::ctrl_c() => Err(Outcome::Interrupted),
     };
     session.finish(outcome, options, started).await
@@ -186,13 +183,30 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    async fn run_all(&mut self) -> std::result::Result<(), Outcome> {
-        let test = self.plan.config.test.clone();
+    /// Prepares, then runs the checks under the stage deadline `timeout`.
+    async fn run_all(&mut self, timeout: std::time::Duration) -> std::result::Result<(), Outcome> {
         let image = self.engine.inspect_image(self.image_id).await?;
         let health_test = structure::healthcheck_test(&image);
         let conditions = self.conditions(health_test.as_deref())?;
-        // Compile first, so the container does not wait for the compiler.
-        let binaries = self.compile_cargo_tests(&test.cargo).await?;
+        // Compile before the deadline starts and before any container exists: a cold build of the
+        // tests says nothing about the image, and the container should not wait for the compiler.
+        let binaries = self
+            .compile_cargo_tests(&self.plan.config.test.cargo)
+            .await?;
+        match tokio::time::timeout(timeout, self.checks(&image, conditions, &binaries)).await {
+            Ok(r) => r,
+            Err(_) => Err(Outcome::Timeout),
+        }
+    }
+
+    async fn checks(
+        &mut self,
+        image: &bollard::models::ImageInspect,
+        conditions: Vec<ReadinessCondition>,
+        binaries: &[Utf8PathBuf],
+    ) -> std::result::Result<(), Outcome> {
+        let test = self.plan.config.test.clone();
+        let image = image.clone();
 
         if !self.structure(&image).await? {
             return Ok(());
@@ -204,7 +218,7 @@ impl Session<'_> {
         for check in &test.exec {
             self.exec_check(check).await?;
         }
-        for (check, exe) in test.cargo.iter().zip(&binaries) {
+        for (check, exe) in test.cargo.iter().zip(binaries) {
             self.cargo_check(check, exe).await?;
         }
         for check in &test.host {

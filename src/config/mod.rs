@@ -128,16 +128,22 @@ pub struct TestConfig {
     /// Readiness conditions.
     pub ready: Readiness,
     /// Checks on the image itself.
+    #[serde(skip_serializing_if = "StructureChecks::is_empty")]
     pub structure: StructureChecks,
     /// Commands run inside the container.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exec: Vec<ExecCheck>,
     /// Integration test targets run inside the container.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cargo: Vec<CargoCheck>,
     /// Commands run on the host.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub host: Vec<HostCheck>,
     /// HTTP probes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub http: Vec<HttpProbe>,
     /// Shutdown expectations (`None`: the container is removed without a shutdown check).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown: Option<ShutdownCheck>,
 }
 
@@ -159,6 +165,28 @@ pub struct StructureChecks {
     pub files: Vec<FileCheck>,
     /// Paths that must not exist.
     pub absent: Vec<String>,
+}
+
+impl StructureChecks {
+    /// Whether nothing beyond the always-on label and `ENV SHA` checks is asked for.
+    pub fn is_empty(&self) -> bool {
+        let StructureChecks {
+            user,
+            healthcheck,
+            entrypoint,
+            expose,
+            max_size,
+            files,
+            absent,
+        } = self;
+        user.is_none()
+            && !healthcheck
+            && entrypoint.is_none()
+            && expose.is_empty()
+            && max_size.is_none()
+            && files.is_empty()
+            && absent.is_empty()
+    }
 }
 
 /// A file that must exist in the image.

@@ -222,17 +222,24 @@ impl From<ManifestError> for Error {
     }
 }
 
-/// Renders an error for the terminal (file, line, caret and help for manifest errors).
+/// Renders an error for the terminal, cargo-style: `error: …`, then file, line, caret and help.
 pub fn render(error: &Error, color: bool) -> String {
-    let handler = miette::GraphicalReportHandler::new_themed(if color {
+    let mut theme = if color {
         miette::GraphicalTheme::unicode()
     } else {
         miette::GraphicalTheme::unicode_nocolor()
-    })
-    .with_context_lines(1);
+    };
+    theme.characters.error = "error:".into();
+    let handler = miette::GraphicalReportHandler::new_themed(theme)
+        .with_context_lines(1)
+        .with_width(100);
     let mut out = String::new();
     if handler.render_report(&mut out, error).is_err() {
         out = format!("error: {error}\n");
     }
-    out
+    // miette indents the headline by two spaces; cargo starts at column 0.
+    match out.strip_prefix("  ") {
+        Some(rest) => rest.to_owned(),
+        None => out,
+    }
 }

@@ -163,8 +163,9 @@ fn dirty_inputs(
         .recurse_untracked_dirs(true)
         .include_ignored(false)
         .exclude_submodules(true);
-    for input in inputs {
-        if !input.is_empty() {
+    // A crate at the repository root has the whole work tree as its input: no pathspec.
+    if !inputs.iter().any(|p| p.is_empty()) {
+        for input in inputs {
             options.pathspec(input);
         }
     }

@@ -58,11 +58,9 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
             }
             Ok(())
         }
-        Some(Command::Dockerfile(_))
-        | Some(Command::Lint)
-        | Some(Command::Inspect(_))
-        | Some(Command::Prune(_))
-        | None => Err(error::Error::usage(
+        Some(Command::Dockerfile(args)) => dockerfile::dockerfile_command(shell, global, &args),
+        Some(Command::Lint) => dockerfile::lint_command(shell, global),
+        Some(Command::Inspect(_)) | Some(Command::Prune(_)) | None => Err(error::Error::usage(
             "this command is not implemented yet",
             Some("`cargo docker-release plan` shows what a release would do".to_string()),
         )),

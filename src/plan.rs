@@ -527,3 +527,296 @@ impl ReleasePlan {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ManifestSource, PackageFacts, resolve};
+    use camino::Utf8Path;
+    use chrono::{TimeZone, Utc};
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    fn config(section: &str) -> ServiceConfig {
+        let text = format!(
+            "[package]\nname = \"svc\"\nversion = \"1.0.0\"\n\n[package.metadata.docker]\n{section}\n"
+        );
+        let src = ManifestSource::parse("Cargo.toml", text).unwrap();
+        let facts = PackageFacts {
+            name: "svc",
+            dir: Utf8Path::new("/w/svc"),
+            workspace_root: Utf8Path::new("/w"),
+            bins: vec!["svc".into()],
+        };
+        resolve(&facts, None, &src).unwrap()
+    }
+
+    fn revision(dirty: bool) -> Revision {
+        Revision {
+            sha: SHA.into(),
+            commit_time: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            branch: Some("feature/x".into()),
+            dirty,
+            dirty_files: if dirty {
+                vec!["svc/src/main.rs".into()]
+            } else {
+                vec![]
+            },
+            head_tags: vec![],
+        }
+    }
+
+    fn applied(version: &str, known: &[&str], dirty: bool) -> Vec<String> {
+        let known: Vec<Version> = known.iter().map(|v| Version::parse(v).unwrap()).collect();
+        tags_for(
+            &Version::parse(version).unwrap(),
+            &config(""),
+            &revision(dirty),
+            &known,
+        )
+        .into_iter()
+        .filter(|t| t.applied)
+        .map(|t| t.name)
+        .collect()
+    }
+
+    /// Every row of SPEC section 5 plus the forward-only rule.
+    #[test]
+    fn tag_rules_table() {
+        let table: &[(&str, &[&str], bool, &[&str])] = &[
+            (
+                "1.4.2",
+                &[],
+                false,
+                &["1.4.2", "1.4", "1", "0123456", "latest"],
+            ),
+            ("0.4.2", &[], false, &["0.4.2", "0.4", "0123456", "latest"]),
+            ("0.0.3", &[], false, &["0.0.3", "0123456", "latest"]),
+            ("1.5.0-rc.1", &[], false, &["1.5.0-rc.1", "0123456"]),
+            (
+                "1.4.2+ab",
+                &[],
+                false,
+                &["1.4.2_ab", "1.4", "1", "0123456", "latest"],
+            ),
+            ("1.4.2", &[], true, &["0123456-dirty"]),
+            // Forward only: an older line still moves its own floating tags, never `latest`.
+            (
+                "1.9.1",
+                &["2.0.1"],
+                false,
+                &["1.9.1", "1.9", "1", "0123456"],
+            ),
+            ("1.4.2", &["1.4.3"], false, &["1.4.2", "0123456"]),
+            ("1.4.2", &["1.5.0"], false, &["1.4.2", "1.4", "0123456"]),
+            ("0.4.2", &["0.4.3", "0.5.0"], false, &["0.4.2", "0123456"]),
+            // Pre-releases of newer versions do not hold back stable ones.
+            (
+                "1.4.2",
+                &["2.0.0-rc.1"],
+                false,
+                &["1.4.2", "1.4", "1", "0123456", "latest"],
+            ),
+            // Re-releasing the same version moves nothing backwards.
+            (
+                "1.4.2",
+                &["1.4.2", "1.4.1"],
+                false,
+                &["1.4.2", "1.4", "1", "0123456", "latest"],
+            ),
+            // Build metadata does not order releases.
+            (
+                "1.4.2+b",
+                &["1.4.2+a"],
+                false,
+                &["1.4.2_b", "1.4", "1", "0123456", "latest"],
+            ),
+        ];
+        for (version, known, dirty, expected) in table {
+            assert_eq!(
+                applied(version, known, *dirty),
+                *expected,
+                "version {version}, known {known:?}, dirty {dirty}"
+            );
+        }
+    }
+
+    #[test]
+    fn held_back_tags_say_why() {
+        let known = [Version::parse("2.0.1").unwrap()];
+        let tags = tags_for(
+            &Version::parse("1.9.1").unwrap(),
+            &config(""),
+            &revision(false),
+            &known,
+        );
+        let latest = tags.iter().find(|t| t.name == "latest").unwrap();
+        assert!(!latest.applied);
+        assert!(latest.reason.contains("2.0.1"), "{}", latest.reason);
+        let pre = tags_for(
+            &Version::parse("1.5.0-rc.1").unwrap(),
+            &config(""),
+            &revision(false),
+            &[],
+        );
+        assert!(
+            pre.iter()
+                .any(|t| t.name == "1.5" && !t.applied && t.reason.contains("pre-release"))
+        );
+    }
+
+    #[test]
+    fn sha_length_and_switches() {
+        let c = config("tags = { sha-length = 12, latest = false, semver = false }");
+        let tags: Vec<String> = tags_for(&Version::new(1, 0, 0), &c, &revision(false), &[])
+            .into_iter()
+            .filter(|t| t.applied)
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(tags, ["0123456789ab"]);
+    }
+
+    #[test]
+    fn extra_templates_expand() {
+        let c =
+            config(r#"tags = { extra = ["{branch}-{sha7}-{timestamp}", "v{version}", "{sha}"] }"#);
+        let tags = tags_for(
+            &Version::parse("1.2.3+m").unwrap(),
+            &c,
+            &revision(false),
+            &[],
+        );
+        let extra: Vec<&str> = tags
+            .iter()
+            .filter(|t| t.kind == TagKind::Extra)
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(extra, ["feature-x-0123456-20260102030405", "v1.2.3_m", SHA]);
+    }
+
+    fn input(version: &str) -> PackageInput {
+        PackageInput {
+            name: "svc".into(),
+            version: Version::parse(version).unwrap(),
+            description: Some("A \"quoted\"\nservice".into()),
+            repository: Some("https://example.com/svc".into()),
+            homepage: None,
+            documentation: None,
+            license: Some("MIT OR Apache-2.0".into()),
+            authors: vec!["A <a@example.com>".into(), "B".into()],
+            dir: "/w/svc".into(),
+            manifest_path: "/w/svc/Cargo.toml".into(),
+            workspace_root: "/w".into(),
+            is_root: false,
+        }
+    }
+
+    #[test]
+    fn dirty_tree_is_refused_without_allow_dirty() {
+        let err = plan_image(
+            &input("1.0.0"),
+            &config(""),
+            &revision(true),
+            &[],
+            &PlanOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("svc/src/main.rs"));
+        let options = PlanOptions {
+            allow_dirty: true,
+            ..Default::default()
+        };
+        let plan =
+            plan_image(&input("1.0.0"), &config(""), &revision(true), &[], &options).unwrap();
+        assert_eq!(plan.labels[LABEL_BUILD], "development");
+    }
+
+    #[test]
+    fn no_tag_at_all_is_an_error() {
+        let c = config("tags = { semver = false, sha = false, latest = false }");
+        let err = plan_image(
+            &input("1.0.0"),
+            &c,
+            &revision(false),
+            &[],
+            &PlanOptions::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no tag"), "{err}");
+    }
+
+    #[test]
+    fn too_long_extra_tag_is_an_error() {
+        let c = config(&format!(
+            "tags = {{ extra = [\"{}{{sha}}\"] }}",
+            "a".repeat(100)
+        ));
+        let err = plan_image(
+            &input("1.0.0"),
+            &c,
+            &revision(false),
+            &[],
+            &PlanOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("invalid tag"), "{err}");
+    }
+
+    #[test]
+    fn git_tag_for_another_version_is_refused() {
+        let mut git = revision(false);
+        git.head_tags = vec!["svc-v1.0.1".into()];
+        let err = plan_image(
+            &input("1.0.0"),
+            &config(""),
+            &git,
+            &[],
+            &PlanOptions::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("svc-v1.0.1"), "{err}");
+        git.head_tags = vec!["svc-v1.0.0".into(), "other-v9.0.0".into(), "v3.0.0".into()];
+        // `v3.0.0` belongs to the root package, and another crate's tag is not ours.
+        assert!(
+            plan_image(
+                &input("1.0.0"),
+                &config(""),
+                &git,
+                &[],
+                &PlanOptions::default()
+            )
+            .is_ok()
+        );
+        let mut root = input("1.0.0");
+        root.is_root = true;
+        assert!(plan_image(&root, &config(""), &git, &[], &PlanOptions::default()).is_err());
+    }
+
+    #[test]
+    fn labels_come_from_the_crate() {
+        let options = PlanOptions {
+            ci_run_url: Some("https://ci/run/1".into()),
+            ..Default::default()
+        };
+        let c = config(
+            r#"vendor = "Acme"
+labels = { "com.acme.team" = "pay", "org.opencontainers.image.revision" = "forged" }"#,
+        );
+        let plan = plan_image(&input("1.4.2+ab"), &c, &revision(false), &[], &options).unwrap();
+        let l = |k: &str| plan.labels.get(&format!("{OCI}.{k}")).cloned();
+        assert_eq!(l("revision").as_deref(), Some(SHA));
+        assert_eq!(l("version").as_deref(), Some("1.4.2+ab"));
+        assert_eq!(l("created").as_deref(), Some("2026-01-02T03:04:05Z"));
+        assert_eq!(l("title").as_deref(), Some("svc"));
+        assert_eq!(l("description").as_deref(), Some("A \"quoted\"\nservice"));
+        assert_eq!(l("authors").as_deref(), Some("A <a@example.com>, B"));
+        assert_eq!(l("licenses").as_deref(), Some("MIT OR Apache-2.0"));
+        assert_eq!(l("vendor").as_deref(), Some("Acme"));
+        assert_eq!(l("ref.name").as_deref(), Some("1.4.2_ab"));
+        assert_eq!(l("url"), None);
+        assert_eq!(plan.labels["com.acme.team"], "pay");
+        assert_eq!(plan.labels[LABEL_CI_RUN], "https://ci/run/1");
+    }
+}

@@ -49,7 +49,7 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
     if let Some(image) = &layer.image
         && let Err(why) = check_image_name(image)
     {
-        return Err(err(&["image"], format!("invalid image name `{image}`: {why}"))
+        return Err(err(&["image"], format!("invalid image name `{}`: {why}", shorten(image)))
                 .label("invalid image repository")
                 .help("use a repository without tag, e.g. `ghcr.io/acme/orders`: lower-case letters, digits and separators (`.`, `_`, `__`, `-`), components separated by `/`")
                 .into());
@@ -865,6 +865,14 @@ fn resolve_test_checks(
         http,
         shutdown,
     })
+}
+
+/// A value short enough to quote in a one-line message.
+fn shorten(value: &str) -> String {
+    match value.char_indices().nth(40) {
+        Some((end, _)) => format!("{}…", &value[..end]),
+        None => value.to_owned(),
+    }
 }
 
 fn list_or_none(items: &[String]) -> String {

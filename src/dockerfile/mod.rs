@@ -1,10 +1,69 @@
-//! Dockerfiles: embedded templates rendered strictly, escaping, drift check and lint.
+//! Dockerfiles: embedded templates rendered strictly, the one escaping function, the drift check
+//! and the lint of the Dockerfile a package uses.
 //!
-//! PLACEHOLDER until the templates land: [`for_image`] is the interface the build step uses.
+//! [`for_image`] is what the build step calls: the generated Dockerfile, or the user's
+//! hand-written one after it passed [`lint`] (a failing one blocks the release, exit 2).
+//!
+//! # What is in a generated Dockerfile, and what `--check` compares
+//!
+//! A generated Dockerfile depends on the manifest only, never on the commit: the values that change
+//! with every commit (`SHA`, `VERSION`, `CREATED`, `REF_NAME`, `BUILD`, `CI_RUN`) are declared as
+//! `ARG`s in the runtime stage and fill `ENV SHA=${SHA}` and the matching OCI labels; the build
+//! passes them from [`Rendered::build_args`]. So the file that `dockerfile --write` commits is
+//! byte for byte what [`for_image`] builds, `dockerfile --check` compares the two exactly, and it
+//! fails only when the manifest (or the workspace layout, or the tool's templates) changed, never
+//! because of a new commit or a version bump. A committed file can never hold the SHA of the commit
+//! that contains it anyway. Labels of the plan that the build-time arguments do not fill
+//! (`ref.name`, `ci-run`) are empty when the plan has none.
+//!
+//! Every other value from Cargo.toml or the command line goes through [`escape::word`] (or
+//! [`escape::exec_form`] for exec-form arrays). A value a Dockerfile line cannot hold (a line feed,
+//! more than 16 KiB) is passed exactly as a build argument instead: an `ARG LABEL_n`/`ARG ENV_n`
+//! referenced as `"${LABEL_n}"`, with a comment holding the value JSON-escaped (only its size when
+//! it is longer than 16 KiB) so that `--check` still sees it change. Docker expands build arguments without parsing them again, so nothing is
+//! lost and nothing can inject an instruction.
+//!
+//! # Template variables
+//!
+//! The built-in templates (`templates/`) and a user's `template = "path"` get the same variables,
+//! already written for a Dockerfile (an unknown variable is an error):
+//! `header`, `package`, `bin`, `binary` (`/usr/local/bin/<bin>`), `strategy` (`host`/`docker`),
+//! `base` and `builder` (pinned, `image@digest` when a digest is configured), `static`, `target`,
+//! `copy_binary` (the `COPY` arguments putting the binary at `binary`), `user`, `args` (list of
+//! `{name, comment}` to declare with `ARG`), `labels` and `env` (lists of `{key, value}` words),
+//! `expose` (ports), `entrypoint`, `cmd`, `smoke_test` (exec-form JSON, `cmd`/`smoke_test` may be
+//! none), `healthcheck` (`{options, cmd}` or none), `stop_signal` (or none) and, for the `docker`
+//! strategy, `workspace` (`{manifests, sources, stub_script, touch_script, cargo_build, binary}`).
+//! User templates may `{% include "runtime.dockerfile" %}`, the shared runtime part.
+//!
+//! # Lint
+//!
+//! [`lint::lint`] checks the Dockerfile a package uses (`path:line: rule: message`): `no-revision`
+//! (no `ENV SHA` in the final stage), `missing-labels` (title, version, revision, created),
+//! `unpinned-base` / `latest-base`, `add-url`, `shell-form` (`CMD`/`ENTRYPOINT` of the final
+//! stage), `root-user`, `secret-in-env` / `secret-in-arg` (`*_TOKEN`, `*PASSWORD*`, `*_SECRET*`,
+//! `*_KEY`), `no-healthcheck`; plus hadolint's findings with their codes when it is on `PATH`.
+//! Findings at or above `warning` fail `lint` (exit 1) and block a release that uses a
+//! hand-written Dockerfile (exit 2, from [`for_image`]).
 
+pub mod escape;
+pub mod lint;
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+
+use crate::cli::{DockerfileArgs, GlobalArgs, MessageFormat};
 use crate::config::Strategy;
 use crate::error::{Error, Result};
-use crate::plan::ImagePlan;
+use crate::plan::{ImagePlan, PlanOptions};
+use crate::ui::Shell;
+use crate::workspace::{Selection, Workspace};
+
+pub use lint::{Finding, Severity};
+pub use render::WorkspaceLayout;
 
 /// Where the Dockerfile of an image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,66 +87,275 @@ pub struct Rendered {
     pub dockerignore: String,
     /// Where it came from.
     pub source: DockerfileSource,
+    /// Build arguments the build must pass (`SHA`, `VERSION`, `CREATED`, ... and values that a
+    /// Dockerfile line cannot hold); the user's `build-args` are not included.
+    pub build_args: BTreeMap<String, String>,
 }
 
 /// The Dockerfile an image is built from: rendered, or the validated hand-written one.
 pub fn for_image(plan: &ImagePlan) -> Result<Rendered> {
+    let layout = if plan.config.dockerfile.is_none() && plan.config.strategy == Strategy::Docker {
+        let ws = Workspace::load(&Selection {
+            manifest_path: Some(plan.manifest_path.clone()),
+            ..Selection::default()
+        })?;
+        Some(WorkspaceLayout::from_workspace(&ws, &plan.config.context)?)
+    } else {
+        None
+    };
+    let rendered = rendered_with(plan, layout.as_ref())?;
+    if let DockerfileSource::HandWritten(path) = &rendered.source {
+        let findings = lint::lint(path.as_str(), &rendered.dockerfile, true);
+        let blocking: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Warning)
+            .collect();
+        if !blocking.is_empty() {
+            return Err(Error::Dockerfile {
+                message: format!(
+                    "the Dockerfile of `{}` fails the lint:\n{}",
+                    plan.package,
+                    blocking
+                        .iter()
+                        .map(|f| format!("  {f}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+                help: Some(format!(
+                    "fix them in {path}, or remove `dockerfile` to use the generated one"
+                )),
+                code: 2,
+            });
+        }
+    }
+    Ok(rendered)
+}
+
+/// The Dockerfile of `plan` given the workspace layout (needed by the `docker` strategy);
+/// hand-written files are read, not linted.
+pub fn rendered_with(plan: &ImagePlan, layout: Option<&WorkspaceLayout>) -> Result<Rendered> {
     let config = &plan.config;
+    let read = |path: &Utf8Path, what: &str| {
+        std::fs::read_to_string(path).map_err(|e| Error::Dockerfile {
+            message: format!("cannot read the {what} `{path}`: {e}"),
+            help: Some(format!(
+                "check the path in {} (relative to the package directory)",
+                plan.manifest_path
+            )),
+            code: 2,
+        })
+    };
     if let Some(path) = &config.dockerfile {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("cannot read Dockerfile `{path}`"), e))?;
+        let text = read(path, "Dockerfile")?;
         return Ok(Rendered {
             dockerfile: text,
-            dockerignore: default_dockerignore(),
+            dockerignore: render::dockerignore(&plan.package),
             source: DockerfileSource::HandWritten(path.clone()),
+            build_args: render::volatile_build_args(plan),
         });
     }
-    if config.strategy != Strategy::Host {
-        return Err(Error::Dockerfile {
-            message: "the docker strategy's template is not written yet".into(),
-            help: None,
-            code: 2,
-        });
-    }
-    let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
-    let mut out = format!("FROM {}\n", config.base);
-    for (k, v) in &plan.labels {
-        out.push_str(&format!(
-            "LABEL {}={}\n",
-            serde_json::to_string(k).unwrap(),
-            serde_json::to_string(v).unwrap()
-        ));
-    }
-    out.push_str(&format!("ENV SHA={}\n", plan.revision));
-    out.push_str(&format!(
-        "COPY [\"bin/{0}\", \"/usr/local/bin/{0}\"]\n",
-        config.bin
-    ));
-    out.push_str(&format!("USER {}\n", config.user));
-    for p in &config.expose {
-        out.push_str(&format!("EXPOSE {p}\n"));
-    }
-    if let Some(hc) = &config.healthcheck {
-        out.push_str(&format!(
-            "HEALTHCHECK --interval={}s --timeout={}s --start-period={}s --retries={} CMD {}\n",
-            hc.interval.as_secs(),
-            hc.timeout.as_secs(),
-            hc.start_period.as_secs(),
-            hc.retries,
-            json(&hc.cmd)
-        ));
-    }
-    out.push_str(&format!("ENTRYPOINT {}\n", json(&config.entrypoint)));
-    if !config.cmd.is_empty() {
-        out.push_str(&format!("CMD {}\n", json(&config.cmd)));
-    }
+    let template = match &config.template {
+        Some(path) => Some(read(path, "template")?),
+        None => None,
+    };
+    let output = render::render(plan, layout, template.as_deref())?;
     Ok(Rendered {
-        dockerfile: out,
-        dockerignore: default_dockerignore(),
+        dockerfile: output.dockerfile,
+        dockerignore: output.dockerignore,
         source: DockerfileSource::Generated,
+        build_args: output.build_args,
     })
 }
 
-fn default_dockerignore() -> String {
-    "target/\n.git/\n.env\n*.pem\n*.key\n".into()
+/// Plans the selected services for rendering: the commit does not matter (see the module docs),
+/// so uncommitted changes, such as a freshly written Dockerfile, are allowed.
+fn plans(global: &GlobalArgs) -> Result<(Workspace, Vec<ImagePlan>)> {
+    let (ws, services) = crate::load_services(global, true)?;
+    let options = PlanOptions {
+        allow_dirty: true,
+        ci_run_url: None,
+    };
+    let plan = crate::make_plan(&services, &Default::default(), &options)?;
+    Ok((ws, plan.images))
+}
+
+/// The Dockerfile of `plan` for the commands, reusing the loaded workspace.
+fn rendered_in(ws: &Workspace, plan: &ImagePlan) -> Result<Rendered> {
+    let layout = if plan.config.dockerfile.is_none() && plan.config.strategy == Strategy::Docker {
+        Some(WorkspaceLayout::from_workspace(ws, &plan.config.context)?)
+    } else {
+        None
+    };
+    rendered_with(plan, layout.as_ref())
+}
+
+/// Where `--write` puts the generated files of `plan`.
+pub fn written_paths(plan: &ImagePlan) -> (Utf8PathBuf, Utf8PathBuf) {
+    (
+        plan.package_dir.join("Dockerfile"),
+        plan.package_dir.join(".dockerignore"),
+    )
+}
+
+/// A unified diff from `old` (the file at `path`) to `new` (a fresh render); `None` when equal.
+pub fn drift(path: &str, old: &str, new: &str) -> Option<String> {
+    if old == new {
+        return None;
+    }
+    Some(
+        similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(3)
+            .header(path, &format!("{path} (fresh render)"))
+            .to_string(),
+    )
+}
+
+#[derive(Serialize)]
+struct RenderedJson<'a> {
+    package: &'a str,
+    dockerfile: &'a str,
+    dockerignore: &'a str,
+    build_args: &'a BTreeMap<String, String>,
+    generated: bool,
+}
+
+/// `cargo docker-release dockerfile [--write | --check]`.
+pub fn dockerfile_command(shell: &Shell, global: &GlobalArgs, args: &DockerfileArgs) -> Result<()> {
+    let (ws, plans) = plans(global)?;
+    let mut drifted = Vec::new();
+    let mut json = Vec::new();
+    let rendered: Vec<(ImagePlan, Rendered)> = plans
+        .into_iter()
+        .map(|p| rendered_in(&ws, &p).map(|r| (p, r)))
+        .collect::<Result<_>>()?;
+    for (plan, r) in &rendered {
+        let generated = r.source == DockerfileSource::Generated;
+        if args.write || args.check {
+            if !generated {
+                shell.note(format!(
+                    "`{}` uses its hand-written Dockerfile; nothing to {}",
+                    plan.package,
+                    if args.write { "write" } else { "check" }
+                ));
+                continue;
+            }
+            let (dockerfile, dockerignore) = written_paths(plan);
+            for (path, text) in [
+                (&dockerfile, &r.dockerfile),
+                (&dockerignore, &r.dockerignore),
+            ] {
+                if args.write {
+                    std::fs::write(path, text)
+                        .map_err(|e| Error::io(format!("cannot write `{path}`"), e))?;
+                    shell.status("Writing", path);
+                } else {
+                    let old = match std::fs::read_to_string(path) {
+                        Ok(old) => old,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                        Err(e) => return Err(Error::io(format!("cannot read `{path}`"), e)),
+                    };
+                    if let Some(diff) = drift(path.as_str(), &old, text) {
+                        shell.stdout(&diff)?;
+                        drifted.push(path.to_string());
+                    } else {
+                        shell.status("Checked", path);
+                    }
+                }
+            }
+        } else if shell.format() == MessageFormat::Json {
+            json.push(RenderedJson {
+                package: &plan.package,
+                dockerfile: &r.dockerfile,
+                dockerignore: &r.dockerignore,
+                build_args: &r.build_args,
+                generated,
+            });
+        } else {
+            if rendered.len() > 1 {
+                shell.status("Rendering", &plan.package);
+            }
+            shell.stdout(&r.dockerfile)?;
+        }
+    }
+    if !json.is_empty() {
+        let text = serde_json::to_string_pretty(&json).expect("rendered files serialize");
+        shell.stdout(&format!("{text}\n"))?;
+    }
+    if !drifted.is_empty() {
+        return Err(Error::Dockerfile {
+            message: format!("generated files are out of date: {}", drifted.join(", ")),
+            help: Some(
+                "run `cargo docker-release dockerfile --write` and commit the result".into(),
+            ),
+            code: 1,
+        });
+    }
+    Ok(())
+}
+
+/// `cargo docker-release lint`: exit 1 when a finding is at or above the threshold.
+pub fn lint_command(shell: &Shell, global: &GlobalArgs) -> Result<()> {
+    let (ws, plans) = plans(global)?;
+    let mut findings = Vec::new();
+    for plan in &plans {
+        let r = rendered_in(&ws, plan)?;
+        let path = match &r.source {
+            DockerfileSource::HandWritten(path) => display_path(path),
+            DockerfileSource::Generated => {
+                format!("{} (generated)", display_path(&written_paths(plan).0))
+            }
+        };
+        findings.extend(lint::lint(&path, &r.dockerfile, true));
+    }
+    let threshold = Severity::Warning;
+    match shell.format() {
+        MessageFormat::Json => {
+            let text = serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))
+                .expect("findings serialize");
+            shell.stdout(&format!("{text}\n"))?;
+        }
+        MessageFormat::Human => {
+            for f in &findings {
+                shell.stdout(&format!("{f}\n"))?;
+            }
+        }
+    }
+    let blocking = findings.iter().filter(|f| f.severity >= threshold).count();
+    if blocking > 0 {
+        return Err(Error::Dockerfile {
+            message: format!(
+                "{blocking} finding{} at or above `{threshold}`",
+                if blocking == 1 { "" } else { "s" }
+            ),
+            help: Some(
+                "fix the Dockerfile, or use the generated one (`cargo docker-release dockerfile`)"
+                    .into(),
+            ),
+            code: 1,
+        });
+    }
+    shell.status(
+        "Linted",
+        format!(
+            "{} Dockerfile{}: no finding at or above `{threshold}`",
+            plans.len(),
+            if plans.len() == 1 { "" } else { "s" }
+        ),
+    );
+    Ok(())
+}
+
+/// A path relative to the current directory when it is below it.
+fn display_path(path: &Utf8Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            path.as_std_path()
+                .strip_prefix(cwd)
+                .ok()
+                .map(|p| p.to_owned())
+        })
+        .and_then(|p| p.to_str().map(str::to_owned))
+        .unwrap_or_else(|| path.to_string())
 }

@@ -197,7 +197,9 @@ pub struct ExecLayer {
     pub env: Option<BTreeMap<String, String>>,
 }
 
-/// `[[…docker.test.cargo]]`: an integration test target run inside the container.
+/// `[[…docker.test.cargo]]`: an integration test target, compiled on the host (statically when the
+/// image needs it) and run inside the container with `SERVICE_HOST=127.0.0.1`, `SERVICE_PORT`,
+/// `SERVICE_ADDR`, `SHA` and `VERSION` in its environment.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CargoTestLayer {
@@ -215,8 +217,9 @@ pub struct CargoTestLayer {
 pub struct HostLayer {
     /// Name in reports (default: the command line).
     pub name: Option<String>,
-    /// Exec-form command; `IMAGE`, `IMAGE_ID`, `CONTAINER_ID`, `SERVICE_HOST`, `SERVICE_PORT`, `SHA`
-    /// and `VERSION` are in its environment.
+    /// Exec-form command; `IMAGE` and `IMAGE_ID` (the tested image ID: no release tag exists yet),
+    /// `IMAGE_REPOSITORY`, `CONTAINER_ID`, `SERVICE_HOST`, `SERVICE_PORT`, `SERVICE_ADDR` (the
+    /// published address of the first exposed port), `SHA` and `VERSION` are in its environment.
     pub cmd: Vec<String>,
     /// Expected exit code (default 0).
     pub status: Option<i64>,

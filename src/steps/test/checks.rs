@@ -237,10 +237,12 @@ impl Session<'_> {
             return Ok(());
         }
         let mut env = self.service_env();
-        env.retain(|e| !e.starts_with("SERVICE_HOST=") && !e.starts_with("SERVICE_PORT="));
+        // Inside the container the service is on localhost at its own port.
+        env.retain(|e| !e.starts_with("SERVICE_"));
         env.push("SERVICE_HOST=127.0.0.1".into());
         if let Some(port) = self.first_port() {
             env.push(format!("SERVICE_PORT={port}"));
+            env.push(format!("SERVICE_ADDR=127.0.0.1:{port}"));
         }
         let mut cmd = vec![format!("{TEST_BIN_DIR}/{}", check.test)];
         cmd.extend(check.args.iter().cloned());

@@ -393,6 +393,7 @@ impl Session<'_> {
         ];
         if let Some(port) = self.first_port().and_then(|p| self.ports.get(&p)) {
             env.push(format!("SERVICE_PORT={port}"));
+            env.push(format!("SERVICE_ADDR=127.0.0.1:{port}"));
         }
         env
     }
@@ -419,7 +420,7 @@ impl Session<'_> {
             self.shell.status("Passed", line);
         } else {
             // The output goes into the stage's error; with `-v` it is shown as it happens too.
-            self.shell.raw_always(&format!("{:>12} {line}\n", "FAILED"));
+            self.shell.raw(&format!("{:>12} {line}\n", "FAILED"));
             if self.shell.verbosity() >= Verbosity::Verbose {
                 for l in result.output.lines() {
                     self.shell.raw(&format!("{:>12} | {l}\n", ""));

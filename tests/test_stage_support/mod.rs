@@ -141,7 +141,77 @@ pub fn fixture(name: &str, metadata: &str, image: ImageOptions) -> Fixture {
     // The test's name in the manifest makes every fixture's commit (and so its SHA) unique.
     write_crate(dir.path(), &format!("# fixture for {name}\n{metadata}"));
     commit_all(dir.path());
-    let manifest = dir.path().join("Cargo.toml");
+    let plan = plan_for(dir.path());
+    let image_id = build_image(dir.path(), binary, &plan, image);
+    Fixture {
+        dir,
+        plan,
+        image_id,
+    }
+}
+
+/// The bundled example `examples/hello` in a repository of its own, its `[…docker.test]` section
+/// replaced by `test_section`, built statically on the host and packaged from `scratch`.
+pub fn example_fixture(test_section: &str) -> Fixture {
+    require("docker", "install Docker and start the daemon");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    let dir = tempfile::Builder::new()
+        .prefix("cdr-test-stage-example-")
+        .tempdir()
+        .unwrap();
+    for sub in ["src", "tests"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(example.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(example.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
+    let manifest = std::fs::read_to_string(example.join("Cargo.toml")).unwrap();
+    let start = manifest
+        .find("[package.metadata.docker.test]")
+        .unwrap_or(manifest.len());
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        format!("{}{test_section}", &manifest[..start]),
+    )
+    .unwrap();
+    commit_all(dir.path());
+    let plan = plan_for(dir.path());
+    // The example's own target directory, shared by runs: the build is incremental.
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("example-hello-target");
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .arg(&target)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .current_dir(dir.path())
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building the example failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let binary = target.join(TARGET).join("release/hello");
+    let image_id = build_image(
+        dir.path(),
+        &binary,
+        &plan,
+        ImageOptions {
+            busybox: false,
+            ..Default::default()
+        },
+    );
+    Fixture {
+        dir,
+        plan,
+        image_id,
+    }
+}
+
+/// The plan the library computes for the package in `dir`.
+fn plan_for(dir: &Path) -> ImagePlan {
+    let manifest = dir.join("Cargo.toml");
     let cli = Cli::parse_from([
         "cargo",
         "docker-release",
@@ -157,13 +227,7 @@ pub fn fixture(name: &str, metadata: &str, image: ImageOptions) -> Fixture {
         &cargo_docker_release::plan_options(&args.global),
     )
     .expect("plan the fixture");
-    let plan = plan.images.into_iter().next().unwrap();
-    let image_id = build_image(dir.path(), binary, &plan, image);
-    Fixture {
-        dir,
-        plan,
-        image_id,
-    }
+    plan.images.into_iter().next().unwrap()
 }
 
 fn commit_all(dir: &Path) {
@@ -180,16 +244,16 @@ fn commit_all(dir: &Path) {
 }
 
 fn build_image(repo: &Path, binary: &Path, plan: &ImagePlan, image: ImageOptions) -> String {
+    let bin = binary.file_name().unwrap().to_str().unwrap();
     let context = repo.join("image-context");
     std::fs::create_dir_all(&context).unwrap();
-    std::fs::copy(binary, context.join("fixture-svc")).unwrap();
+    std::fs::copy(binary, context.join(bin)).unwrap();
     let sha = if image.wrong_sha {
         "0".repeat(40)
     } else {
         plan.revision.clone()
     };
-    let mut dockerfile =
-        String::from("FROM scratch\nCOPY fixture-svc /usr/local/bin/fixture-svc\n");
+    let mut dockerfile = format!("FROM scratch\nCOPY {bin} /usr/local/bin/{bin}\n");
     if image.busybox {
         assert!(
             Path::new("/usr/bin/busybox").exists(),
@@ -209,10 +273,12 @@ fn build_image(repo: &Path, binary: &Path, plan: &ImagePlan, image: ImageOptions
             "--interval=30s --timeout=5s --start-period=30s"
         };
         dockerfile.push_str(&format!(
-            "HEALTHCHECK {timing} CMD [\"/usr/local/bin/fixture-svc\", \"health\"]\n"
+            "HEALTHCHECK {timing} CMD [\"/usr/local/bin/{bin}\", \"health\"]\n"
         ));
     }
-    dockerfile.push_str("ENTRYPOINT [\"/usr/local/bin/fixture-svc\"]\nCMD [\"serve\"]\n");
+    dockerfile.push_str(&format!(
+        "STOPSIGNAL SIGTERM\nENTRYPOINT [\"/usr/local/bin/{bin}\"]\nCMD [\"serve\"]\n"
+    ));
     std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
     let out = Command::new("docker")
         .args(["build", "-q", "--label", TEST_LABEL, "."])

@@ -108,6 +108,49 @@ async fn every_kind_of_check_passes_and_junit_lists_each() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn without_healthcheck_readiness_waits_for_the_exposed_port() {
+    let fx = fixture(
+        "tcp default",
+        "[package.metadata.docker]\nexpose = [8080]\n",
+        ImageOptions {
+            healthcheck: false,
+            ..Default::default()
+        },
+    );
+    let (result, _) = run_stage(&fx, &TestOptions::default()).await;
+    let report = result.expect("ready when the port accepts connections");
+    let ready: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.kind == "ready")
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(ready, ["ready: tcp 8080"]);
+    assert_no_containers(&fx);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_for_health_of_an_image_without_healthcheck_is_a_configuration_error() {
+    let fx = fixture(
+        "health without healthcheck",
+        &manifest("", "ready = { health = true }"),
+        ImageOptions {
+            healthcheck: false,
+            ..Default::default()
+        },
+    );
+    let (result, _) = run_stage(&fx, &TestOptions::default()).await;
+    match result {
+        Err(e @ Error::TestConfig { .. }) => {
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("has no HEALTHCHECK"), "{e}");
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    assert_no_containers(&fx);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn failing_structure_check_is_named() {
     let fx = fixture(
         "structure fails",

@@ -57,7 +57,7 @@ fn describe(problems: &[String], stdout: &str, stderr: &str) -> String {
             text.push_str(&format!("\n--- {name} ---\n{}", out.trim_end()));
         }
     }
-    text
+    text.trim_start().to_owned()
 }
 
 /// Whether an exec failed because the program is not in the image (the runtime's own message).

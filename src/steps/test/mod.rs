@@ -418,6 +418,11 @@ impl Session<'_> {
         );
         if result.passed {
             self.shell.status("Passed", line);
+            if self.shell.verbosity() >= Verbosity::Verbose {
+                for l in result.output.lines() {
+                    self.shell.raw(&format!("{:>12} | {l}\n", ""));
+                }
+            }
         } else {
             // The output goes into the stage's error; with `-v` it is shown as it happens too.
             self.shell.raw(&format!("{:>12} {line}\n", "FAILED"));

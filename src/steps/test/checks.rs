@@ -365,7 +365,15 @@ impl Session<'_> {
             )
             .await
             {
-                Err(e) => CheckResult::failed(&name, "http", started, e),
+                Err(e) => {
+                    let why = self.container_gone().await.map(|g| format!("\n{g}"));
+                    CheckResult::failed(
+                        &name,
+                        "http",
+                        started,
+                        format!("{e}{}", why.unwrap_or_default()),
+                    )
+                }
                 Ok(r) => {
                     let mut problems = Vec::new();
                     if r.status != probe.status {

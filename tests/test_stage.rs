@@ -130,6 +130,34 @@ async fn without_healthcheck_readiness_waits_for_the_exposed_port() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn tcp_readiness_is_not_fooled_by_the_port_proxy() {
+    // Docker's userland proxy accepts connections on the published port before the service
+    // listens; readiness must wait for the service itself.
+    let fx = fixture(
+        "tcp waits",
+        "[package.metadata.docker]\nexpose = [8080]\nenv = { FIXTURE_DELAY_MS = \"1500\" }\n",
+        ImageOptions {
+            healthcheck: false,
+            ..Default::default()
+        },
+    );
+    let (result, _) = run_stage(&fx, &TestOptions::default()).await;
+    let report = result.expect("ready once the service listens");
+    let tcp = report
+        .checks
+        .iter()
+        .find(|c| c.name == "ready: tcp 8080")
+        .unwrap();
+    assert!(
+        tcp.duration_ms >= 1500,
+        "ready after {} ms",
+        tcp.duration_ms
+    );
+    assert!(tcp.duration_ms < 4000, "ready after {} ms", tcp.duration_ms);
+    assert_no_containers(&fx);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn waiting_for_health_of_an_image_without_healthcheck_is_a_configuration_error() {
     let fx = fixture(
         "health without healthcheck",

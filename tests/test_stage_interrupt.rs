@@ -64,5 +64,6 @@ timeout = "2m"
         took < Duration::from_secs(5),
         "stopped {took:?} after SIGINT"
     );
+    eprintln!("stopped {took:?} after SIGINT");
     assert_no_containers(&fx);
 }

@@ -2,7 +2,7 @@
 //!
 //! `serve` (default) listens on $PORT (8080); `health` asks it for /healthz; `--version` prints the
 //! version. FIXTURE_MODE: `crash` exits at start, `never-healthy` fails every health check,
-//! `ignore-term` does not handle SIGTERM.
+//! `ignore-term` does not handle SIGTERM. FIXTURE_DELAY_MS delays listening.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -57,6 +57,9 @@ fn serve(port: u16, mode: &str) {
             signal(15, on_term as *const () as usize);
             signal(2, on_term as *const () as usize);
         }
+    }
+    if let Some(ms) = std::env::var("FIXTURE_DELAY_MS").ok().and_then(|d| d.parse().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
     }
     let listener = TcpListener::bind(("0.0.0.0", port)).expect("bind");
     println!("listening on 0.0.0.0:{port}");

@@ -336,9 +336,20 @@ path = "/orders/{version}"
         ),
         ImageOptions::default(),
     );
-    let (result, _) = run_stage(&fx, &TestOptions::default()).await;
-    let message = step_failure(result);
+    let (report, result) = run_stage_with_report(&fx, &TestOptions::default()).await;
+    let message = step_failure(result.map(|()| report.clone()));
     assert!(message.contains("`http: GET /orders/1.2.3`"), "{message}");
+    let failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["http: GET /orders/1.2.3"],
+        "the report keeps the failure"
+    );
     assert!(message.contains("status 404, expected 200"), "{message}");
     assert!(message.contains("not found"), "{message}");
     assert_no_containers(&fx);

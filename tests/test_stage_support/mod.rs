@@ -350,6 +350,24 @@ pub async fn run_stage(fx: &Fixture, options: &TestOptions) -> (Result<TestRepor
     (result, started.elapsed())
 }
 
+/// Runs the test stage and returns the report even when it fails.
+pub async fn run_stage_with_report(
+    fx: &Fixture,
+    options: &TestOptions,
+) -> (TestReport, Result<()>) {
+    let engine = Engine::connect()
+        .await
+        .expect("the Docker engine must be running");
+    cargo_docker_release::steps::test::run_with_report(
+        &engine,
+        &fx.plan,
+        &fx.image_id,
+        options,
+        &shell(),
+    )
+    .await
+}
+
 /// A silent shell, or with `CDR_TEST_SHELL=1` the human output a user sees (`-v`).
 pub fn shell() -> Shell {
     if std::env::var_os("CDR_TEST_SHELL").is_some() {

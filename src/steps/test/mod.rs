@@ -102,6 +102,18 @@ pub async fn run(
     options: &TestOptions,
     shell: &Shell,
 ) -> Result<TestReport> {
+    let (report, result) = run_with_report(engine, plan, image_id, options, shell).await;
+    result.map(|()| report)
+}
+
+/// [`run`], also returning the report when the stage fails (for the release's JSON report).
+pub async fn run_with_report(
+    engine: &Engine,
+    plan: &ImagePlan,
+    image_id: &str,
+    options: &TestOptions,
+    shell: &Shell,
+) -> (TestReport, Result<()>) {
     let started = Instant::now();
     let timeout = plan.config.test.timeout;
     let mut session = Session {
@@ -127,7 +139,8 @@ pub async fn run(
         r = session.run_all(timeout) => r,
         _ = tokio::signal::ctrl_c() => Err(Outcome::Interrupted),
     };
-    session.finish(outcome, options, started).await
+    let result = session.finish(outcome, options, started).await;
+    (std::mem::take(&mut session.report), result)
 }
 
 /// Removes test containers left behind by runs that no longer exist (killed processes, kept
@@ -437,11 +450,11 @@ impl Session<'_> {
 
     /// Cleans up, writes the JUnit file and turns the outcome into the stage's result.
     async fn finish(
-        mut self,
+        &mut self,
         outcome: std::result::Result<(), Outcome>,
         options: &TestOptions,
         started: Instant,
-    ) -> Result<TestReport> {
+    ) -> Result<()> {
         let interrupted = matches!(outcome, Err(Outcome::Interrupted));
         if let Err(Outcome::Timeout | Outcome::Interrupted) = &outcome {
             let what = self
@@ -509,7 +522,7 @@ impl Session<'_> {
                     self.report.duration_ms as f64 / 1000.0
                 ),
             );
-            return Ok(self.report);
+            return Ok(());
         }
         let mut message = format!(
             "{} of {} checks failed for {}: {}",

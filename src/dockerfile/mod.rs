@@ -7,14 +7,14 @@
 //! # What is in a generated Dockerfile, and what `--check` compares
 //!
 //! A generated Dockerfile depends on the manifest only, never on the commit: the values that change
-//! with every commit (`SHA`, `VERSION`, `CREATED`, `REF_NAME`, `BUILD`, `CI_RUN`) are declared as
+//! with every commit (`SHA`, `VERSION`, `CREATED`, `BUILD`) are declared as
 //! `ARG`s in the runtime stage and fill `ENV SHA=${SHA}` and the matching OCI labels; the build
 //! passes them from [`Rendered::build_args`]. So the file that `dockerfile --write` commits is
 //! byte for byte what [`for_image`] builds, `dockerfile --check` compares the two exactly, and it
 //! fails only when the manifest (or the workspace layout, or the tool's templates) changed, never
 //! because of a new commit or a version bump. A committed file can never hold the SHA of the commit
-//! that contains it anyway. Labels of the plan that the build-time arguments do not fill
-//! (`ref.name`, `ci-run`) are empty when the plan has none.
+//! that contains it anyway. Labels that only some builds have (`ref.name`, the CI run URL) are
+//! not in the file: the build sets them through the engine API's labels.
 //!
 //! Every other value from Cargo.toml or the command line goes through [`escape::word`] (or
 //! [`escape::exec_form`] for exec-form arrays). A value a Dockerfile line cannot hold (a line feed,
@@ -63,7 +63,7 @@ use crate::ui::Shell;
 use crate::workspace::{Selection, Workspace};
 
 pub use lint::{Finding, Severity};
-pub use render::WorkspaceLayout;
+pub use render::{BUILD_ONLY_LABELS, WorkspaceLayout};
 
 /// Where the Dockerfile of an image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -253,30 +253,32 @@ stdout = ["9.9.9"]
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_of_a_program_missing_from_the_image_is_a_configuration_error() {
-    let fx = fixture(
-        "exec missing",
-        &manifest(
-            "",
-            r#"
-[[package.metadata.docker.test.exec]]
-cmd = ["/usr/bin/curl", "-f", "http://localhost:8080/healthz"]
-"#,
-        ),
-        ImageOptions::default(),
-    );
-    let (result, _) = run_stage(&fx, &TestOptions::default()).await;
-    match result {
-        Err(e @ Error::TestConfig { .. }) => {
-            assert_eq!(e.exit_code(), 2);
-            assert!(
-                e.to_string()
-                    .contains("`/usr/bin/curl` is not in the image"),
-                "{e}"
-            );
+    // An absolute path is looked up before running; a bare name is found missing by the runtime.
+    for program in ["/usr/bin/curl", "curl"] {
+        let fx = fixture(
+            &format!("exec missing {program}"),
+            &manifest(
+                "",
+                &format!(
+                    "[[package.metadata.docker.test.exec]]\ncmd = [\"{program}\", \"-f\", \"http://localhost:8080/healthz\"]\n"
+                ),
+            ),
+            ImageOptions::default(),
+        );
+        let (result, _) = run_stage(&fx, &TestOptions::default()).await;
+        match result {
+            Err(e @ Error::TestConfig { .. }) => {
+                assert_eq!(e.exit_code(), 2);
+                assert!(
+                    e.to_string()
+                        .contains(&format!("`{program}` is not in the image")),
+                    "{e}"
+                );
+            }
+            other => panic!("expected a configuration error for {program}, got {other:?}"),
         }
-        other => panic!("expected a configuration error, got {other:?}"),
+        assert_no_containers(&fx);
     }
-    assert_no_containers(&fx);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -60,11 +60,22 @@ fn describe(problems: &[String], stdout: &str, stderr: &str) -> String {
     text.trim_start().to_owned()
 }
 
+/// The configuration error for a check whose program is not in the image.
+fn missing_program(kind: &str, name: &str, program: &str, said: &str) -> Error {
+    Error::TestConfig {
+        message: format!("{kind} check `{name}`: `{program}` is not in the image"),
+        help: Some(format!(
+            "fix `cmd` of this `[[package.metadata.docker.test.{kind}]]` entry (the engine said: {said})"
+        )),
+    }
+}
+
 /// Whether an exec failed because the program is not in the image (the runtime's own message).
 pub fn is_missing_program(out: &ExecOutput) -> bool {
     let text = format!("{}{}", out.stdout, out.stderr);
     matches!(out.exit_code, Some(126) | Some(127))
-        && (text.contains("executable file not found")
+        && (text.contains("OCI runtime exec failed")
+            || (text.contains("executable file") && text.contains("not found"))
             || (text.contains("exec failed") && text.contains("no such file or directory")))
 }
 
@@ -76,6 +87,17 @@ impl Session<'_> {
         let started = Instant::now();
         let env: Vec<String> = check.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let id = self.container_id().to_owned();
+        // An absolute program is looked up first: the answer does not depend on the runtime's
+        // wording of "not found".
+        let program = &check.cmd[0];
+        if program.starts_with('/') && self.engine.stat_path(&id, program).await?.is_none() {
+            return Err(missing_program(
+                "exec",
+                &check.name,
+                program,
+                "no such file",
+            ));
+        }
         let run = self
             .engine
             .exec(&id, &check.cmd, &env, check.user.as_deref());
@@ -95,16 +117,8 @@ impl Session<'_> {
             },
             Ok(Ok(out)) => {
                 if is_missing_program(&out) {
-                    return Err(Error::TestConfig {
-                        message: format!(
-                            "exec check `{}`: `{}` is not in the image",
-                            check.name, check.cmd[0]
-                        ),
-                        help: Some(format!(
-                            "fix `cmd` of this `[[package.metadata.docker.test.exec]]` entry; the runtime said: {}",
-                            format!("{}{}", out.stdout, out.stderr).trim()
-                        )),
-                    });
+                    let said = format!("{}{}", out.stdout, out.stderr);
+                    return Err(missing_program("exec", &check.name, program, said.trim()));
                 }
                 let problems = output_problems(
                     &check.expect,

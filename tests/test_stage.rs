@@ -358,6 +358,30 @@ path = "/orders/{version}"
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn service_dying_during_the_tests_fails_the_stage() {
+    let fx = fixture(
+        "dies during tests",
+        &manifest(
+            "",
+            r#"
+[[package.metadata.docker.test.exec]]
+name = "stops the service"
+cmd = ["/bin/busybox", "kill", "1"]
+"#,
+        ),
+        ImageOptions::default(),
+    );
+    let (result, _) = run_stage(&fx, &TestOptions::default()).await;
+    let message = step_failure(result);
+    assert!(
+        message.contains("`run: still running after the tests`"),
+        "{message}"
+    );
+    assert!(message.contains("exited with code 0"), "{message}");
+    assert_no_containers(&fx);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn service_ignoring_its_stop_signal_fails_the_shutdown_check() {
     let fx = fixture(
         "shutdown fails",

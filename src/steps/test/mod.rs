@@ -240,6 +240,22 @@ impl Session<'_> {
         for probe in &test.http {
             self.http_check(probe).await?;
         }
+        // A service that died during the tests fails the stage even if no check noticed (one poll
+        // interval lets the engine see an exit the last check caused).
+        let after_tests = Instant::now();
+        tokio::time::sleep(ready::POLL).await;
+        if let Some(why) = self.container_gone().await {
+            let already_reported = self.report.checks.iter().any(|c| c.output.contains(&why));
+            if !already_reported {
+                self.record(CheckResult::failed(
+                    "run: still running after the tests",
+                    "run",
+                    after_tests,
+                    why,
+                ));
+            }
+            return Ok(());
+        }
         if let Some(shutdown) = &test.shutdown
             && (self.report.passed() || !self.keeps_failures())
         {

@@ -212,6 +212,7 @@ impl Session<'_> {
         }
     }
 
+    /// Structure, start, readiness, the tests and the shutdown, in that order.
     async fn checks(
         &mut self,
         image: &bollard::models::ImageInspect,
@@ -219,12 +220,10 @@ impl Session<'_> {
         binaries: &[Utf8PathBuf],
     ) -> std::result::Result<(), Outcome> {
         let test = self.plan.config.test.clone();
-        let image = image.clone();
-
-        if !self.structure(&image).await? {
+        if !self.structure(image).await? {
             return Ok(());
         }
-        self.start(&image).await?;
+        self.start(image).await?;
         if !self.wait_ready(conditions).await? {
             return Ok(());
         }

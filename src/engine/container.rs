@@ -52,6 +52,17 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
+/// A container found by label.
+#[derive(Debug, Clone)]
+pub struct LabelledContainer {
+    /// Container ID.
+    pub id: String,
+    /// Its labels.
+    pub labels: HashMap<String, String>,
+    /// Creation time, seconds since the Unix epoch.
+    pub created: i64,
+}
+
 /// Type, permissions and owner of a path in a container's file system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PathStat {
@@ -346,11 +357,8 @@ impl Engine {
         }
     }
 
-    /// IDs and labels of every container (running or not) carrying `label`.
-    pub async fn containers_with_label(
-        &self,
-        label: &str,
-    ) -> Result<Vec<(String, HashMap<String, String>)>> {
+    /// Every container (running or not) carrying `label`.
+    pub async fn containers_with_label(&self, label: &str) -> Result<Vec<LabelledContainer>> {
         let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
@@ -363,7 +371,13 @@ impl Engine {
             .map_err(|e| engine_error("cannot list containers", e))?;
         Ok(list
             .into_iter()
-            .filter_map(|c| Some((c.id?, c.labels.unwrap_or_default())))
+            .filter_map(|c| {
+                Some(LabelledContainer {
+                    id: c.id?,
+                    labels: c.labels.unwrap_or_default(),
+                    created: c.created.unwrap_or(0),
+                })
+            })
             .collect())
     }
 }

@@ -144,23 +144,34 @@ pub async fn run_with_report(
 }
 
 /// Removes test containers left behind by runs that no longer exist (killed processes, kept
-/// failures); containers of a live run on this host are left alone. Returns how many it removed.
+/// failures). A container of a live process on this host is left alone, and so is one that another
+/// host (sharing a remote engine) created in the last [`FOREIGN_GRACE`]. Returns how many it removed.
 pub async fn remove_leftovers(engine: &Engine) -> Result<usize> {
     let me = owner_id();
-    let host = me.split(':').next().unwrap_or_default().to_owned();
+    let host = me.rsplit_once(':').map(|(h, _)| h).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let mut removed = 0;
-    for (id, labels) in engine.containers_with_label(CONTAINER_LABEL).await? {
-        let live = labels.get(OWNER_LABEL).is_some_and(|owner| {
-            let (h, pid) = owner.rsplit_once(':').unwrap_or((owner, ""));
-            h == host && !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists()
-        });
-        if !live {
-            engine.remove_container(&id).await?;
+    for container in engine.containers_with_label(CONTAINER_LABEL).await? {
+        let owner = container.labels.get(OWNER_LABEL).map(String::as_str);
+        let (owner_host, pid) = owner.and_then(|o| o.rsplit_once(':')).unwrap_or(("", ""));
+        let in_use = if owner_host == host {
+            !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists()
+        } else {
+            now - container.created < FOREIGN_GRACE.as_secs() as i64
+        };
+        if !in_use {
+            engine.remove_container(&container.id).await?;
             removed += 1;
         }
     }
     Ok(removed)
 }
+
+/// How long a test container made by another host is presumed in use.
+pub const FOREIGN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Why the checks stopped early.
 enum Outcome {

@@ -554,6 +554,8 @@ async fn leftovers_of_dead_runs_are_removed_and_live_ones_kept() {
     // pid_max is at most 2^22: this process cannot exist.
     let dead = create(format!("{}:{}", host.trim(), 1 << 23));
     let live = create(format!("{}:{}", host.trim(), std::process::id()));
+    // A fresh container of another host sharing the engine may belong to a running release.
+    let foreign = create("another-ci-runner:1".to_string());
     let engine = cargo_docker_release::engine::Engine::connect()
         .await
         .unwrap();
@@ -570,8 +572,12 @@ async fn leftovers_of_dead_runs_are_removed_and_live_ones_kept() {
         left.iter().any(|id| live.starts_with(id.as_str())),
         "{left:?}"
     );
+    assert!(
+        left.iter().any(|id| foreign.starts_with(id.as_str())),
+        "{left:?}"
+    );
     std::process::Command::new("docker")
-        .args(["rm", "-f", &live])
+        .args(["rm", "-f", &live, &foreign])
         .output()
         .unwrap();
     assert_no_containers(&fx);

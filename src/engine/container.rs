@@ -100,7 +100,7 @@ pub fn owner_id() -> String {
 
 impl Engine {
     /// Inspects an image by ID or reference.
-    pub async fn inspect_image(&self, image: &str) -> Result<ImageInspect> {
+    pub async fn inspect_image_by_id(&self, image: &str) -> Result<ImageInspect> {
         self.docker()
             .inspect_image(image)
             .await

@@ -209,7 +209,7 @@ struct Session<'a> {
 impl Session<'_> {
     /// Prepares, then runs the checks under the stage deadline `timeout`.
     async fn run_all(&mut self, timeout: std::time::Duration) -> std::result::Result<(), Outcome> {
-        let image = self.engine.inspect_image(self.image_id).await?;
+        let image = self.engine.inspect_image_by_id(self.image_id).await?;
         let health_test = structure::healthcheck_test(&image);
         let conditions = self.conditions(health_test.as_deref())?;
         // Compile before the deadline starts and before any container exists: a cold build of the

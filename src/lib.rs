@@ -183,7 +183,13 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     let engine = engine.expect("connected unless dry-run");
     let plans: Vec<&plan::ImagePlan> = plan.images.iter().collect();
     steps::tag::preflight(&engine, &plans, release.force).await?;
-    steps::prune::remove_leftover_containers(&engine, shell).await?;
+    let leftovers = steps::test::remove_leftovers(&engine).await?;
+    if leftovers > 0 {
+        shell.status(
+            "Removed",
+            format!("{leftovers} test container(s) left by earlier runs"),
+        );
+    }
 
     let cargo_flags = global.selection().cargo_flags;
     let jobs = release
@@ -409,7 +415,7 @@ pub async fn prune_command(global: &GlobalArgs, keep: usize, shell: &Shell) -> R
                     "{} tag(s), {} untagged build(s) and {} container(s)",
                     pruned.tags.len(),
                     pruned.images.len(),
-                    pruned.containers.len()
+                    pruned.containers
                 ),
             );
             Ok(())

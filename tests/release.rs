@@ -512,6 +512,10 @@ fn prune_keeps_latest_the_newest_release_and_n_more_and_removes_leftover_contain
     assert!(before.contains_key("0.1.0") && before.contains_key("0.3.0"));
 
     // A test container left behind by a run that no longer exists.
+    let host = cargo_docker_release::engine::container::owner_id()
+        .rsplit_once(':')
+        .map(|(h, _)| h.to_owned())
+        .unwrap();
     let container = block_on(async {
         let engine = engine().await;
         let labels = HashMap::from([
@@ -519,9 +523,10 @@ fn prune_keeps_latest_the_newest_release_and_n_more_and_removes_leftover_contain
                 "io.cargo-docker-release.container".to_owned(),
                 "test".to_owned(),
             ),
+            // This host, a pid that cannot exist: the run that made it is gone.
             (
                 "io.cargo-docker-release.owner".to_owned(),
-                "gone-host:1".to_owned(),
+                format!("{host}:99999999"),
             ),
             (TEST_LABEL.to_owned(), "1".to_owned()),
         ]);

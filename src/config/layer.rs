@@ -120,22 +120,153 @@ pub struct TagsLayer {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TestLayer {
-    /// Deadline of the whole test stage, e.g. `"2m"`.
+    /// Deadline of the whole test stage, from the structure checks to the shutdown, e.g. `"2m"`
+    /// (default `5m`; compiling the `cargo` tests comes before it).
     pub timeout: Option<String>,
     /// Readiness conditions.
     pub ready: Option<ReadyLayer>,
-    /// Checks on the image itself; parsed loosely until the test runner lands.
-    pub structure: Option<toml::Value>,
-    /// Commands run inside the container; parsed loosely until the test runner lands.
-    pub exec: Option<toml::Value>,
-    /// Integration test targets run inside the container; parsed loosely.
-    pub cargo: Option<toml::Value>,
-    /// Commands run on the host; parsed loosely.
-    pub host: Option<toml::Value>,
-    /// HTTP probes; parsed loosely.
-    pub http: Option<toml::Value>,
-    /// Shutdown expectations; parsed loosely.
-    pub shutdown: Option<toml::Value>,
+    /// Checks on the image itself, without a container.
+    pub structure: Option<StructureLayer>,
+    /// Exec-form commands run inside the running container (`[[…docker.test.exec]]`).
+    pub exec: Option<Vec<ExecLayer>>,
+    /// Integration test targets of the crate, compiled on the host and run inside the container.
+    pub cargo: Option<Vec<CargoTestLayer>>,
+    /// Commands run on the host with the container's address in their environment.
+    pub host: Option<Vec<HostLayer>>,
+    /// HTTP requests sent to the published port.
+    pub http: Option<Vec<HttpProbeLayer>>,
+    /// Stop the container with its stop signal and expect a clean exit (opt-in).
+    pub shutdown: Option<ShutdownLayer>,
+}
+
+/// `[…docker.test.structure]`: checks on the image itself (labels and `ENV SHA` are always checked).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StructureLayer {
+    /// `"non-root"`, or the exact `uid[:gid]` the image must run as.
+    pub user: Option<String>,
+    /// The image must declare a healthcheck.
+    pub healthcheck: Option<bool>,
+    /// The exact exec-form entrypoint the image must have.
+    pub entrypoint: Option<Vec<String>>,
+    /// Ports the image must expose.
+    pub expose: Option<Vec<u16>>,
+    /// Largest acceptable image size, e.g. `"50MB"` (units: B, kB, MB, GB, KiB, MiB, GiB).
+    pub max_size: Option<String>,
+    /// Files that must exist, optionally with a mode and owner.
+    pub files: Option<Vec<FileLayer>>,
+    /// Paths that must not exist, e.g. `["/bin/sh"]`.
+    pub absent: Option<Vec<String>>,
+}
+
+/// One entry of `structure.files`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileLayer {
+    /// Absolute path in the image.
+    pub path: String,
+    /// Octal permission bits, e.g. `"0755"`.
+    pub mode: Option<String>,
+    /// Numeric `uid[:gid]` owning the file.
+    pub owner: Option<String>,
+}
+
+/// `[[…docker.test.exec]]`: a command run inside the container.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExecLayer {
+    /// Name in reports (default: the command line).
+    pub name: Option<String>,
+    /// Exec-form command, e.g. `["/usr/local/bin/orders", "--version"]`.
+    pub cmd: Vec<String>,
+    /// Expected exit code (default 0).
+    pub status: Option<i64>,
+    /// Texts stdout must contain (`{sha}` and `{version}` expand).
+    pub stdout: Option<Vec<String>>,
+    /// Texts stdout must not contain.
+    pub stdout_not: Option<Vec<String>>,
+    /// Texts stderr must contain.
+    pub stderr: Option<Vec<String>>,
+    /// Texts stderr must not contain.
+    pub stderr_not: Option<Vec<String>>,
+    /// Time the command may take (default `30s`).
+    pub timeout: Option<String>,
+    /// Numeric `uid[:gid]` to run as (default: the image's user).
+    pub user: Option<String>,
+    /// Extra environment.
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+/// `[[…docker.test.cargo]]`: an integration test target, compiled on the host (statically when the
+/// image needs it) and run inside the container with `SERVICE_HOST=127.0.0.1`, `SERVICE_PORT`,
+/// `SERVICE_ADDR`, `SHA` and `VERSION` in its environment.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CargoTestLayer {
+    /// Integration test target (`tests/<test>.rs`).
+    pub test: String,
+    /// Arguments for the test harness, e.g. `["--test-threads", "1"]`.
+    pub args: Option<Vec<String>>,
+    /// Time the tests may take in the container (default `2m`).
+    pub timeout: Option<String>,
+}
+
+/// `[[…docker.test.host]]`: a command run on the host, in the package directory.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HostLayer {
+    /// Name in reports (default: the command line).
+    pub name: Option<String>,
+    /// Exec-form command; `IMAGE` and `IMAGE_ID` (the tested image ID: no release tag exists yet),
+    /// `IMAGE_REPOSITORY`, `CONTAINER_ID`, `SERVICE_HOST`, `SERVICE_PORT`, `SERVICE_ADDR` (the
+    /// published address of the first exposed port), `SHA` and `VERSION` are in its environment.
+    pub cmd: Vec<String>,
+    /// Expected exit code (default 0).
+    pub status: Option<i64>,
+    /// Texts stdout must contain.
+    pub stdout: Option<Vec<String>>,
+    /// Texts stdout must not contain.
+    pub stdout_not: Option<Vec<String>>,
+    /// Texts stderr must contain.
+    pub stderr: Option<Vec<String>>,
+    /// Texts stderr must not contain.
+    pub stderr_not: Option<Vec<String>>,
+    /// Time the command may take (default `2m`).
+    pub timeout: Option<String>,
+}
+
+/// `[[…docker.test.http]]`: an HTTP request to the published port.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpProbeLayer {
+    /// Name in reports (default: `METHOD path`).
+    pub name: Option<String>,
+    /// Request method (default `GET`).
+    pub method: Option<String>,
+    /// Request path, e.g. `/version` (`{sha}` and `{version}` expand).
+    pub path: String,
+    /// Container port (default: the first exposed port).
+    pub port: Option<u16>,
+    /// Expected status (default 200).
+    pub status: Option<u16>,
+    /// Texts the body must contain (`{sha}` and `{version}` expand).
+    pub body: Option<Vec<String>>,
+    /// Texts the body must not contain.
+    pub body_not: Option<Vec<String>>,
+    /// Request body.
+    pub data: Option<String>,
+    /// Time the request may take (default `10s`).
+    pub timeout: Option<String>,
+}
+
+/// `[…docker.test.shutdown]`: stop with the image's stop signal, expect a clean exit in time.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ShutdownLayer {
+    /// Time the service has to exit after the stop signal (default `10s`).
+    pub timeout: Option<String>,
+    /// Expected exit code (default 0).
+    pub exit_code: Option<i64>,
 }
 
 /// `[…docker.test.ready]`: all conditions must hold under one deadline.
@@ -146,7 +277,8 @@ pub struct ReadyLayer {
     pub timeout: Option<String>,
     /// Wait for Docker health `healthy` (default: when the image has a healthcheck).
     pub health: Option<bool>,
-    /// Container ports that must accept TCP connections.
+    /// Container ports that must accept TCP connections (default, when no condition is set and
+    /// the image has no healthcheck: every port in `expose`).
     pub tcp: Option<Vec<u16>>,
     /// An HTTP request that must answer with a status.
     pub http: Option<HttpReadyLayer>,

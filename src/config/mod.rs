@@ -127,9 +127,177 @@ pub struct TestConfig {
     pub timeout: Duration,
     /// Readiness conditions.
     pub ready: Readiness,
-    /// Sections parsed loosely until the test runner lands, kept for it.
-    #[serde(skip)]
-    pub raw: layer::TestLayer,
+    /// Checks on the image itself.
+    #[serde(skip_serializing_if = "StructureChecks::is_empty")]
+    pub structure: StructureChecks,
+    /// Commands run inside the container.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exec: Vec<ExecCheck>,
+    /// Integration test targets run inside the container.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cargo: Vec<CargoCheck>,
+    /// Commands run on the host.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host: Vec<HostCheck>,
+    /// HTTP probes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpProbe>,
+    /// Shutdown expectations (`None`: the container is removed without a shutdown check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<ShutdownCheck>,
+}
+
+/// Resolved `[…docker.test.structure]`. Labels and `ENV SHA` are always checked.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StructureChecks {
+    /// `Some(None)`: any non-root user; `Some(Some(u))`: exactly `u`.
+    pub user: Option<Option<String>>,
+    /// The image must declare a healthcheck.
+    pub healthcheck: bool,
+    /// The exact entrypoint required.
+    pub entrypoint: Option<Vec<String>>,
+    /// Ports the image must expose.
+    pub expose: Vec<u16>,
+    /// Largest acceptable image size in bytes.
+    pub max_size: Option<u64>,
+    /// Files that must exist.
+    pub files: Vec<FileCheck>,
+    /// Paths that must not exist.
+    pub absent: Vec<String>,
+}
+
+impl StructureChecks {
+    /// Whether nothing beyond the always-on label and `ENV SHA` checks is asked for.
+    pub fn is_empty(&self) -> bool {
+        let StructureChecks {
+            user,
+            healthcheck,
+            entrypoint,
+            expose,
+            max_size,
+            files,
+            absent,
+        } = self;
+        user.is_none()
+            && !healthcheck
+            && entrypoint.is_none()
+            && expose.is_empty()
+            && max_size.is_none()
+            && files.is_empty()
+            && absent.is_empty()
+    }
+}
+
+/// A file that must exist in the image.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FileCheck {
+    /// Absolute path.
+    pub path: String,
+    /// Required permission bits.
+    pub mode: Option<u32>,
+    /// Required `uid` and optional `gid`.
+    pub owner: Option<(u64, Option<u64>)>,
+}
+
+/// Expectations on a command's exit code and output.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct OutputExpectations {
+    /// Expected exit code.
+    pub status: i64,
+    /// Texts stdout must contain.
+    pub stdout: Vec<String>,
+    /// Texts stdout must not contain.
+    pub stdout_not: Vec<String>,
+    /// Texts stderr must contain.
+    pub stderr: Vec<String>,
+    /// Texts stderr must not contain.
+    pub stderr_not: Vec<String>,
+}
+
+/// A resolved `[[…docker.test.exec]]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ExecCheck {
+    /// Name in reports.
+    pub name: String,
+    /// Exec-form command.
+    pub cmd: Vec<String>,
+    /// What must hold.
+    pub expect: OutputExpectations,
+    /// Time the command may take.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// User to run as.
+    pub user: Option<String>,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+}
+
+/// A resolved `[[…docker.test.cargo]]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CargoCheck {
+    /// Integration test target.
+    pub test: String,
+    /// Harness arguments.
+    pub args: Vec<String>,
+    /// Time the tests may take.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+/// A resolved `[[…docker.test.host]]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HostCheck {
+    /// Name in reports.
+    pub name: String,
+    /// Exec-form command.
+    pub cmd: Vec<String>,
+    /// What must hold.
+    pub expect: OutputExpectations,
+    /// Time the command may take.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+/// A resolved `[[…docker.test.http]]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HttpProbe {
+    /// Name in reports.
+    pub name: String,
+    /// Request method.
+    pub method: String,
+    /// Request path (placeholders not yet expanded).
+    pub path: String,
+    /// Container port.
+    pub port: u16,
+    /// Expected status.
+    pub status: u16,
+    /// Texts the body must contain.
+    pub body: Vec<String>,
+    /// Texts the body must not contain.
+    pub body_not: Vec<String>,
+    /// Request body.
+    pub data: Option<String>,
+    /// Time the request may take.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+/// A resolved `[…docker.test.shutdown]`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ShutdownCheck {
+    /// Time the service has to exit after the stop signal.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// Expected exit code.
+    pub exit_code: i64,
 }
 
 /// Resolved `[…docker.test.ready]`.

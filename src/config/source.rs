@@ -65,37 +65,39 @@ impl ManifestSource {
     }
 
     /// Byte range of the value at `keys` (or of the deepest table on the way that exists).
+    ///
+    /// Keys walk tables, inline tables, arrays and arrays of tables (an index is a key like `"0"`).
     pub fn span<S: AsRef<str>>(&self, keys: &[S]) -> Option<Range<usize>> {
-        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
-        let keys = keys.as_slice();
         let doc = toml_edit::Document::parse(self.text.as_str()).ok()?;
-        let mut item = doc.as_item();
+        let mut node = Node::Item(doc.as_item());
         let mut best = None;
-        for key in keys {
-            let next = match item {
-                toml_edit::Item::Table(t) => t.get(key),
-                toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => t.get(key).map(|_| {
-                    // Inline tables hand out values, not items: fall back to the table's span.
-                    item
-                }),
-                toml_edit::Item::ArrayOfTables(a) => key
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| a.get(i))
-                    .map(|_| item),
-                _ => None,
+        for key in keys.iter().map(AsRef::as_ref) {
+            let index = || key.parse::<usize>().ok();
+            node = match node {
+                Node::Item(toml_edit::Item::Table(t)) | Node::Table(t) => match t.get(key) {
+                    Some(item) => Node::Item(item),
+                    None => break,
+                },
+                Node::Item(toml_edit::Item::ArrayOfTables(a)) => {
+                    match index().and_then(|i| a.get(i)) {
+                        Some(t) => Node::Table(t),
+                        None => break,
+                    }
+                }
+                Node::Item(toml_edit::Item::Value(v)) | Node::Value(v) => {
+                    let next = match v {
+                        toml_edit::Value::InlineTable(t) => t.get(key),
+                        toml_edit::Value::Array(a) => index().and_then(|i| a.get(i)),
+                        _ => None,
+                    };
+                    match next {
+                        Some(v) => Node::Value(v),
+                        None => break,
+                    }
+                }
+                Node::Item(_) => break,
             };
-            match next {
-                Some(next) if std::ptr::eq(next, item) => {
-                    let at = keys.iter().position(|k| k == key)?;
-                    return inline_span(item, &keys[at..]).or(best);
-                }
-                Some(next) => {
-                    item = next;
-                    best = item.span().or(best);
-                }
-                None => break,
-            }
+            best = node.span().or(best);
         }
         best
     }
@@ -106,25 +108,22 @@ impl ManifestSource {
     }
 }
 
-/// Span of a value nested in inline tables/arrays below `item`, following `keys`.
-fn inline_span(item: &toml_edit::Item, keys: &[&str]) -> Option<Range<usize>> {
-    let mut value = item.as_value()?;
-    let mut best = value.span();
-    for key in keys {
-        let next = match value {
-            toml_edit::Value::InlineTable(t) => t.get(key),
-            toml_edit::Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
-            _ => None,
-        };
-        match next {
-            Some(v) => {
-                value = v;
-                best = v.span().or(best);
-            }
-            None => break,
+/// Where a key path lookup stands: toml_edit hands out items, tables (in arrays of tables) and
+/// values (in inline tables and arrays).
+enum Node<'a> {
+    Item(&'a toml_edit::Item),
+    Table(&'a toml_edit::Table),
+    Value(&'a toml_edit::Value),
+}
+
+impl Node<'_> {
+    fn span(&self) -> Option<Range<usize>> {
+        match self {
+            Node::Item(i) => i.span(),
+            Node::Table(t) => t.span(),
+            Node::Value(v) => v.span(),
         }
     }
-    best
 }
 
 /// Turns a `toml` deserialization error into a located error, with "did you mean" for unknown keys.
@@ -200,5 +199,17 @@ mod tests {
             .span(&["package", "metadata", "docker", "tags", "extra", "0"])
             .unwrap();
         assert_eq!(&text[span], "\"{bad}\"");
+    }
+
+    #[test]
+    fn span_points_into_arrays_of_tables() {
+        let text = "[package]\nname = \"a\"\n[[package.metadata.docker.test.exec]]\ncmd = [\"/a\"]\n[[package.metadata.docker.test.exec]]\ncmd = [\"/b\"]\ntimeout = \"soon\"\n";
+        let src = ManifestSource::parse("Cargo.toml", text.into()).unwrap();
+        let span = src
+            .span(&[
+                "package", "metadata", "docker", "test", "exec", "1", "timeout",
+            ])
+            .unwrap();
+        assert_eq!(&text[span], "\"soon\"");
     }
 }

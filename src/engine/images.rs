@@ -5,10 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bollard::query_parameters::{
-    ListContainersOptions, ListImagesOptions, RemoveContainerOptions, RemoveImageOptions,
-    TagImageOptions,
-};
+use bollard::query_parameters::{ListImagesOptions, RemoveImageOptions, TagImageOptions};
 use serde::Serialize;
 
 use super::{Engine, engine_error, is_not_found};
@@ -184,68 +181,6 @@ impl ImageStore for Engine {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(engine_error("prune", &format!("removing `{reference}`"), e)),
-        }
-    }
-}
-
-/// A container found by label.
-#[derive(Debug, Clone)]
-pub struct ContainerInfo {
-    /// Container ID.
-    pub id: String,
-    /// Names (`/name`).
-    pub names: Vec<String>,
-    /// State (`running`, `exited`, …).
-    pub state: String,
-    /// Labels.
-    pub labels: BTreeMap<String, String>,
-}
-
-impl Engine {
-    /// Every container (running or not) carrying `label` (`key` or `key=value`).
-    pub async fn leftover_containers(&self, label: &str) -> Result<Vec<ContainerInfo>> {
-        let filters = HashMap::from([("label".to_owned(), vec![label.to_owned()])]);
-        let list = self
-            .docker()
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await
-            .map_err(|e| engine_error("engine", "listing containers", e))?;
-        Ok(list
-            .into_iter()
-            .map(|c| ContainerInfo {
-                id: c.id.unwrap_or_default(),
-                names: c.names.unwrap_or_default(),
-                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-                labels: c.labels.unwrap_or_default().into_iter().collect(),
-            })
-            .collect())
-    }
-
-    /// Removes a leftover container, stopping it first, with its anonymous volumes.
-    pub async fn discard_container(&self, id: &str) -> Result<()> {
-        match self
-            .docker()
-            .remove_container(
-                id,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    v: true,
-                    ..Default::default()
-                }),
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(engine_error(
-                "prune",
-                &format!("removing container {id}"),
-                e,
-            )),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! against the real engine.
 
 pub mod build;
+pub mod container;
 pub mod context;
 pub mod images;
 

@@ -25,8 +25,7 @@ pub struct TestStageOptions {
 
 /// Runs the test stage on `image_id`: the one call from the pipeline into [`mod@test`].
 ///
-/// The stage's own entry point is `test::run(engine, plan, image_id, &test::TestOptions, shell)`;
-/// until it lands on this branch the images pass with an empty report.
+/// A failing check is an error (exit 1): the image gets no tag.
 pub async fn run_tests(
     engine: &Engine,
     plan: &ImagePlan,
@@ -34,15 +33,11 @@ pub async fn run_tests(
     options: &TestStageOptions,
     shell: &Shell,
 ) -> Result<TestReport> {
-    let _ = (engine, image_id, options);
-    shell.verbose(
-        "Skipping",
-        format!(
-            "tests of {}: the test stage is not built in yet",
-            plan.package
-        ),
-    );
-    Ok(TestReport::default())
+    let options = test::TestOptions {
+        keep_on_failure: options.keep_on_failure,
+        junit: options.junit.clone(),
+    };
+    test::run(engine, plan, image_id, &options, shell).await
 }
 
 #[cfg(test)]

@@ -13,12 +13,6 @@ use crate::error::Result;
 use crate::plan::LABEL_PACKAGE;
 use crate::ui::Shell;
 
-/// Label of the test stage's containers (value `test`); the same as
-/// `crate::engine::container::CONTAINER_LABEL`.
-pub const TEST_CONTAINER_LABEL: &str = "io.cargo-docker-release.container";
-/// Label with the `host:pid` that owns a test container.
-pub const OWNER_LABEL: &str = "io.cargo-docker-release.owner";
-
 /// PURE: which tags of one repository are stale.
 ///
 /// Kept: every tag of the image `latest` names, every tag of the newest release's image and of
@@ -70,8 +64,8 @@ pub struct Pruned {
     pub tags: Vec<String>,
     /// Untagged image IDs removed.
     pub images: Vec<String>,
-    /// Container IDs removed.
-    pub containers: Vec<String>,
+    /// How many leftover test containers were removed.
+    pub containers: usize,
 }
 
 /// Removes the stale tags of the services' repositories, their old untagged builds and leftover
@@ -115,52 +109,14 @@ pub async fn prune(
             }
         }
     }
-    pruned.containers = remove_leftover_containers(engine, shell).await?;
-    Ok(pruned)
-}
-
-/// Removes test containers whose owning process is gone (another host's, or a dead pid here).
-pub async fn remove_leftover_containers(engine: &Engine, shell: &Shell) -> Result<Vec<String>> {
-    let mut removed = Vec::new();
-    for container in engine
-        .leftover_containers(&format!("{TEST_CONTAINER_LABEL}=test"))
-        .await?
-    {
-        if container
-            .labels
-            .get(OWNER_LABEL)
-            .is_some_and(|owner| owner_is_alive(owner))
-        {
-            continue;
-        }
-        engine.discard_container(&container.id).await?;
+    pruned.containers = crate::steps::test::remove_leftovers(engine).await?;
+    if pruned.containers > 0 {
         shell.status(
             "Removed",
-            format!(
-                "leftover test container {}",
-                container
-                    .names
-                    .first()
-                    .map(|n| n.trim_start_matches('/'))
-                    .unwrap_or(&container.id)
-            ),
+            format!("{} leftover test container(s)", pruned.containers),
         );
-        removed.push(container.id);
     }
-    Ok(removed)
-}
-
-/// Whether `host:pid` is a live process on this machine.
-fn owner_is_alive(owner: &str) -> bool {
-    let Some((host, pid)) = owner.rsplit_once(':') else {
-        return false;
-    };
-    let this_host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
-    host == this_host
-        && pid.parse::<u32>().is_ok()
-        && std::path::Path::new("/proc").join(pid).exists()
+    Ok(pruned)
 }
 
 #[cfg(test)]

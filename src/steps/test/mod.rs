@@ -1,8 +1,33 @@
-//! The test stage: a container of the exact image just built, readiness, checks, shutdown.
+//! The test stage: "test what you ship". Runs against the exact image just built (by ID), before any
+//! release tag exists:
 //!
-//! PLACEHOLDER: the interface the pipeline calls; the runner lands with the test-stage work.
+//! ```text
+//! structure (no container) -> run -> ready -> exec, cargo, host, http -> shutdown -> remove
+//! ```
+//!
+//! The whole stage has one deadline (`test.timeout`); the container is removed on success,
+//! failure, timeout and Ctrl-C (kept on failure with `--keep-on-failure`). Every check's result and
+//! duration goes to the [`Shell`], the [`TestReport`] and, when asked, a JUnit file.
 
+mod checks;
+pub mod http;
+pub mod junit;
+mod ready;
+mod structure;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+use camino::Utf8PathBuf;
 use serde::Serialize;
+
+use crate::engine::Engine;
+pub use crate::engine::container::CONTAINER_LABEL;
+use crate::engine::container::{ContainerSpec, OWNER_LABEL, owner_id};
+use crate::error::{Error, Result};
+use crate::plan::{ImagePlan, LABEL_PACKAGE};
+use crate::ui::{Shell, Verbosity};
+pub use ready::ReadinessCondition;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Serialize)]
@@ -19,9 +44,601 @@ pub struct CheckResult {
     pub output: String,
 }
 
+impl CheckResult {
+    fn new(name: &str, kind: &str, started: Instant, passed: bool, output: String) -> Self {
+        CheckResult {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            passed,
+            duration_ms: started.elapsed().as_millis() as u64,
+            output,
+        }
+    }
+
+    fn failed(name: &str, kind: &str, started: Instant, output: String) -> Self {
+        Self::new(name, kind, started, false, output)
+    }
+}
+
 /// Everything the test stage did for one image.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TestReport {
     /// Checks in the order they ran.
     pub checks: Vec<CheckResult>,
+    /// The tested image ID.
+    pub image_id: String,
+    /// Time the whole stage took.
+    pub duration_ms: u64,
+    /// The container kept for inspection (`--keep-on-failure`), if any.
+    pub kept_container: Option<String>,
+}
+
+impl TestReport {
+    /// Whether every check passed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+}
+
+/// How the test stage behaves beyond the manifest.
+#[derive(Debug, Clone, Default)]
+pub struct TestOptions {
+    /// Keep a failed container for inspection instead of removing it.
+    pub keep_on_failure: bool,
+    /// Write a JUnit XML report here.
+    pub junit: Option<Utf8PathBuf>,
+}
+
+/// Runs the test stage for `plan` against the image `image_id`.
+///
+/// Any failing check is `Error::Step { step: "test", .. }` naming it with its output; a check
+/// that cannot work as configured (e.g. an exec program missing from the image) is
+/// `Error::TestConfig`; Ctrl-C is `Error::Interrupted`. The container is gone in every case,
+/// except a failed one with `keep_on_failure`.
+pub async fn run(
+    engine: &Engine,
+    plan: &ImagePlan,
+    image_id: &str,
+    options: &TestOptions,
+    shell: &Shell,
+) -> Result<TestReport> {
+    let (report, result) = run_with_report(engine, plan, image_id, options, shell).await;
+    result.map(|()| report)
+}
+
+/// [`run`], also returning the report when the stage fails (for the release's JSON report).
+pub async fn run_with_report(
+    engine: &Engine,
+    plan: &ImagePlan,
+    image_id: &str,
+    options: &TestOptions,
+    shell: &Shell,
+) -> (TestReport, Result<()>) {
+    let started = Instant::now();
+    let timeout = plan.config.test.timeout;
+    let mut session = Session {
+        engine,
+        plan,
+        image_id,
+        shell,
+        report: TestReport {
+            image_id: image_id.to_owned(),
+            ..Default::default()
+        },
+        container: None,
+        container_name: container_name(plan),
+        ports: BTreeMap::new(),
+        current: None,
+        keep_on_failure: options.keep_on_failure,
+    };
+    shell.status(
+        "Testing",
+        format!("{} {} ({})", plan.package, plan.version, short_id(image_id)),
+    );
+    let outcome = tokio::select! {
+        r = session.run_all(timeout) => r,
+        _ = tokio::signal::ctrl_c() => Err(Outcome::Interrupted),
+    };
+    let result = session.finish(outcome, options, started).await;
+    (std::mem::take(&mut session.report), result)
+}
+
+/// Removes test containers left behind by runs that no longer exist (killed processes, kept
+/// failures). A container of a live process on this host is left alone, and so is one that another
+/// host (sharing a remote engine) created in the last [`FOREIGN_GRACE`]. Returns how many it removed.
+pub async fn remove_leftovers(engine: &Engine) -> Result<usize> {
+    let me = owner_id();
+    let host = me.rsplit_once(':').map(|(h, _)| h).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut removed = 0;
+    for container in engine.containers_with_label(CONTAINER_LABEL).await? {
+        let owner = container.labels.get(OWNER_LABEL).map(String::as_str);
+        let (owner_host, pid) = owner.and_then(|o| o.rsplit_once(':')).unwrap_or(("", ""));
+        let in_use = if owner_host == host {
+            !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists()
+        } else {
+            now - container.created < FOREIGN_GRACE.as_secs() as i64
+        };
+        if !in_use {
+            engine.remove_container(&container.id).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// How long a test container made by another host is presumed in use.
+pub const FOREIGN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Why the checks stopped early.
+enum Outcome {
+    /// The stage deadline passed.
+    Timeout,
+    /// Ctrl-C.
+    Interrupted,
+    /// An error that is not a failed check.
+    Error(Error),
+}
+
+impl From<Error> for Outcome {
+    fn from(e: Error) -> Self {
+        Outcome::Error(e)
+    }
+}
+
+/// One run of the test stage.
+struct Session<'a> {
+    engine: &'a Engine,
+    plan: &'a ImagePlan,
+    image_id: &'a str,
+    shell: &'a Shell,
+    report: TestReport,
+    container: Option<ContainerGuard>,
+    container_name: String,
+    /// Container port -> published loopback port.
+    ports: BTreeMap<u16, u16>,
+    /// The check running now, named when the deadline or Ctrl-C interrupts it.
+    current: Option<String>,
+    /// `--keep-on-failure`.
+    keep_on_failure: bool,
+}
+
+impl Session<'_> {
+    /// Prepares, then runs the checks under the stage deadline `timeout`.
+    async fn run_all(&mut self, timeout: std::time::Duration) -> std::result::Result<(), Outcome> {
+        let image = self.engine.inspect_image_by_id(self.image_id).await?;
+        let health_test = structure::healthcheck_test(&image);
+        let conditions = self.conditions(health_test.as_deref())?;
+        // Compile before the deadline starts and before any container exists: a cold build of the
+        // tests says nothing about the image, and the container should not wait for the compiler.
+        let binaries = self
+            .compile_cargo_tests(&self.plan.config.test.cargo)
+            .await?;
+        match tokio::time::timeout(timeout, self.checks(&image, conditions, &binaries)).await {
+            Ok(r) => r,
+            Err(_) => Err(Outcome::Timeout),
+        }
+    }
+
+    /// Structure, start, readiness, the tests and the shutdown, in that order.
+    async fn checks(
+        &mut self,
+        image: &bollard::models::ImageInspect,
+        conditions: Vec<ReadinessCondition>,
+        binaries: &[Utf8PathBuf],
+    ) -> std::result::Result<(), Outcome> {
+        let test = self.plan.config.test.clone();
+        if !self.structure(image).await? {
+            return Ok(());
+        }
+        self.start(image).await?;
+        if !self.wait_ready(conditions).await? {
+            return Ok(());
+        }
+        for check in &test.exec {
+            self.exec_check(check).await?;
+        }
+        for (check, exe) in test.cargo.iter().zip(binaries) {
+            self.cargo_check(check, exe).await?;
+        }
+        for check in &test.host {
+            self.host_check(check).await?;
+        }
+        for probe in &test.http {
+            self.http_check(probe).await?;
+        }
+        // A service that died during the tests fails the stage even if no check noticed (one poll
+        // interval lets the engine see an exit the last check caused).
+        let after_tests = Instant::now();
+        tokio::time::sleep(ready::POLL).await;
+        if let Some(why) = self.container_gone().await {
+            let already_reported = self.report.checks.iter().any(|c| c.output.contains(&why));
+            if !already_reported {
+                self.record(CheckResult::failed(
+                    "run: still running after the tests",
+                    "run",
+                    after_tests,
+                    why,
+                ));
+            }
+            return Ok(());
+        }
+        if let Some(shutdown) = &test.shutdown
+            && (self.report.passed() || !self.keeps_failures())
+        {
+            let signal = image
+                .config
+                .as_ref()
+                .and_then(|c| c.stop_signal.clone())
+                .or_else(|| self.plan.config.stop_signal.clone())
+                .unwrap_or_else(|| "SIGTERM".into());
+            self.shutdown_check(shutdown, &signal).await?;
+        }
+        self.current = None;
+        Ok(())
+    }
+
+    /// Whether the caller asked to keep failed containers.
+    fn keeps_failures(&self) -> bool {
+        self.keep_on_failure
+    }
+
+    /// The readiness conditions from the manifest and the image.
+    fn conditions(&self, health_test: Option<&[String]>) -> Result<Vec<ReadinessCondition>> {
+        let ready = &self.plan.config.test.ready;
+        let mut conditions = Vec::new();
+        let health = ready.health.unwrap_or(health_test.is_some());
+        if health {
+            let Some(test) = health_test else {
+                return Err(ready::no_healthcheck());
+            };
+            conditions.push(ReadinessCondition::Health {
+                command: structure::health_command(test),
+            });
+        }
+        conditions.extend(ready.tcp.iter().map(|p| ReadinessCondition::Tcp(*p)));
+        let nothing_configured = ready.health.is_none()
+            && ready.tcp.is_empty()
+            && ready.http.is_none()
+            && ready.log.is_none();
+        if nothing_configured && conditions.is_empty() {
+            // No healthcheck and no condition: ready when every exposed port accepts connections.
+            conditions.extend(
+                self.plan
+                    .config
+                    .expose
+                    .iter()
+                    .map(|p| ReadinessCondition::Tcp(*p)),
+            );
+        }
+        if let Some(h) = &ready.http {
+            conditions.push(ReadinessCondition::Http {
+                port: h.port,
+                path: h.path.clone(),
+                status: h.status,
+            });
+        }
+        if let Some(pattern) = &ready.log {
+            let re = regex::Regex::new(pattern).map_err(|e| Error::TestConfig {
+                message: format!("invalid readiness log pattern: {e}"),
+                help: None,
+            })?;
+            conditions.push(ReadinessCondition::Log(re));
+        }
+        Ok(conditions)
+    }
+
+    /// Creates and starts the test container.
+    async fn start(&mut self, image: &bollard::models::ImageInspect) -> Result<()> {
+        let config = &self.plan.config;
+        let test = &config.test;
+        let mut ports: BTreeSet<u16> = config.expose.iter().copied().collect();
+        for p in image
+            .config
+            .as_ref()
+            .and_then(|c| c.exposed_ports.clone())
+            .unwrap_or_default()
+        {
+            if let Some(port) = p.strip_suffix("/tcp").and_then(|p| p.parse().ok()) {
+                ports.insert(port);
+            }
+        }
+        ports.extend(test.ready.tcp.iter().copied());
+        ports.extend(test.ready.http.iter().map(|h| h.port));
+        ports.extend(test.http.iter().map(|h| h.port));
+        let spec = ContainerSpec {
+            name: self.container_name.clone(),
+            image: self.image_id.to_owned(),
+            env: config.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            ports: ports.into_iter().collect(),
+            labels: HashMap::from([
+                (CONTAINER_LABEL.to_string(), "test".to_string()),
+                (OWNER_LABEL.to_string(), owner_id()),
+                (LABEL_PACKAGE.to_string(), self.plan.package.clone()),
+            ]),
+            cmd: None,
+        };
+        let id = self.engine.create_container(&spec).await?;
+        self.container = Some(ContainerGuard::new(self.engine, &id));
+        self.engine.start_container(&id).await?;
+        self.ports = self.engine.published_ports(&id).await?;
+        self.shell.verbose(
+            "Started",
+            format!(
+                "container {} ({}){}",
+                self.container_name,
+                short_id(&id),
+                self.address()
+                    .map(|a| format!(" at {a}"))
+                    .unwrap_or_default()
+            ),
+        );
+        Ok(())
+    }
+
+    /// Why the container stopped, with its last log lines, when it is no longer running.
+    async fn container_gone(&self) -> Option<String> {
+        let inspect = self
+            .engine
+            .inspect_container(self.container_id())
+            .await
+            .ok()?;
+        let why = ready::stopped(&inspect)?;
+        let logs = self
+            .engine
+            .logs_tail(self.container_id(), ready::LOG_TAIL)
+            .await
+            .unwrap_or_default();
+        Some(format!(
+            "the container {why}\nlast {} log lines of the container:\n{}",
+            ready::LOG_TAIL,
+            logs.trim_end()
+        ))
+    }
+
+    fn container_id(&self) -> &str {
+        self.container.as_ref().map(|c| c.id.as_str()).unwrap_or("")
+    }
+
+    /// The first container port, the service's main one.
+    fn first_port(&self) -> Option<u16> {
+        self.plan
+            .config
+            .expose
+            .first()
+            .copied()
+            .or_else(|| self.ports.keys().next().copied())
+    }
+
+    /// `127.0.0.1:<published>` of the main port.
+    fn address(&self) -> Option<String> {
+        let port = self.first_port()?;
+        self.ports.get(&port).map(|p| format!("127.0.0.1:{p}"))
+    }
+
+    /// `KEY=value` environment of host commands (and, adjusted, of in-container tests).
+    fn service_env(&self) -> Vec<String> {
+        let mut env = vec![
+            format!("IMAGE={}", self.image_id),
+            format!("IMAGE_ID={}", self.image_id),
+            format!("IMAGE_REPOSITORY={}", self.plan.image),
+            format!("CONTAINER_ID={}", self.container_id()),
+            format!("SHA={}", self.plan.revision),
+            format!("VERSION={}", self.plan.version),
+            "SERVICE_HOST=127.0.0.1".to_string(),
+        ];
+        if let Some(port) = self.first_port().and_then(|p| self.ports.get(&p)) {
+            env.push(format!("SERVICE_PORT={port}"));
+            env.push(format!("SERVICE_ADDR=127.0.0.1:{port}"));
+        }
+        env
+    }
+
+    /// Expands `{sha}`, `{sha7}`, `{version}` and `{image}` in a pattern or path.
+    fn expand(&self, text: &str) -> String {
+        text.replace("{sha}", &self.plan.revision)
+            .replace(
+                "{sha7}",
+                &self.plan.revision[..7.min(self.plan.revision.len())],
+            )
+            .replace("{version}", &self.plan.version)
+            .replace("{image}", &self.plan.image)
+    }
+
+    /// Records a check and reports it on the shell.
+    fn record(&mut self, result: CheckResult) {
+        // Several services may be tested at once (`--jobs`): each line names its package.
+        let line = format!(
+            "{} {} ({} ms)",
+            self.plan.package, result.name, result.duration_ms
+        );
+        if result.passed {
+            self.shell.status("Passed", line);
+            if self.shell.verbosity() >= Verbosity::Verbose {
+                for l in result.output.lines() {
+                    self.shell.raw(&format!("{:>12} | {l}\n", ""));
+                }
+            }
+        } else {
+            // The output goes into the stage's error; with `-v` it is shown as it happens too.
+            self.shell.raw(&format!("{:>12} {line}\n", "FAILED"));
+            if self.shell.verbosity() >= Verbosity::Verbose {
+                for l in result.output.lines() {
+                    self.shell.raw(&format!("{:>12} | {l}\n", ""));
+                }
+            }
+        }
+        self.report.checks.push(result);
+    }
+
+    /// Cleans up, writes the JUnit file and turns the outcome into the stage's result.
+    async fn finish(
+        &mut self,
+        outcome: std::result::Result<(), Outcome>,
+        options: &TestOptions,
+        started: Instant,
+    ) -> Result<()> {
+        let interrupted = matches!(outcome, Err(Outcome::Interrupted));
+        if let Err(Outcome::Timeout | Outcome::Interrupted) = &outcome {
+            let what = self
+                .current
+                .take()
+                .unwrap_or_else(|| "the test stage".into());
+            let why = if interrupted {
+                "interrupted (Ctrl-C)".to_string()
+            } else {
+                format!(
+                    "the test stage ran out of its {} deadline (`test.timeout`)",
+                    humantime::format_duration(self.plan.config.test.timeout)
+                )
+            };
+            let mut output = why;
+            if let Some(c) = &self.container {
+                let logs = self.engine.logs_tail(&c.id, 20).await.unwrap_or_default();
+                if !logs.trim().is_empty() {
+                    output.push_str(&format!("\nlast log lines:\n{}", logs.trim_end()));
+                }
+            }
+            self.record(CheckResult::failed(&what, "timeout", started, output));
+        }
+        self.report.duration_ms = started.elapsed().as_millis() as u64;
+        let failed = outcome.is_err() || !self.report.passed();
+        let keep = failed && options.keep_on_failure && !interrupted;
+        if let Some(container) = self.container.take() {
+            if keep {
+                let id = container.disarm();
+                self.report.kept_container = Some(id.clone());
+                let address = self.address().unwrap_or_else(|| "no published port".into());
+                self.shell.note(format!(
+                    "kept the failed container {} for inspection\n  service:  {address}\n  shell:    docker exec -it {} sh   (if the image has a shell)\n  logs:     docker logs {}\n  remove:   docker rm -f {}   (or `cargo docker-release prune`)",
+                    self.container_name,
+                    short_id(&id),
+                    short_id(&id),
+                    short_id(&id)
+                ));
+            } else {
+                container.remove().await?;
+            }
+        }
+        if let Some(path) = &options.junit {
+            if let Some(dir) = path.parent().filter(|d| !d.as_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io(format!("cannot create {dir}"), e))?;
+            }
+            std::fs::write(path, junit::render(&self.plan.package, &self.report))
+                .map_err(|e| Error::io(format!("cannot write the JUnit report {path}"), e))?;
+        }
+        match outcome {
+            Err(Outcome::Interrupted) => return Err(Error::Interrupted),
+            Err(Outcome::Error(e)) => return Err(e),
+            Err(Outcome::Timeout) | Ok(()) => {}
+        }
+        let failures: Vec<&CheckResult> = self.report.checks.iter().filter(|c| !c.passed).collect();
+        if failures.is_empty() {
+            self.shell.status(
+                "Tested",
+                format!(
+                    "{} {}: {} checks passed in {:.1}s",
+                    self.plan.package,
+                    self.plan.version,
+                    self.report.checks.len(),
+                    self.report.duration_ms as f64 / 1000.0
+                ),
+            );
+            return Ok(());
+        }
+        let mut message = format!(
+            "{} of {} checks failed for {}: {}",
+            failures.len(),
+            self.report.checks.len(),
+            self.plan.package,
+            failures
+                .iter()
+                .map(|c| format!("`{}`", c.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for c in &failures {
+            message.push_str(&format!("\n\n{}:\n{}", c.name, c.output.trim_end()));
+        }
+        Err(Error::step_with_help(
+            "test",
+            message,
+            if keep {
+                "the container was kept for inspection (see the note above)"
+            } else {
+                "run with `--keep-on-failure` to keep the container for inspection"
+            },
+        ))
+    }
+}
+
+/// Removes its container when dropped (a cancelled run), unless disarmed.
+struct ContainerGuard {
+    engine: Engine,
+    id: String,
+    armed: bool,
+}
+
+impl ContainerGuard {
+    fn new(engine: &Engine, id: &str) -> Self {
+        ContainerGuard {
+            engine: engine.clone(),
+            id: id.to_owned(),
+            armed: true,
+        }
+    }
+
+    /// Removes the container now.
+    async fn remove(mut self) -> Result<()> {
+        self.armed = false;
+        self.engine.remove_container(&self.id).await
+    }
+
+    /// Keeps the container; returns its ID.
+    fn disarm(mut self) -> String {
+        self.armed = false;
+        std::mem::take(&mut self.id)
+    }
+}
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let engine = self.engine.clone();
+            let id = std::mem::take(&mut self.id);
+            handle.spawn(async move {
+                let _ = engine.remove_container(&id).await;
+            });
+        }
+    }
+}
+
+/// A unique, readable container name: `cdr-test-<package>-<sha7>-<pid><nanos>`.
+fn container_name(plan: &ImagePlan) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let package: String = plan
+        .package
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!(
+        "cdr-test-{package}-{}-{}{nanos:09}",
+        &plan.revision[..7.min(plan.revision.len())],
+        std::process::id()
+    )
+}
+
+fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..12.min(id.len())]
 }

@@ -1,0 +1,361 @@
+//! Readiness: every configured condition under one deadline, failing fast when the container
+//! exits, is OOM-killed or turns `unhealthy`. The image's own health command is also run through
+//! exec every [`POLL`], so a ready service is seen without sitting out Docker's health interval.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
+use futures_util::StreamExt;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use super::{CheckResult, Session, http};
+use crate::error::{Error, Result};
+
+/// Time between two rounds of readiness checks.
+pub const POLL: Duration = Duration::from_millis(100);
+/// Log lines shown when the service does not become ready.
+pub const LOG_TAIL: usize = 30;
+
+/// One thing that must hold before the tests start.
+#[derive(Debug, Clone)]
+pub enum ReadinessCondition {
+    /// Docker health `healthy`, or the image's health command exiting 0 through exec.
+    Health {
+        /// Exec-form health command (`None`: only Docker's status counts).
+        command: Option<Vec<String>>,
+    },
+    /// A container port accepting TCP connections.
+    Tcp(u16),
+    /// An HTTP request answered with a status.
+    Http {
+        /// Container port.
+        port: u16,
+        /// Path.
+        path: String,
+        /// Expected status.
+        status: u16,
+    },
+    /// A log line matching a pattern.
+    Log(regex::Regex),
+}
+
+impl ReadinessCondition {
+    fn name(&self) -> String {
+        match self {
+            ReadinessCondition::Health { .. } => "ready: health".into(),
+            ReadinessCondition::Tcp(p) => format!("ready: tcp {p}"),
+            ReadinessCondition::Http { path, status, .. } => {
+                format!("ready: http GET {path} -> {status}")
+            }
+            ReadinessCondition::Log(re) => format!("ready: log /{re}/"),
+        }
+    }
+}
+
+struct Pending {
+    condition: ReadinessCondition,
+    done: Option<Duration>,
+    last: String,
+}
+
+/// Aborts the log follower when readiness is over.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Session<'_> {
+    /// Waits until every condition holds; records one check per condition.
+    pub(super) async fn wait_ready(&mut self, conditions: Vec<ReadinessCondition>) -> Result<bool> {
+        let id = self.container_id().to_owned();
+        let deadline = self.plan.config.test.ready.timeout;
+        let started = Instant::now();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let _follower = conditions
+            .iter()
+            .any(|c| matches!(c, ReadinessCondition::Log(_)))
+            .then(|| {
+                let mut stream = Box::pin(self.engine.follow_logs(&id));
+                let logs = logs.clone();
+                AbortOnDrop(tokio::spawn(async move {
+                    while let Some(chunk) = stream.next().await {
+                        if let Ok(mut l) = logs.lock() {
+                            l.push_str(&chunk);
+                        }
+                    }
+                }))
+            });
+        let mut pending: Vec<Pending> = conditions
+            .into_iter()
+            .map(|condition| Pending {
+                condition,
+                done: None,
+                last: String::new(),
+            })
+            .collect();
+        self.current = Some("readiness".into());
+        loop {
+            let round = Instant::now();
+            let inspect = self.engine.inspect_container(&id).await?;
+            if let Some(why) = stopped(&inspect) {
+                return self
+                    .not_ready(&pending, started, &inspect, format!("the container {why}"))
+                    .await;
+            }
+            let health = inspect
+                .state
+                .as_ref()
+                .and_then(|s| s.health.as_ref())
+                .and_then(|h| h.status);
+            if health == Some(HealthStatusEnum::UNHEALTHY) {
+                return self
+                    .not_ready(
+                        &pending,
+                        started,
+                        &inspect,
+                        "the container turned unhealthy".into(),
+                    )
+                    .await;
+            }
+            for p in pending.iter_mut().filter(|p| p.done.is_none()) {
+                let ok = match &p.condition {
+                    ReadinessCondition::Health { command } => {
+                        if health == Some(HealthStatusEnum::HEALTHY) {
+                            true
+                        } else if let Some(cmd) = command {
+                            let run = self.engine.exec(&id, cmd, &[], None);
+                            match tokio::time::timeout(Duration::from_secs(5), run).await {
+                                Ok(Ok(out)) => {
+                                    p.last = format!(
+                                        "health command exited with {}{}",
+                                        out.exit_code.map_or("no code".into(), |c| c.to_string()),
+                                        tail_of(&format!("{}{}", out.stdout, out.stderr))
+                                    );
+                                    out.exit_code == Some(0)
+                                }
+                                Ok(Err(e)) => {
+                                    p.last = e.to_string();
+                                    false
+                                }
+                                Err(_) => {
+                                    p.last = "health command did not finish within 5s".into();
+                                    false
+                                }
+                            }
+                        } else {
+                            p.last = format!(
+                                "Docker health is `{}`",
+                                health.unwrap_or(HealthStatusEnum::EMPTY)
+                            );
+                            false
+                        }
+                    }
+                    ReadinessCondition::Tcp(port) => match self.ports.get(port) {
+                        Some(host) => match tcp_accepts(*host).await {
+                            Ok(()) => true,
+                            Err(e) => {
+                                p.last = e;
+                                false
+                            }
+                        },
+                        None => {
+                            p.last = format!("port {port} is not published");
+                            false
+                        }
+                    },
+                    ReadinessCondition::Http { port, path, status } => {
+                        let Some(host) = self.ports.get(port) else {
+                            p.last = format!("port {port} is not published");
+                            continue;
+                        };
+                        match http::request(
+                            "127.0.0.1",
+                            *host,
+                            "GET",
+                            path,
+                            None,
+                            Duration::from_secs(2),
+                        )
+                        .await
+                        {
+                            Ok(r) if r.status == *status => true,
+                            Ok(r) => {
+                                p.last = format!(
+                                    "answered {} (expected {status}){}",
+                                    r.status,
+                                    tail_of(&r.body)
+                                );
+                                false
+                            }
+                            Err(e) => {
+                                p.last = e;
+                                false
+                            }
+                        }
+                    }
+                    ReadinessCondition::Log(re) => {
+                        let text = logs.lock().map(|l| l.clone()).unwrap_or_default();
+                        let hit = text.lines().any(|l| re.is_match(l));
+                        if !hit {
+                            p.last = "no log line matched yet".into();
+                        }
+                        hit
+                    }
+                };
+                if ok {
+                    p.done = Some(started.elapsed());
+                }
+            }
+            if pending.iter().all(|p| p.done.is_some()) {
+                for p in &pending {
+                    self.record(CheckResult {
+                        name: p.condition.name(),
+                        kind: "ready".into(),
+                        passed: true,
+                        duration_ms: p.done.unwrap_or_default().as_millis() as u64,
+                        output: String::new(),
+                    });
+                }
+                self.current = None;
+                return Ok(true);
+            }
+            if started.elapsed() >= deadline {
+                let inspect = self.engine.inspect_container(&id).await?;
+                return self
+                    .not_ready(
+                        &pending,
+                        started,
+                        &inspect,
+                        format!("not ready within {}", humantime::format_duration(deadline)),
+                    )
+                    .await;
+            }
+            tokio::time::sleep(POLL.saturating_sub(round.elapsed())).await;
+        }
+    }
+
+    async fn not_ready(
+        &mut self,
+        pending: &[Pending],
+        started: Instant,
+        inspect: &ContainerInspectResponse,
+        why: String,
+    ) -> Result<bool> {
+        let logs = self
+            .engine
+            .logs_tail(self.container_id(), LOG_TAIL)
+            .await
+            .unwrap_or_else(|e| format!("(cannot read the logs: {e})"));
+        let health_log: Vec<String> = inspect
+            .state
+            .as_ref()
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.log.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .take(3)
+            .map(|r| {
+                format!(
+                    "exit {}: {}",
+                    r.exit_code.unwrap_or(-1),
+                    r.output.unwrap_or_default().trim()
+                )
+            })
+            .collect();
+        for p in pending {
+            let passed = p.done.is_some();
+            let mut output = String::new();
+            if !passed {
+                output = why.clone();
+                if !p.last.is_empty() {
+                    output.push_str(&format!("\nlast check: {}", p.last));
+                }
+                if matches!(p.condition, ReadinessCondition::Health { .. })
+                    && !health_log.is_empty()
+                {
+                    output.push_str(&format!(
+                        "\nDocker health checks (newest first):\n{}",
+                        health_log.join("\n")
+                    ));
+                }
+                output.push_str(&format!(
+                    "\nlast {LOG_TAIL} log lines of the container:\n{}",
+                    if logs.trim().is_empty() {
+                        "(no output)"
+                    } else {
+                        logs.trim_end()
+                    }
+                ));
+            }
+            self.record(CheckResult {
+                name: p.condition.name(),
+                kind: "ready".into(),
+                passed,
+                duration_ms: p.done.unwrap_or(started.elapsed()).as_millis() as u64,
+                output,
+            });
+        }
+        self.current = None;
+        Ok(false)
+    }
+}
+
+/// Why the container is no longer running, if it is not.
+pub(super) fn stopped(inspect: &ContainerInspectResponse) -> Option<String> {
+    let state = inspect.state.as_ref()?;
+    if state.running == Some(true) {
+        return None;
+    }
+    let code = state.exit_code.unwrap_or(-1);
+    let mut why = format!("exited with code {code}");
+    if state.oom_killed == Some(true) {
+        why.push_str(" (killed: out of memory)");
+    }
+    if let Some(e) = state.error.as_deref().filter(|e| !e.is_empty()) {
+        why.push_str(&format!(": {e}"));
+    }
+    Some(why)
+}
+
+/// Whether something listens behind a published port. Docker's userland proxy accepts every
+/// connection and closes it at once when nothing listens in the container, so a connection that
+/// stays open (or sends data) is the proof, and an immediate end of stream is not.
+async fn tcp_accepts(host_port: u16) -> std::result::Result<(), String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", host_port))
+        .await
+        .map_err(|e| format!("cannot connect to 127.0.0.1:{host_port}: {e}"))?;
+    let mut buf = [0u8; 1];
+    match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buf)).await {
+        Ok(Ok(0)) => Err("the connection was closed at once: nothing listens yet".into()),
+        Ok(Ok(_)) | Err(_) => Ok(()),
+        Ok(Err(e)) => Err(format!("connection error: {e}")),
+    }
+}
+
+fn tail_of(text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        return String::new();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(5);
+    format!(": {}", lines[start..].join("\n"))
+}
+
+/// An error for a health condition the image cannot satisfy.
+pub fn no_healthcheck() -> Error {
+    Error::TestConfig {
+        message: "readiness waits for Docker health `healthy`, but the image has no HEALTHCHECK"
+            .into(),
+        help: Some(
+            "add a `[package.metadata.docker.healthcheck]` section, or set `test.ready.health = false`"
+                .into(),
+        ),
+    }
+}

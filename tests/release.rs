@@ -634,3 +634,78 @@ fn docker_strategy_builds_in_the_builder_image_and_a_source_change_reuses_the_de
         second.stderr
     );
 }
+
+/// The image ID the fixture's last release built (tagged or not), by its package label.
+fn built_image(fx: &Fixture) -> String {
+    block_on(async {
+        engine()
+            .await
+            .images_labelled(&[("io.cargo-docker-release.package", &fx.package)])
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+            .expect("the release built an image")
+            .id
+    })
+}
+
+#[test]
+fn a_service_that_crashes_at_start_fails_fast_with_its_logs_no_tags_and_no_container() {
+    let fx = Fixture::new(
+        "0.1.0",
+        "\n[package.metadata.docker.test]\nready = { timeout = \"60s\" }\n",
+    );
+    fx.write(
+        "src/main.rs",
+        &MAIN_RS.replace(
+            "let listener = TcpListener::bind",
+            "eprintln!(\"fatal: DATABASE_URL is not set\");\n            std::process::exit(3);\n            #[allow(unreachable_code)]\n            let listener = TcpListener::bind",
+        ),
+    );
+    fx.commit("crash at start");
+    let started = std::time::Instant::now();
+    let out = fx.run(&[]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        took < std::time::Duration::from_secs(45),
+        "fails fast, not at the 60s deadline: {took:?}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("DATABASE_URL is not set"), "{stderr}");
+    assert!(fx.tags().is_empty());
+    assert_eq!(containers_of(&built_image(&fx)), 0);
+}
+
+#[test]
+fn a_service_that_never_becomes_healthy_fails_at_its_deadline_with_no_tags_and_no_container() {
+    let fx = Fixture::new(
+        "0.1.0",
+        "\n[package.metadata.docker.test]\nready = { timeout = \"4s\" }\n",
+    );
+    fx.write(
+        "src/main.rs",
+        &MAIN_RS.replace(
+            "if TcpStream::connect(\"127.0.0.1:8080\").is_err() {",
+            "if true {\n                eprintln!(\"health: still warming up\");",
+        ),
+    );
+    fx.commit("never healthy");
+    let out = fx.run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(fx.tags().is_empty());
+    assert_eq!(containers_of(&built_image(&fx)), 0);
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(fx.path().join("target/docker-release/report.json")).unwrap(),
+    )
+    .unwrap();
+    let test_ms = report["services"][0]["timings"]["test_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (4_000..4_000 + 15_000).contains(&test_ms),
+        "fails at the 4s deadline plus a small margin: {test_ms} ms\n{}",
+        text(&out.stderr)
+    );
+}

@@ -181,6 +181,9 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         return print_plan(shell, &plan);
     }
     let engine = engine.expect("connected unless dry-run");
+    if release.push {
+        shell.warn("--push is not built in yet: the images are tagged in the local engine only");
+    }
     let plans: Vec<&plan::ImagePlan> = plan.images.iter().collect();
     steps::tag::preflight(&engine, &plans, release.force).await?;
     let leftovers = steps::test::remove_leftovers(&engine).await?;

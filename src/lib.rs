@@ -204,17 +204,36 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         keep_on_failure: release.keep_on_failure,
         junit: release.junit.clone(),
     };
+    // Ctrl-C stops the dockerfile and build steps where they are (the cargo child is killed, the
+    // engine cancels a build whose connection closes); the test stage handles it itself and
+    // removes its container. Nothing is tagged either way.
+    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = interrupt_tx.send(true);
+        }
+    });
     use futures_util::StreamExt;
-    let mut runs: Vec<ServiceRun> = futures_util::stream::iter(
-        plans
-            .iter()
-            .map(|p| service_run(&engine, p, &cargo_flags, &test_options, shell)),
-    )
+    let mut runs: Vec<ServiceRun> = futures_util::stream::iter(plans.iter().map(|p| {
+        service_run(
+            &engine,
+            p,
+            &cargo_flags,
+            &test_options,
+            interrupt.clone(),
+            shell,
+        )
+    }))
     .buffered(jobs)
     .collect()
     .await;
+    watcher.abort();
+    let interrupted = *interrupt.borrow()
+        || runs
+            .iter()
+            .any(|r| matches!(r.error, Some(error::Error::Interrupted)));
 
-    let all_passed = runs.iter().all(|r| r.error.is_none());
+    let all_passed = !interrupted && runs.iter().all(|r| r.error.is_none());
     let mut failure: Option<error::Error> = None;
     if all_passed {
         let released: Vec<(&plan::ImagePlan, &str)> = plans
@@ -303,6 +322,9 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     }
     shell.verbose("Wrote", &path);
 
+    if interrupted {
+        return Err(error::Error::Interrupted);
+    }
     let mut errors = runs.into_iter().filter_map(|r| r.error);
     match failure.or_else(|| errors.next()) {
         Some(first) => {
@@ -344,9 +366,14 @@ async fn service_run(
     plan: &plan::ImagePlan,
     cargo_flags: &[String],
     test_options: &steps::TestStageOptions,
+    mut interrupt: tokio::sync::watch::Receiver<bool>,
     shell: &Shell,
 ) -> ServiceRun {
     let mut run = ServiceRun::default();
+    if *interrupt.borrow() {
+        run.error = Some(error::Error::Interrupted);
+        return run;
+    }
     let step = std::time::Instant::now();
     let rendered = match dockerfile::for_image(plan) {
         Ok(r) => r,
@@ -356,7 +383,12 @@ async fn service_run(
         }
     };
     run.timings.dockerfile_ms = step.elapsed().as_millis() as u64;
-    let built = match steps::build::build(engine, plan, &rendered, cargo_flags, shell).await {
+    let build = steps::build::build(engine, plan, &rendered, cargo_flags, shell);
+    let built = tokio::select! {
+        built = build => built,
+        _ = interrupt.wait_for(|stop| *stop) => Err(error::Error::Interrupted),
+    };
+    let built = match built {
         Ok(b) => b,
         Err(e) => {
             run.error = Some(e);
@@ -368,6 +400,10 @@ async fn service_run(
     run.image_id = Some(built.image_id.clone());
     run.reused = built.reused;
     run.context_bytes = built.context_bytes;
+    if *interrupt.borrow() {
+        run.error = Some(error::Error::Interrupted);
+        return run;
+    }
     let step = std::time::Instant::now();
     match steps::run_tests(engine, plan, &built.image_id, test_options, shell).await {
         Ok(report) => run.tests = Some(report),

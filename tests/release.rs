@@ -709,3 +709,44 @@ fn a_service_that_never_becomes_healthy_fails_at_its_deadline_with_no_tags_and_n
         text(&out.stderr)
     );
 }
+
+#[test]
+fn ctrl_c_during_the_image_build_stops_the_release_with_nothing_tagged() {
+    use std::io::BufRead;
+    let fx = Fixture::new("0.1.0", "");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"))
+        .arg("docker-release")
+        .arg("--manifest-path")
+        .arg(fx.path().join("Cargo.toml"))
+        .current_dir(fx.path())
+        .env("CI", "1")
+        .env_remove("RUSTFLAGS")
+        .env("CARGO_TARGET_DIR", fx.path().join("target"))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let building = line.contains(": Step 2/");
+        seen.push(line);
+        if building {
+            let status = std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        seen.iter().any(|l| l.contains(": Step 2/")),
+        "{}",
+        seen.join("\n")
+    );
+    assert_eq!(status.code(), Some(130), "{}", seen.join("\n"));
+    assert!(fx.tags().is_empty());
+}

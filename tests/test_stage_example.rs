@@ -7,28 +7,21 @@ mod test_stage_support;
 use cargo_docker_release::steps::test::TestOptions;
 use test_stage_support::*;
 
-/// The section proposed for `examples/hello/Cargo.toml` (and the README).
-const EXAMPLE_TEST_SECTION: &str = r#"[package.metadata.docker.test]
-timeout = "2m"
-ready = { timeout = "30s", http = { path = "/healthz", status = 200 } }
-structure = { user = "non-root", healthcheck = true, max-size = "20MB", absent = ["/bin/sh"] }
-shutdown = { timeout = "10s", exit-code = 0 }
-
-[[package.metadata.docker.test.exec]]
-cmd = ["/usr/local/bin/hello", "--version"]
-stdout = ["{version}"]
-
-[[package.metadata.docker.test.cargo]]
-test = "smoke"
-
-[[package.metadata.docker.test.http]]
-path = "/version"
-body = ["{sha}", "{version}"]
-"#;
+/// The test section of `examples/hello/Cargo.toml`, as the README shows it.
+fn example_test_section() -> String {
+    let manifest = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello/Cargo.toml"),
+    )
+    .unwrap();
+    let start = manifest
+        .find("[package.metadata.docker.test]")
+        .expect("the example declares a test section");
+    manifest[start..].to_owned()
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bundled_example_passes_a_full_test_section() {
-    let fx = example_fixture(EXAMPLE_TEST_SECTION);
+    let fx = example_fixture(&example_test_section());
     let (result, took) = run_stage(&fx, &TestOptions::default()).await;
     let report = result.expect("the example passes its tests");
     let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();

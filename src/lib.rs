@@ -404,6 +404,16 @@ async fn service_run(
         run.error = Some(error::Error::Interrupted);
         return run;
     }
+    if built.reused && already_released(engine, plan, &built.image_id).await {
+        shell.status(
+            "Skipping",
+            format!(
+                "tests of {} {}: this image passed them and carries the release's tags",
+                plan.package, plan.version
+            ),
+        );
+        return run;
+    }
     let step = std::time::Instant::now();
     match steps::run_tests(engine, plan, &built.image_id, test_options, shell).await {
         Ok(report) => run.tests = Some(report),
@@ -411,6 +421,26 @@ async fn service_run(
     }
     run.timings.test_ms = step.elapsed().as_millis() as u64;
     run
+}
+
+/// Whether every immutable tag the plan applies already names `image_id`: the image was released
+/// (so it passed its tests) from this same revision.
+async fn already_released(engine: &engine::Engine, plan: &plan::ImagePlan, image_id: &str) -> bool {
+    let mut immutable = plan
+        .applied_tags()
+        .filter(|t| t.kind.is_immutable())
+        .peekable();
+    if immutable.peek().is_none() {
+        return false;
+    }
+    for tag in immutable {
+        let reference = format!("{}:{}", plan.image, tag.name);
+        match engine::images::ImageStore::image(engine, &reference).await {
+            Ok(Some(info)) if info.id == image_id => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// `inspect IMAGE`: what an image carries, from its labels and `ENV SHA`.

@@ -366,6 +366,11 @@ fn release_builds_the_planned_image_with_its_labels_sha_and_exactly_its_tags() {
         "{}",
         text(&again.stderr)
     );
+    assert!(
+        text(&again.stderr).contains("Skipping"),
+        "an image already released from this commit is not tested again: {}",
+        text(&again.stderr)
+    );
     assert_eq!(fx.tags(), tags);
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(report["services"][0]["reused"], true);

@@ -415,10 +415,10 @@ async fn service_run(
         return run;
     }
     let step = std::time::Instant::now();
-    match steps::run_tests(engine, plan, &built.image_id, test_options, shell).await {
-        Ok(report) => run.tests = Some(report),
-        Err(e) => run.error = Some(e),
-    }
+    let (report, passed) =
+        steps::run_tests(engine, plan, &built.image_id, test_options, shell).await;
+    run.tests = Some(report);
+    run.error = passed.err();
     run.timings.test_ms = step.elapsed().as_millis() as u64;
     run
 }

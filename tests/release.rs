@@ -705,6 +705,11 @@ fn a_service_that_never_becomes_healthy_fails_at_its_deadline_with_no_tags_and_n
         &std::fs::read_to_string(fx.path().join("target/docker-release/report.json")).unwrap(),
     )
     .unwrap();
+    let checks = report["services"][0]["tests"]["checks"].as_array().unwrap();
+    assert!(
+        checks.iter().any(|c| c["passed"] == false),
+        "the report holds the failed check: {checks:?}"
+    );
     let test_ms = report["services"][0]["timings"]["test_ms"]
         .as_u64()
         .unwrap();

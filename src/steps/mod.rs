@@ -25,19 +25,20 @@ pub struct TestStageOptions {
 
 /// Runs the test stage on `image_id`: the one call from the pipeline into [`mod@test`].
 ///
-/// A failing check is an error (exit 1): the image gets no tag.
+/// Returns the stage's report whether or not it passed, and the failure (exit 1: the image gets
+/// no tag) when it did not.
 pub async fn run_tests(
     engine: &Engine,
     plan: &ImagePlan,
     image_id: &str,
     options: &TestStageOptions,
     shell: &Shell,
-) -> Result<TestReport> {
+) -> (TestReport, Result<()>) {
     let options = test::TestOptions {
         keep_on_failure: options.keep_on_failure,
         junit: options.junit.clone(),
     };
-    test::run(engine, plan, image_id, &options, shell).await
+    test::run_with_report(engine, plan, image_id, &options, shell).await
 }
 
 #[cfg(test)]

@@ -45,11 +45,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
     let Cli::DockerRelease(args) = cli;
     let global = &args.global;
     match args.command {
-        Some(Command::Plan) => {
-            let (_, services) = load_services(global, true)?;
-            let plan = make_plan(&services, &KnownReleases::new(), &plan_options(global))?;
-            print_plan(shell, &plan)
-        }
+        Some(Command::Plan) => block_on(plan_command(global, shell)),
         Some(Command::Init) => {
             let ws = Workspace::load(&global.selection())?;
             for package in ws.select(&global.selection(), false)? {
@@ -64,6 +60,24 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
         Some(Command::Dockerfile(args)) => dockerfile::dockerfile_command(shell, global, &args),
         Some(Command::Lint) => dockerfile::lint_command(shell, global),
     }
+}
+
+/// `plan`: what a release would do, knowing the releases the local engine already has (read
+/// only). Without an engine the plan is still printed, as if no release existed yet.
+async fn plan_command(global: &GlobalArgs, shell: &Shell) -> Result<()> {
+    let (_, services) = load_services(global, true)?;
+    let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
+    let known = match engine::Engine::connect().await {
+        Ok(engine) => steps::tag::known_releases(&engine, &repositories).await?,
+        Err(e) => {
+            shell.warn(format!(
+                "{e}; floating tags are planned as if no release existed yet"
+            ));
+            KnownReleases::new()
+        }
+    };
+    let plan = make_plan(&services, &known, &plan_options(global))?;
+    print_plan(shell, &plan)
 }
 
 /// Reads the workspace and resolves every selected service's configuration.

@@ -6,6 +6,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod support;
+
 /// A crate or workspace in a fresh git repository with a fixed author and clock.
 struct Repo {
     dir: tempfile::TempDir,
@@ -506,5 +508,39 @@ fn package_without_a_section_points_at_init() {
         run.stderr.contains("cargo docker-release init -p common"),
         "{}",
         run.stderr
+    );
+}
+
+/// `plan` reads the releases the local engine already has: an older line keeps its own floating
+/// tags but not `latest`.
+#[test]
+fn plan_holds_back_floating_tags_the_engine_has_newer_releases_for() {
+    support::require_docker();
+    let images = support::TestImages::new("plan-known");
+    let repository = images.repo("orders");
+    // An empty image is enough to stand for release 2.0.1 of the repository.
+    let mut import = Command::new("docker")
+        .args(["import", "-", &format!("{repository}:2.0.1")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut import.stdin.take().unwrap(), &[0u8; 1024]).unwrap();
+    assert!(import.wait().unwrap().success());
+
+    let repo = single("1.9.1", &format!("image = \"{repository}\""));
+    let sha = repo.git.head().unwrap().target().unwrap().to_string();
+    let plan = repo.plan("", &[]);
+    let image = &plan["images"][0];
+    assert_eq!(applied_tags(image), ["1.9.1", "1.9", "1", &sha[..7]]);
+    let latest = image["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "latest")
+        .unwrap();
+    assert!(
+        latest["reason"].as_str().unwrap().contains("2.0.1"),
+        "{latest}"
     );
 }

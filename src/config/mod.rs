@@ -5,7 +5,9 @@
 //! points at the file and line that holds the bad value; combinations are checked after merging.
 
 pub mod layer;
+mod reference;
 pub mod source;
+mod test_section;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -15,8 +17,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
 pub use layer::{DockerLayer, RevisionMode, Strategy};
+pub use reference::{
+    TAG_PLACEHOLDERS, check_image_name, check_image_ref, check_tag_template, is_valid_tag,
+};
 pub use source::ManifestSource;
-pub use validate::{check_image_name, check_image_ref, check_tag_template, is_valid_tag};
 
 use crate::error::Result;
 

@@ -457,3 +457,39 @@ fn an_immutable_tag_with_another_image_in_the_registry_is_a_conflict_unless_forc
     assert_ne!(second, first);
     assert_eq!(registry.config_digest(fx.repo(), "latest"), Some(second));
 }
+
+#[test]
+fn a_push_that_fails_after_the_tests_moves_no_floating_tag() {
+    // A registry the tool cannot list (not loopback), whose port refuses: the release builds and
+    // tests, tags the immutable tags, then the engine's push fails.
+    let addr = format!("172.17.0.1:{}", support::free_port());
+    let fx = Fixture::new(&addr, "1.1.0", "");
+    let config = empty_docker_config();
+    let out = fx.run_env(
+        &["--push", "--message-format", "json"],
+        &[("DOCKER_CONFIG", config.path().to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("push failed"), "{stderr}");
+    assert!(stderr.contains(&addr), "{stderr}");
+    let tags = fx.tags();
+    let (sha, _) = fx.head();
+    let names: Vec<&String> = tags.keys().collect();
+    assert_eq!(names, ["1.1.0", &sha[..7]], "no floating tag moved");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the report is JSON");
+    let service = &report["services"][0];
+    assert_eq!(report["success"], false);
+    assert_eq!(service["digest"], Value::Null);
+    let latest = service["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "latest")
+        .unwrap();
+    assert_eq!(latest["applied"], false);
+    assert!(
+        latest["reason"].as_str().unwrap().contains("held back"),
+        "{latest}"
+    );
+}

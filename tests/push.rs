@@ -493,3 +493,31 @@ fn a_push_that_fails_after_the_tests_moves_no_floating_tag() {
         "{latest}"
     );
 }
+
+#[test]
+fn a_dirty_build_is_pushed_only_with_push_and_allow_dirty_and_gets_only_its_dirty_tag() {
+    let registry = Registry::start();
+    let fx = Fixture::new(&registry.addr, "3.0.0", "");
+    let config = empty_docker_config();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+    fx.write("src/main.rs", &format!("{MAIN_RS}\n// uncommitted\n"));
+    let (sha, _) = fx.head();
+
+    let refused = fx.run_env(&["--push"], &env);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(registry.tags(fx.repo()).is_empty());
+
+    let out = fx.run_env(&["--push", "--allow-dirty"], &env);
+    assert_success(&out);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--push and --allow-dirty were both given"),
+        "a status line says the development build is pushed:\n{stderr}"
+    );
+    let dirty = format!("{}-dirty", &sha[..7]);
+    assert_eq!(registry.tags(fx.repo()), vec![dirty.clone()]);
+    assert_eq!(
+        registry.config_digest(fx.repo(), &dirty),
+        Some(fx.tags()[&dirty].clone())
+    );
+}

@@ -521,3 +521,60 @@ fn a_dirty_build_is_pushed_only_with_push_and_allow_dirty_and_gets_only_its_dirt
         Some(fx.tags()[&dirty].clone())
     );
 }
+
+#[test]
+fn a_workspace_pushes_every_services_immutable_tags_before_any_floating_tag() {
+    let registry = Registry::start();
+    let images = support::TestImages::new("push-ws");
+    let mut fx = support::fixture_repo(support::example_dir("workspace"));
+    let repos: Vec<String> = ["orders", "billing"]
+        .iter()
+        .map(|s| images.repo(s))
+        .collect();
+    for (service, repo) in ["orders", "billing"].iter().zip(&repos) {
+        let image = registry.image(repo);
+        fx.edit_toml(format!("{service}/Cargo.toml"), |d| {
+            let docker = &mut d["package"]["metadata"]["docker"];
+            docker["image"] = toml_edit::value(image.as_str());
+            let mut labels = toml_edit::InlineTable::new();
+            labels.insert(TEST_LABEL, "1".into());
+            labels.insert(support::TOKEN_LABEL, images.token().into());
+            docker["labels"] = toml_edit::value(labels);
+        });
+    }
+    fx.edit_toml("Cargo.toml", |d| {
+        d["workspace"]["metadata"]["docker"]["strategy"] = toml_edit::value("host");
+    });
+    fx.commit_all("push to the test registry");
+    let config = empty_docker_config();
+    let out = fx.run_with_env(
+        ["--workspace", "--push"],
+        &[("DOCKER_CONFIG", config.path().to_str().unwrap())],
+    );
+    out.success();
+
+    let pushed: Vec<&str> = out
+        .stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Pushed "))
+        .collect();
+    assert_eq!(pushed.len(), 4, "two pushes per service: {pushed:?}");
+    let last_fixed = pushed.iter().rposition(|l| l.contains("1.4.2")).unwrap();
+    let first_floating = pushed.iter().position(|l| l.contains("latest")).unwrap();
+    assert!(
+        last_fixed < first_floating,
+        "every service's immutable tags are in the registry before any floating tag: {pushed:?}"
+    );
+    let sha = fx.head_sha();
+    for repo in &repos {
+        let tags = registry.tags(repo);
+        for tag in ["1", "1.4", "1.4.2", &sha[..7], "latest"] {
+            assert!(tags.iter().any(|t| t == tag), "{repo}: {tags:?}");
+        }
+        assert_eq!(
+            registry.config_digest(repo, "latest"),
+            registry.config_digest(repo, "1.4.2")
+        );
+    }
+}

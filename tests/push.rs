@@ -578,3 +578,45 @@ fn a_workspace_pushes_every_services_immutable_tags_before_any_floating_tag() {
         );
     }
 }
+
+#[test]
+fn with_push_the_registrys_releases_keep_latest_from_moving_backwards() {
+    let registry = Registry::start();
+    let fx = Fixture::new(&registry.addr, "2.0.0", "");
+    let config = empty_docker_config();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+    assert_success(&fx.run_env(&["--push"], &env));
+    let newest = registry.config_digest(fx.repo(), "latest").unwrap();
+
+    // An older line released later, from a machine whose engine never saw 2.0.0.
+    fx.write_manifest("1.9.0", "");
+    let sha = fx.commit("a 1.9 maintenance release");
+    block_on(async {
+        let engine = engine().await;
+        for t in engine.repository_tags(&fx.image).await.unwrap() {
+            engine
+                .untag(&format!("{}:{}", fx.image, t.tag))
+                .await
+                .unwrap();
+        }
+    });
+    let plan = fx.run_env(&["--dry-run", "--push", "--message-format", "json"], &env);
+    assert_success(&plan);
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let applied = applied_tags(&plan);
+    assert_eq!(applied, ["1", "1.9", "1.9.0", &sha[..7]].map(String::from));
+
+    assert_success(&fx.run_env(&["--push"], &env));
+    assert_eq!(
+        registry.config_digest(fx.repo(), "latest").as_deref(),
+        Some(newest.as_str()),
+        "latest stays on 2.0.0"
+    );
+    let id = fx.tags()["1.9.0"].clone();
+    for tag in &applied {
+        assert_eq!(
+            registry.config_digest(fx.repo(), tag).as_deref(),
+            Some(id.as_str())
+        );
+    }
+}

@@ -186,9 +186,24 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         }
         Err(e) => return Err(e),
     };
-    let known = match &engine {
+    let mut known = match &engine {
         Some(engine) => steps::tag::known_releases(engine, &repositories).await?,
         None => KnownReleases::new(),
+    };
+    // With --push the registry's releases decide the forward-only rule; a registry that refuses
+    // or does not answer stops the release here, before anything is built or tagged.
+    let pusher = if release.push {
+        let pusher = steps::push::Pusher::new(&repositories)?;
+        match pusher.known_releases(&mut known, shell).await {
+            Ok(()) => {}
+            Err(e) if release.dry_run => shell.warn(format!(
+                "{e}; the plan below does not know the registry's releases"
+            )),
+            Err(e) => return Err(e),
+        }
+        Some(pusher)
+    } else {
+        None
     };
     let plan = make_plan(&services, &known, &plan_options(global))?;
     if release.dry_run {
@@ -196,7 +211,16 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     }
     let engine = engine.expect("connected unless dry-run");
     if release.push {
-        shell.warn("--push is not built in yet: the images are tagged in the local engine only");
+        for image in plan.images.iter().filter(|p| p.git.dirty) {
+            shell.status(
+                "Pushing",
+                format!(
+                    "the development build {} of {} (-dirty): --push and --allow-dirty were both given",
+                    image.primary_reference(),
+                    image.package
+                ),
+            );
+        }
     }
     let plans: Vec<&plan::ImagePlan> = plan.images.iter().collect();
     steps::tag::preflight(&engine, &plans, release.force).await?;
@@ -256,19 +280,36 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             .filter_map(|(p, r)| r.image_id.as_deref().map(|id| (*p, id)))
             .collect();
         let tag_started = std::time::Instant::now();
-        let tagged = match steps::tag::check_conflicts(&engine, &released, release.force).await {
-            Ok(()) => steps::tag::apply_tags(&engine, &released, all_passed, shell).await,
-            Err(e) => Err(e),
-        };
-        let tag_ms = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
-        match tagged {
-            Ok(outcomes) => {
-                for (run, outcomes) in runs.iter_mut().zip(outcomes) {
+        if let Some(pusher) = &pusher {
+            let (outcomes, pushed, error) =
+                tag_and_push(&engine, pusher, &released, release.force, shell).await;
+            let elapsed = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
+            if let Some(outcomes) = outcomes {
+                for ((run, outcomes), pushed) in runs.iter_mut().zip(outcomes).zip(pushed) {
                     run.tags = Some(outcomes);
-                    run.timings.tag_ms = tag_ms;
+                    run.pushed = pushed.tags;
+                    run.digest = pushed.digest;
+                    run.timings.push_ms = pushed.push_ms;
+                    run.timings.tag_ms = elapsed.saturating_sub(pushed.push_ms);
                 }
             }
-            Err(e) => failure = Some(e),
+            failure = error;
+        } else {
+            let tagged = match steps::tag::check_conflicts(&engine, &released, release.force).await
+            {
+                Ok(()) => steps::tag::apply_tags(&engine, &released, all_passed, shell).await,
+                Err(e) => Err(e),
+            };
+            let tag_ms = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
+            match tagged {
+                Ok(outcomes) => {
+                    for (run, outcomes) in runs.iter_mut().zip(outcomes) {
+                        run.tags = Some(outcomes);
+                        run.timings.tag_ms = tag_ms;
+                    }
+                }
+                Err(e) => failure = Some(e),
+            }
         }
     }
 
@@ -316,6 +357,8 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             reused: run.reused,
             context_bytes: run.context_bytes,
             tags,
+            pushed: std::mem::take(&mut run.pushed),
+            digest: run.digest.take(),
             labels: plan.labels.clone(),
             tests: run.tests.take(),
             timings: run.timings,
@@ -369,8 +412,160 @@ struct ServiceRun {
     context_bytes: u64,
     tests: Option<steps::TestReport>,
     tags: Option<Vec<steps::tag::TagOutcome>>,
+    pushed: Vec<String>,
+    digest: Option<String>,
     timings: report::StepTimings,
     error: Option<error::Error>,
+}
+
+/// What `--push` did for one service.
+#[derive(Debug, Default)]
+struct Pushed {
+    tags: Vec<String>,
+    digest: Option<String>,
+    push_ms: u64,
+}
+
+/// `plan` with only its floating (or only its other) tags.
+fn plan_part(plan: &plan::ImagePlan, floating: bool) -> plan::ImagePlan {
+    let mut part = plan.clone();
+    part.tags.retain(|t| t.kind.is_floating() == floating);
+    part
+}
+
+/// Tagging with `--push` (SPEC 5 and 7): the registry's and the engine's immutable tags are
+/// checked before anything is tagged or pushed; then every service's non-floating tags are
+/// tagged, pushed and read back; only when all of them are in the registry do the floating tags
+/// (`X.Y`, `X`, `latest`) move, locally and in the registry.
+///
+/// Returns the tag outcomes per service (none when nothing was tagged), what was pushed, and the
+/// error that stopped it.
+async fn tag_and_push(
+    engine: &engine::Engine,
+    pusher: &steps::push::Pusher,
+    released: &[(&plan::ImagePlan, &str)],
+    force: bool,
+    shell: &Shell,
+) -> (
+    Option<Vec<Vec<steps::tag::TagOutcome>>>,
+    Vec<Pushed>,
+    Option<error::Error>,
+) {
+    let mut pushed: Vec<Pushed> = released.iter().map(|_| Pushed::default()).collect();
+    let checked = match steps::tag::check_conflicts(engine, released, force).await {
+        Ok(()) => pusher.check_conflicts(released, force).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
+        return (None, pushed, Some(e));
+    }
+    let parts = |floating: bool| -> Vec<plan::ImagePlan> {
+        released
+            .iter()
+            .map(|(p, _)| plan_part(p, floating))
+            .collect()
+    };
+    let (fixed_plans, floating_plans) = (parts(false), parts(true));
+    let ids = |plans: &[plan::ImagePlan]| -> Vec<(plan::ImagePlan, String)> {
+        plans
+            .iter()
+            .cloned()
+            .zip(released.iter().map(|(_, id)| (*id).to_owned()))
+            .collect()
+    };
+    let (fixed, floating) = (ids(&fixed_plans), ids(&floating_plans));
+    fn as_refs(v: &[(plan::ImagePlan, String)]) -> Vec<(&plan::ImagePlan, &str)> {
+        v.iter().map(|(p, id)| (p, id.as_str())).collect()
+    }
+    // Outcomes of the whole plan from the two parts; a floating part not applied is held back.
+    let merge = |fixed_out: &[Vec<steps::tag::TagOutcome>],
+                 floating_out: Option<&[Vec<steps::tag::TagOutcome>]>,
+                 why: &str|
+     -> Vec<Vec<steps::tag::TagOutcome>> {
+        released
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| {
+                p.tags
+                    .iter()
+                    .map(|t| {
+                        let from = if t.kind.is_floating() {
+                            floating_out.map(|o| &o[i])
+                        } else {
+                            Some(&fixed_out[i])
+                        };
+                        from.and_then(|o| o.iter().find(|x| x.name == t.name).cloned())
+                            .unwrap_or_else(|| steps::tag::TagOutcome {
+                                name: t.name.clone(),
+                                kind: t.kind,
+                                planned: t.applied,
+                                applied: false,
+                                moved: false,
+                                previous: None,
+                                reason: if t.applied {
+                                    why.to_owned()
+                                } else {
+                                    t.reason.clone()
+                                },
+                            })
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+
+    // 1. Every service's non-floating tags, locally then in the registry, read back.
+    let fixed_out = match steps::tag::apply_tags(engine, &as_refs(&fixed), true, shell).await {
+        Ok(o) => o,
+        Err(e) => return (None, pushed, Some(e)),
+    };
+    let held = "held back: the immutable tags of every service were not all pushed";
+    for (i, (p, id)) in fixed.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let tags: Vec<&str> = p.applied_tags().map(|t| t.name.as_str()).collect();
+        let result = match pusher.push_tags(engine, p, &tags, shell).await {
+            Ok(()) => pusher.verify(engine, p, id, &tags).await,
+            Err(e) => Err(e),
+        };
+        pushed[i].push_ms += started.elapsed().as_millis() as u64;
+        match result {
+            Ok(digest) => {
+                pushed[i].tags.extend(tags.iter().map(|t| (*t).to_owned()));
+                pushed[i].digest = digest;
+            }
+            Err(e) => return (Some(merge(&fixed_out, None, held)), pushed, Some(e)),
+        }
+    }
+
+    // 2. Only now the floating tags of all services.
+    let floating_out = match steps::tag::apply_tags(engine, &as_refs(&floating), true, shell).await
+    {
+        Ok(o) => o,
+        Err(e) => return (Some(merge(&fixed_out, None, held)), pushed, Some(e)),
+    };
+    for (i, (p, id)) in floating.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let tags: Vec<&str> = p.applied_tags().map(|t| t.name.as_str()).collect();
+        let result = match pusher.push_tags(engine, p, &tags, shell).await {
+            Ok(()) => pusher.verify(engine, p, id, &tags).await,
+            Err(e) => Err(e),
+        };
+        pushed[i].push_ms += started.elapsed().as_millis() as u64;
+        match result {
+            Ok(digest) => {
+                pushed[i].tags.extend(tags.iter().map(|t| (*t).to_owned()));
+                if pushed[i].digest.is_none() {
+                    pushed[i].digest = digest;
+                }
+            }
+            Err(e) => {
+                let outcomes = merge(&fixed_out, Some(&floating_out), held);
+                return (Some(outcomes), pushed, Some(e));
+            }
+        }
+    }
+    let outcomes = merge(&fixed_out, Some(&floating_out), held);
+    (Some(outcomes), pushed, None)
 }
 
 /// Dockerfile, build and test of one service; a failure is recorded, not returned, so that the

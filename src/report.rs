@@ -61,6 +61,11 @@ pub struct ServiceReport {
     pub context_bytes: u64,
     /// Every tag of the plan and what happened to it.
     pub tags: Vec<TagOutcome>,
+    /// The tags pushed to the registry (with `--push`), in push order.
+    pub pushed: Vec<String>,
+    /// The manifest digest the registry serves for the pushed tags (checked to be the tested
+    /// image: its config digest is [`Self::image_id`]).
+    pub digest: Option<String>,
     /// The image's labels (the plan's).
     pub labels: BTreeMap<String, String>,
     /// The test stage's results.
@@ -84,6 +89,8 @@ pub struct StepTimings {
     pub test_ms: u64,
     /// Tagging.
     pub tag_ms: u64,
+    /// Pushing and reading the digest back.
+    pub push_ms: u64,
 }
 
 impl ReleaseReport {
@@ -142,6 +149,12 @@ impl ReleaseReport {
             if !tags.is_empty() {
                 let _ = writeln!(out, "  tags     {}", tags.join(", "));
             }
+            if let Some(digest) = &s.digest {
+                let _ = writeln!(out, "  digest   {digest}");
+            }
+            if !s.pushed.is_empty() {
+                let _ = writeln!(out, "  pushed   {}", s.pushed.join(", "));
+            }
             if let Some(tests) = &s.tests
                 && !tests.checks.is_empty()
             {
@@ -155,12 +168,17 @@ impl ReleaseReport {
             let t = &s.timings;
             let _ = writeln!(
                 out,
-                "  time     dockerfile {}, cargo {}, image {}, test {}, tag {}",
+                "  time     dockerfile {}, cargo {}, image {}, test {}, tag {}{}",
                 secs(t.dockerfile_ms),
                 secs(t.cargo_ms),
                 secs(t.image_ms),
                 secs(t.test_ms),
-                secs(t.tag_ms)
+                secs(t.tag_ms),
+                if s.pushed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", push {}", secs(t.push_ms))
+                }
             );
             if let Some(e) = &s.error {
                 let first = e.lines().next().unwrap_or_default();

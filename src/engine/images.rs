@@ -185,6 +185,100 @@ impl ImageStore for Engine {
     }
 }
 
+impl Engine {
+    /// Pushes `repo:tag` with `credentials` (none: anonymous); `progress` sees each status line
+    /// (`Pushing`, `Pushed`, `latest: digest: sha256:… size: …`). A refused or unreachable
+    /// registry is a `push` step failure with a hint.
+    pub async fn push(
+        &self,
+        repo: &str,
+        tag: &str,
+        credentials: Option<bollard::auth::DockerCredentials>,
+        mut progress: impl FnMut(&str),
+    ) -> Result<()> {
+        use futures_util::StreamExt;
+        let host = super::credentials::registry_host(repo).to_owned();
+        let failed = |message: String| {
+            let lower = message.to_ascii_lowercase();
+            let help = if lower.contains("auth")
+                || lower.contains("denied")
+                || lower.contains("unauthorized")
+            {
+                format!(
+                    "run `docker login {host}` (or set DOCKER_CONFIG to a config with its credentials)"
+                )
+            } else {
+                format!("check that registry {host} is up and reachable from the engine")
+            };
+            crate::error::Error::step_with_help(
+                "push",
+                format!("pushing {repo}:{tag}: {message}"),
+                help,
+            )
+        };
+        let mut stream = self.docker().push_image(
+            repo,
+            Some(bollard::query_parameters::PushImageOptions {
+                tag: Some(tag.to_owned()),
+                platform: None,
+            }),
+            credentials,
+        );
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(failed(e));
+                    }
+                    if let Some(status) = info.status {
+                        progress(&status);
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(failed(error));
+                }
+                Err(e) => return Err(failed(super::innermost(&e))),
+            }
+        }
+        Ok(())
+    }
+
+    /// The manifest digest the registry serves for `reference`, asked through the engine's
+    /// distribution API (works for any registry the engine can reach, HTTPS included).
+    pub async fn registry_digest(
+        &self,
+        reference: &str,
+        credentials: Option<bollard::auth::DockerCredentials>,
+    ) -> Result<Option<String>> {
+        match self
+            .docker()
+            .inspect_registry_image(reference, credentials)
+            .await
+        {
+            Ok(d) => Ok(d.descriptor.digest),
+            Err(e) => Err(crate::error::Error::step(
+                "push",
+                format!(
+                    "reading the digest of {reference} back from the registry: {}",
+                    super::innermost(&e)
+                ),
+            )),
+        }
+    }
+
+    /// The `repo@sha256:…` digests the engine recorded for `reference` (filled in by a push).
+    pub async fn repo_digests(&self, reference: &str) -> Result<Vec<String>> {
+        match self.docker().inspect_image(reference).await {
+            Ok(i) => Ok(i.repo_digests.unwrap_or_default()),
+            Err(e) => Err(engine_error(
+                "push",
+                &format!("inspecting `{reference}`"),
+                e,
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

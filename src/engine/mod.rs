@@ -9,7 +9,9 @@
 pub mod build;
 pub mod container;
 pub mod context;
+pub mod credentials;
 pub mod images;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

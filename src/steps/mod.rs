@@ -4,6 +4,7 @@
 pub mod build;
 pub mod inspect;
 pub mod prune;
+pub mod push;
 pub mod tag;
 pub mod test;
 

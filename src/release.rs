@@ -1,0 +1,497 @@
+//! The pipeline driver: for every selected service, in order and concurrently up to `--jobs`,
+//! dockerfile -> build -> test; then tag (and push) only when every service passed; then the
+//! report. The steps themselves live in [`crate::steps`]; this module only sequences them.
+
+use crate::cli::{GlobalArgs, MessageFormat, ReleaseArgs};
+use crate::error::{self, Result};
+use crate::plan::{self, KnownReleases};
+use crate::ui::Shell;
+use crate::{
+    dockerfile, engine, load_services, make_plan, plan_options, print_plan, report, steps,
+};
+
+/// The whole release: engine -> plan (with the engine's known releases) -> for each service
+/// dockerfile -> build -> test -> then tags on every image that passed -> report.
+///
+/// `--dry-run` stops after printing the plan. Nothing is tagged unless every selected service
+/// built and passed, and no immutable tag moves to another image without `--force`.
+pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) -> Result<()> {
+    let started = std::time::Instant::now();
+    let started_at = chrono::Utc::now();
+    let (ws, services) = load_services(global, true)?;
+    let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
+    let engine = match engine::Engine::connect().await {
+        Ok(engine) => Some(engine),
+        Err(e) if release.dry_run => {
+            shell.warn(format!(
+                "{e}; the plan below does not know the engine's existing releases"
+            ));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let mut known = match &engine {
+        Some(engine) => steps::tag::known_releases(engine, &repositories).await?,
+        None => KnownReleases::new(),
+    };
+    // With --push the registry's releases decide the forward-only rule; a registry that refuses
+    // or does not answer stops the release here, before anything is built or tagged.
+    let pusher = if release.push {
+        let pusher = steps::push::Pusher::new(&repositories)?;
+        match pusher.known_releases(&mut known, shell).await {
+            Ok(()) => {}
+            Err(e) if release.dry_run => shell.warn(format!(
+                "{e}; the plan below does not know the registry's releases"
+            )),
+            Err(e) => return Err(e),
+        }
+        Some(pusher)
+    } else {
+        None
+    };
+    let plan = make_plan(&services, &known, &plan_options(global))?;
+    if release.dry_run {
+        return print_plan(shell, &plan);
+    }
+    let engine = engine.expect("connected unless dry-run");
+    if release.push {
+        for image in plan.images.iter().filter(|p| p.git.dirty) {
+            shell.status(
+                "Pushing",
+                format!(
+                    "the development build {} of {} (-dirty): --push and --allow-dirty were both given",
+                    image.primary_reference(),
+                    image.package
+                ),
+            );
+        }
+    }
+    let plans: Vec<&plan::ImagePlan> = plan.images.iter().collect();
+    steps::tag::preflight(&engine, &plans, release.force).await?;
+    let leftovers = steps::test::remove_leftovers(&engine).await?;
+    if leftovers > 0 {
+        shell.status(
+            "Removed",
+            format!("{leftovers} test container(s) left by earlier runs"),
+        );
+    }
+
+    let cargo_flags = global.selection().cargo_flags;
+    let jobs = release
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .max(1);
+    let test_options = steps::TestStageOptions {
+        keep_on_failure: release.keep_on_failure,
+        junit: release.junit.clone(),
+    };
+    // Ctrl-C stops the dockerfile and build steps where they are (the cargo child is killed, the
+    // engine cancels a build whose connection closes); the test stage handles it itself and
+    // removes its container. Nothing is tagged either way.
+    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = interrupt_tx.send(true);
+        }
+    });
+    use futures_util::StreamExt;
+    let mut runs: Vec<ServiceRun> = futures_util::stream::iter(plans.iter().map(|p| {
+        service_run(
+            &engine,
+            p,
+            &cargo_flags,
+            &test_options,
+            interrupt.clone(),
+            shell,
+        )
+    }))
+    .buffered(jobs)
+    .collect()
+    .await;
+    watcher.abort();
+    let interrupted = *interrupt.borrow()
+        || runs
+            .iter()
+            .any(|r| matches!(r.error, Some(error::Error::Interrupted)));
+
+    let all_passed = !interrupted && runs.iter().all(|r| r.error.is_none());
+    let mut failure: Option<error::Error> = None;
+    if all_passed {
+        let released: Vec<(&plan::ImagePlan, &str)> = plans
+            .iter()
+            .zip(&runs)
+            .filter_map(|(p, r)| r.image_id.as_deref().map(|id| (*p, id)))
+            .collect();
+        let tag_started = std::time::Instant::now();
+        if let Some(pusher) = &pusher {
+            let (outcomes, pushed, error) =
+                tag_and_push(&engine, pusher, &released, release.force, shell).await;
+            let elapsed = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
+            if let Some(outcomes) = outcomes {
+                for ((run, outcomes), pushed) in runs.iter_mut().zip(outcomes).zip(pushed) {
+                    run.tags = Some(outcomes);
+                    run.pushed = pushed.tags;
+                    run.digest = pushed.digest;
+                    run.timings.push_ms = pushed.push_ms;
+                    run.timings.tag_ms = elapsed.saturating_sub(pushed.push_ms);
+                }
+            }
+            failure = error;
+        } else {
+            let tagged = match steps::tag::check_conflicts(&engine, &released, release.force).await
+            {
+                Ok(()) => steps::tag::apply_tags(&engine, &released, all_passed, shell).await,
+                Err(e) => Err(e),
+            };
+            let tag_ms = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
+            match tagged {
+                Ok(outcomes) => {
+                    for (run, outcomes) in runs.iter_mut().zip(outcomes) {
+                        run.tags = Some(outcomes);
+                        run.timings.tag_ms = tag_ms;
+                    }
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+    }
+
+    let mut services_report = Vec::new();
+    for (plan, run) in plans.iter().zip(runs.iter_mut()) {
+        let size = match &run.image_id {
+            Some(id) => engine::images::ImageStore::image(&engine, id)
+                .await
+                .ok()
+                .flatten()
+                .map(|i| i.size),
+            None => None,
+        };
+        let state = match (&run.error, &run.tags, &failure) {
+            (Some(_), _, _) => report::ServiceState::Failed,
+            (None, Some(_), None) => report::ServiceState::Released,
+            _ => report::ServiceState::NotTagged,
+        };
+        let tags = run.tags.take().unwrap_or_else(|| {
+            plan.tags
+                .iter()
+                .map(|t| steps::tag::TagOutcome {
+                    name: t.name.clone(),
+                    kind: t.kind,
+                    planned: t.applied,
+                    applied: false,
+                    moved: false,
+                    previous: None,
+                    reason: if t.applied {
+                        "not applied: the release did not pass".to_owned()
+                    } else {
+                        t.reason.clone()
+                    },
+                })
+                .collect()
+        });
+        services_report.push(report::ServiceReport {
+            package: plan.package.clone(),
+            version: plan.version.clone(),
+            image: plan.image.clone(),
+            revision: plan.revision.clone(),
+            state,
+            image_id: run.image_id.clone(),
+            size,
+            reused: run.reused,
+            context_bytes: run.context_bytes,
+            tags,
+            pushed: std::mem::take(&mut run.pushed),
+            digest: run.digest.take(),
+            labels: plan.labels.clone(),
+            tests: run.tests.take(),
+            timings: run.timings,
+            error: run.error.as_ref().map(|e| e.to_string()),
+        });
+    }
+    let report = report::ReleaseReport {
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        success: all_passed && failure.is_none(),
+        started: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_ms: started.elapsed().as_millis() as u64,
+        services: services_report,
+    };
+    let path = report.write(&ws.metadata.target_directory)?;
+    match shell.format() {
+        MessageFormat::Json => shell.stdout(&report.json())?,
+        MessageFormat::Human => shell.raw(&format!("\n{}", report.human())),
+    }
+    shell.verbose("Wrote", &path);
+
+    if interrupted {
+        return Err(error::Error::Interrupted);
+    }
+    let mut errors = runs.into_iter().filter_map(|r| r.error);
+    match failure.or_else(|| errors.next()) {
+        Some(first) => {
+            for other in errors {
+                shell.error(&other);
+            }
+            Err(first)
+        }
+        None => {
+            shell.status(
+                "Finished",
+                format!(
+                    "release of {} image(s) in {:.1}s",
+                    plan.images.len(),
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// How one service's dockerfile -> build -> test went.
+#[derive(Debug, Default)]
+struct ServiceRun {
+    image_id: Option<String>,
+    reused: bool,
+    context_bytes: u64,
+    tests: Option<steps::TestReport>,
+    tags: Option<Vec<steps::tag::TagOutcome>>,
+    pushed: Vec<String>,
+    digest: Option<String>,
+    timings: report::StepTimings,
+    error: Option<error::Error>,
+}
+
+/// What `--push` did for one service.
+#[derive(Debug, Default)]
+struct Pushed {
+    tags: Vec<String>,
+    digest: Option<String>,
+    push_ms: u64,
+}
+
+/// `plan` with only its floating (or only its other) tags.
+fn plan_part(plan: &plan::ImagePlan, floating: bool) -> plan::ImagePlan {
+    let mut part = plan.clone();
+    part.tags.retain(|t| t.kind.is_floating() == floating);
+    part
+}
+
+/// Tagging with `--push` (SPEC 5 and 7): the registry's and the engine's immutable tags are
+/// checked before anything is tagged or pushed; then every service's non-floating tags are
+/// tagged, pushed and read back; only when all of them are in the registry do the floating tags
+/// (`X.Y`, `X`, `latest`) move, locally and in the registry.
+///
+/// Returns the tag outcomes per service (none when nothing was tagged), what was pushed, and the
+/// error that stopped it.
+async fn tag_and_push(
+    engine: &engine::Engine,
+    pusher: &steps::push::Pusher,
+    released: &[(&plan::ImagePlan, &str)],
+    force: bool,
+    shell: &Shell,
+) -> (
+    Option<Vec<Vec<steps::tag::TagOutcome>>>,
+    Vec<Pushed>,
+    Option<error::Error>,
+) {
+    let mut pushed: Vec<Pushed> = released.iter().map(|_| Pushed::default()).collect();
+    let checked = match steps::tag::check_conflicts(engine, released, force).await {
+        Ok(()) => pusher.check_conflicts(released, force).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
+        return (None, pushed, Some(e));
+    }
+    let parts = |floating: bool| -> Vec<plan::ImagePlan> {
+        released
+            .iter()
+            .map(|(p, _)| plan_part(p, floating))
+            .collect()
+    };
+    let (fixed_plans, floating_plans) = (parts(false), parts(true));
+    let ids = |plans: &[plan::ImagePlan]| -> Vec<(plan::ImagePlan, String)> {
+        plans
+            .iter()
+            .cloned()
+            .zip(released.iter().map(|(_, id)| (*id).to_owned()))
+            .collect()
+    };
+    let (fixed, floating) = (ids(&fixed_plans), ids(&floating_plans));
+    fn as_refs(v: &[(plan::ImagePlan, String)]) -> Vec<(&plan::ImagePlan, &str)> {
+        v.iter().map(|(p, id)| (p, id.as_str())).collect()
+    }
+    // Outcomes of the whole plan from the two parts; a floating part not applied is held back.
+    let merge = |fixed_out: &[Vec<steps::tag::TagOutcome>],
+                 floating_out: Option<&[Vec<steps::tag::TagOutcome>]>,
+                 why: &str|
+     -> Vec<Vec<steps::tag::TagOutcome>> {
+        released
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| {
+                p.tags
+                    .iter()
+                    .map(|t| {
+                        let from = if t.kind.is_floating() {
+                            floating_out.map(|o| &o[i])
+                        } else {
+                            Some(&fixed_out[i])
+                        };
+                        from.and_then(|o| o.iter().find(|x| x.name == t.name).cloned())
+                            .unwrap_or_else(|| steps::tag::TagOutcome {
+                                name: t.name.clone(),
+                                kind: t.kind,
+                                planned: t.applied,
+                                applied: false,
+                                moved: false,
+                                previous: None,
+                                reason: if t.applied {
+                                    why.to_owned()
+                                } else {
+                                    t.reason.clone()
+                                },
+                            })
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+
+    // 1. Every service's non-floating tags, locally then in the registry, read back.
+    let fixed_out = match steps::tag::apply_tags(engine, &as_refs(&fixed), true, shell).await {
+        Ok(o) => o,
+        Err(e) => return (None, pushed, Some(e)),
+    };
+    let held = "held back: the immutable tags of every service were not all pushed";
+    for (i, (p, id)) in fixed.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let tags: Vec<&str> = p.applied_tags().map(|t| t.name.as_str()).collect();
+        let result = match pusher.push_tags(engine, p, &tags, shell).await {
+            Ok(()) => pusher.verify(engine, p, id, &tags).await,
+            Err(e) => Err(e),
+        };
+        pushed[i].push_ms += started.elapsed().as_millis() as u64;
+        match result {
+            Ok(digest) => {
+                pushed[i].tags.extend(tags.iter().map(|t| (*t).to_owned()));
+                pushed[i].digest = digest;
+            }
+            Err(e) => return (Some(merge(&fixed_out, None, held)), pushed, Some(e)),
+        }
+    }
+
+    // 2. Only now the floating tags of all services.
+    let floating_out = match steps::tag::apply_tags(engine, &as_refs(&floating), true, shell).await
+    {
+        Ok(o) => o,
+        Err(e) => return (Some(merge(&fixed_out, None, held)), pushed, Some(e)),
+    };
+    for (i, (p, id)) in floating.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let tags: Vec<&str> = p.applied_tags().map(|t| t.name.as_str()).collect();
+        let result = match pusher.push_tags(engine, p, &tags, shell).await {
+            Ok(()) => pusher.verify(engine, p, id, &tags).await,
+            Err(e) => Err(e),
+        };
+        pushed[i].push_ms += started.elapsed().as_millis() as u64;
+        match result {
+            Ok(digest) => {
+                pushed[i].tags.extend(tags.iter().map(|t| (*t).to_owned()));
+                if pushed[i].digest.is_none() {
+                    pushed[i].digest = digest;
+                }
+            }
+            Err(e) => {
+                let outcomes = merge(&fixed_out, Some(&floating_out), held);
+                return (Some(outcomes), pushed, Some(e));
+            }
+        }
+    }
+    let outcomes = merge(&fixed_out, Some(&floating_out), held);
+    (Some(outcomes), pushed, None)
+}
+
+/// Dockerfile, build and test of one service; a failure is recorded, not returned, so that the
+/// other services finish and the report shows every service's state.
+async fn service_run(
+    engine: &engine::Engine,
+    plan: &plan::ImagePlan,
+    cargo_flags: &[String],
+    test_options: &steps::TestStageOptions,
+    mut interrupt: tokio::sync::watch::Receiver<bool>,
+    shell: &Shell,
+) -> ServiceRun {
+    let mut run = ServiceRun::default();
+    if *interrupt.borrow() {
+        run.error = Some(error::Error::Interrupted);
+        return run;
+    }
+    let step = std::time::Instant::now();
+    let rendered = match dockerfile::for_image(plan) {
+        Ok(r) => r,
+        Err(e) => {
+            run.error = Some(e);
+            return run;
+        }
+    };
+    run.timings.dockerfile_ms = step.elapsed().as_millis() as u64;
+    let build = steps::build::build(engine, plan, &rendered, cargo_flags, shell);
+    let built = tokio::select! {
+        built = build => built,
+        _ = interrupt.wait_for(|stop| *stop) => Err(error::Error::Interrupted),
+    };
+    let built = match built {
+        Ok(b) => b,
+        Err(e) => {
+            run.error = Some(e);
+            return run;
+        }
+    };
+    run.timings.cargo_ms = built.cargo_ms;
+    run.timings.image_ms = built.image_ms;
+    run.image_id = Some(built.image_id.clone());
+    run.reused = built.reused;
+    run.context_bytes = built.context_bytes;
+    if *interrupt.borrow() {
+        run.error = Some(error::Error::Interrupted);
+        return run;
+    }
+    if built.reused && already_released(engine, plan, &built.image_id).await {
+        shell.status(
+            "Skipping",
+            format!(
+                "tests of {} {}: this image passed them and carries the release's tags",
+                plan.package, plan.version
+            ),
+        );
+        return run;
+    }
+    let step = std::time::Instant::now();
+    let (report, passed) =
+        steps::run_tests(engine, plan, &built.image_id, test_options, shell).await;
+    run.tests = Some(report);
+    run.error = passed.err();
+    run.timings.test_ms = step.elapsed().as_millis() as u64;
+    run
+}
+
+/// Whether every immutable tag the plan applies already names `image_id`: the image was released
+/// (so it passed its tests) from this same revision.
+async fn already_released(engine: &engine::Engine, plan: &plan::ImagePlan, image_id: &str) -> bool {
+    let mut immutable = plan
+        .applied_tags()
+        .filter(|t| t.kind.is_immutable())
+        .peekable();
+    if immutable.peek().is_none() {
+        return false;
+    }
+    for tag in immutable {
+        let reference = format!("{}:{}", plan.image, tag.name);
+        match engine::images::ImageStore::image(engine, &reference).await {
+            Ok(Some(info)) if info.id == image_id => {}
+            _ => return false,
+        }
+    }
+    true
+}

@@ -760,3 +760,81 @@ fn ctrl_c_during_the_image_build_stops_the_release_with_nothing_tagged() {
     assert_eq!(status.code(), Some(130), "{}", seen.join("\n"));
     assert!(fx.tags().is_empty());
 }
+
+#[test]
+fn ctrl_c_during_the_tests_removes_the_container_and_tags_nothing() {
+    use std::io::BufRead;
+    // A host check that outlasts the signal: the release is inside the test stage when it comes.
+    let fx = Fixture::new(
+        "0.1.0",
+        "[[package.metadata.docker.test.host]]\ncmd = [\"sleep\", \"60\"]\n",
+    );
+    fx.commit("slow host check");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"))
+        .arg("docker-release")
+        .arg("--manifest-path")
+        .arg(fx.path().join("Cargo.toml"))
+        .current_dir(fx.path())
+        .env("CI", "1")
+        .env_remove("RUSTFLAGS")
+        .env("CARGO_TARGET_DIR", fx.path().join("target"))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let mut lines = stderr.lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let ready = line.contains("Passed") && line.contains("ready:");
+        seen.push(line);
+        if ready {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("ready:")),
+        "{}",
+        seen.join("\n")
+    );
+    // The host check has started once readiness passed; interrupt it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let signalled = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+    let status = child.wait().unwrap();
+    let took = signalled.elapsed();
+    seen.extend(rest);
+    assert!(!status.success(), "{}", seen.join("\n"));
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "exited {took:?} after SIGINT:\n{}",
+        seen.join("\n")
+    );
+    assert!(
+        fx.tags().is_empty(),
+        "no tag after an interrupted test stage"
+    );
+    // Containers inherit the image's labels: this finds any container of the fixture's images.
+    let label = format!("io.cargo-docker-release.package={}", fx.package);
+    let containers = block_on(async {
+        let filters = HashMap::from([("label".to_owned(), vec![label])]);
+        engine()
+            .await
+            .docker()
+            .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .len()
+    });
+    assert_eq!(containers, 0, "no container of the service is left");
+}

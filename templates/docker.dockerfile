@@ -2,6 +2,9 @@
 # strategy = "docker": cargo builds `{{ bin }}` in the builder stage, dependencies in their own layer.
 FROM {{ builder }} AS builder
 WORKDIR /src
+{% for name in build_args %}
+ARG {{ name }}
+{% endfor %}
 {% if static %}
 ENV RUSTFLAGS="-C target-feature=+crt-static"
 {% endif %}

@@ -32,8 +32,10 @@
 //! `copy_binary` (the `COPY` arguments putting the binary at `binary`), `user`, `args` (list of
 //! `{name, comment}` to declare with `ARG`), `labels` and `env` (lists of `{key, value}` words),
 //! `expose` (ports), `entrypoint`, `cmd`, `smoke_test` (exec-form JSON, `cmd`/`smoke_test` may be
-//! none), `healthcheck` (`{options, cmd}` or none), `stop_signal` (or none) and, for the `docker`
-//! strategy, `workspace` (`{manifests, sources, stub_script, touch_script, cargo_build, binary}`).
+//! none), `healthcheck` (`{options, cmd}` or none), `stop_signal` (or none), `build_args` (names of
+//! the manifest's `build-args`, declared in the `docker` strategy's builder stage) and, for the
+//! `docker` strategy, `workspace` (`{manifests, sources, stub_script, touch_script, cargo_build,
+//! binary}`).
 //! User templates may `{% include "runtime.dockerfile" %}`, the shared runtime part.
 //!
 //! # Lint

@@ -258,6 +258,8 @@ struct Vars {
     smoke_test: Option<String>,
     /// Workspace layout for the `docker` strategy.
     workspace: Option<WorkspaceVars>,
+    /// Names of the manifest's `build-args`, declared where cargo runs so the build sees them.
+    build_args: Vec<String>,
 }
 
 /// Collects the values that must travel as build arguments.
@@ -421,6 +423,7 @@ pub fn render(
         base,
         builder,
         static_link: config.static_link,
+        build_args: config.build_args.keys().cloned().collect(),
         target,
         copy_binary,
         user: config.user.clone(),

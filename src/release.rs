@@ -85,6 +85,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     let test_options = steps::TestStageOptions {
         keep_on_failure: release.keep_on_failure,
         junit: release.junit.clone(),
+        several_services: plans.len() > 1,
     };
     // Ctrl-C stops the dockerfile and build steps where they are (the cargo child is killed, the
     // engine cancels a build whose connection closes); the test stage handles it itself and

@@ -22,6 +22,26 @@ pub struct TestStageOptions {
     pub keep_on_failure: bool,
     /// `--junit PATH`: where the stage writes its JUnit report.
     pub junit: Option<camino::Utf8PathBuf>,
+    /// Whether several services are released, so each needs a JUnit file of its own.
+    pub several_services: bool,
+}
+
+/// Where one service's JUnit report goes: `PATH` itself, or `stem-<package>.ext` beside it when
+/// several services are released in one run (each writes its own file).
+pub fn junit_path_for(
+    path: &camino::Utf8Path,
+    package: &str,
+    several_services: bool,
+) -> camino::Utf8PathBuf {
+    if !several_services {
+        return path.to_owned();
+    }
+    let stem = path.file_stem().unwrap_or("junit");
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{package}.{ext}"),
+        None => format!("{stem}-{package}"),
+    };
+    path.with_file_name(name)
 }
 
 /// Runs the test stage on `image_id`: the one call from the pipeline into [`mod@test`].
@@ -37,9 +57,32 @@ pub async fn run_tests(
 ) -> (TestReport, Result<()>) {
     let options = test::TestOptions {
         keep_on_failure: options.keep_on_failure,
-        junit: options.junit.clone(),
+        junit: options
+            .junit
+            .as_deref()
+            .map(|p| junit_path_for(p, &plan.package, options.several_services)),
     };
     test::run_with_report(engine, plan, image_id, &options, shell).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::junit_path_for;
+    use camino::Utf8Path;
+
+    #[test]
+    fn each_service_gets_its_own_junit_file_when_several_are_released() {
+        let path = Utf8Path::new("target/junit.xml");
+        assert_eq!(junit_path_for(path, "orders", false), path);
+        assert_eq!(
+            junit_path_for(path, "orders", true),
+            "target/junit-orders.xml"
+        );
+        assert_eq!(
+            junit_path_for(Utf8Path::new("report"), "billing", true),
+            "report-billing"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -997,6 +997,11 @@ pub struct Registry {
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 
 impl Registry {
+    /// The registry process's id, e.g. for a test that takes the registry down mid-release.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts a registry without authentication.
     pub fn start() -> Self {
         Self::start_inner(None)

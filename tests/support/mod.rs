@@ -10,6 +10,8 @@
 //! an install hint: it never skips.
 #![allow(dead_code)]
 
+pub mod service;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;

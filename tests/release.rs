@@ -479,18 +479,7 @@ fn a_service_that_never_becomes_healthy_fails_at_its_deadline_with_no_tags_and_n
 fn ctrl_c_during_the_image_build_stops_the_release_with_nothing_tagged() {
     use std::io::BufRead;
     let fx = Fixture::new("release", None, "0.1.0", "");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"))
-        .arg("docker-release")
-        .arg("--manifest-path")
-        .arg(fx.path().join("Cargo.toml"))
-        .current_dir(fx.path())
-        .env("CI", "1")
-        .env_remove("RUSTFLAGS")
-        .env("CARGO_TARGET_DIR", fx.path().join("target"))
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = fx.spawn_release();
     let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut seen = Vec::new();
     for line in stderr.lines() {
@@ -527,18 +516,7 @@ fn ctrl_c_during_the_tests_removes_the_container_and_tags_nothing() {
         "[[package.metadata.docker.test.host]]\ncmd = [\"sleep\", \"60\"]\n",
     );
     fx.commit("slow host check");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"))
-        .arg("docker-release")
-        .arg("--manifest-path")
-        .arg(fx.path().join("Cargo.toml"))
-        .current_dir(fx.path())
-        .env("CI", "1")
-        .env_remove("RUSTFLAGS")
-        .env("CARGO_TARGET_DIR", fx.path().join("target"))
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = fx.spawn_release();
     let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut seen = Vec::new();
     let mut lines = stderr.lines();

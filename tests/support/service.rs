@@ -170,6 +170,22 @@ healthcheck = {{ cmd = ["/usr/local/bin/{name}", "health"], interval = "1s", tim
         (commit.id().to_string(), commit.committer().when().seconds())
     }
 
+    /// Starts a release in the background with its stderr piped, e.g. to interrupt it.
+    pub fn spawn_release(&self) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"))
+            .arg("docker-release")
+            .arg("--manifest-path")
+            .arg(self.path().join("Cargo.toml"))
+            .current_dir(self.path())
+            .env("CI", "1")
+            .env_remove("RUSTFLAGS")
+            .env("CARGO_TARGET_DIR", self.path().join("target"))
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the built binary starts")
+    }
+
     /// Runs `cargo docker-release ARGS` in the fixture.
     pub fn run(&self, args: &[&str]) -> Output {
         self.run_env(args, &[])

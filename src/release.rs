@@ -365,21 +365,8 @@ async fn tag_and_push(
         Err(e) => return (None, pushed, Some(e)),
     };
     let held = "held back: the immutable tags of every service were not all pushed";
-    for (i, (p, id)) in fixed.iter().enumerate() {
-        let started = std::time::Instant::now();
-        let tags: Vec<&str> = p.applied_tags().map(|t| t.name.as_str()).collect();
-        let result = match pusher.push_tags(engine, p, &tags, shell).await {
-            Ok(()) => pusher.verify(engine, p, id, &tags).await,
-            Err(e) => Err(e),
-        };
-        pushed[i].push_ms += started.elapsed().as_millis() as u64;
-        match result {
-            Ok(digest) => {
-                pushed[i].tags.extend(tags.iter().map(|t| (*t).to_owned()));
-                pushed[i].digest = digest;
-            }
-            Err(e) => return (Some(merge(&fixed_out, None, held)), pushed, Some(e)),
-        }
+    if let Err(e) = push_part(engine, pusher, &fixed, &mut pushed, shell).await {
+        return (Some(merge(&fixed_out, None, held)), pushed, Some(e));
     }
 
     // 2. Only now the floating tags of all services.
@@ -388,29 +375,38 @@ async fn tag_and_push(
         Ok(o) => o,
         Err(e) => return (Some(merge(&fixed_out, None, held)), pushed, Some(e)),
     };
-    for (i, (p, id)) in floating.iter().enumerate() {
+    if let Err(e) = push_part(engine, pusher, &floating, &mut pushed, shell).await {
+        let outcomes = merge(&fixed_out, Some(&floating_out), held);
+        return (Some(outcomes), pushed, Some(e));
+    }
+    let outcomes = merge(&fixed_out, Some(&floating_out), held);
+    (Some(outcomes), pushed, None)
+}
+
+/// Pushes the applied tags of each service's `part` (one entry per service, in `pushed`'s order)
+/// and reads the digest back; the first digest a service gets is its report's.
+async fn push_part(
+    engine: &engine::Engine,
+    pusher: &steps::push::Pusher,
+    part: &[(plan::ImagePlan, String)],
+    pushed: &mut [Pushed],
+    shell: &Shell,
+) -> Result<()> {
+    for ((p, id), pushed) in part.iter().zip(pushed.iter_mut()) {
         let started = std::time::Instant::now();
         let tags: Vec<&str> = p.applied_tags().map(|t| t.name.as_str()).collect();
         let result = match pusher.push_tags(engine, p, &tags, shell).await {
             Ok(()) => pusher.verify(engine, p, id, &tags).await,
             Err(e) => Err(e),
         };
-        pushed[i].push_ms += started.elapsed().as_millis() as u64;
-        match result {
-            Ok(digest) => {
-                pushed[i].tags.extend(tags.iter().map(|t| (*t).to_owned()));
-                if pushed[i].digest.is_none() {
-                    pushed[i].digest = digest;
-                }
-            }
-            Err(e) => {
-                let outcomes = merge(&fixed_out, Some(&floating_out), held);
-                return (Some(outcomes), pushed, Some(e));
-            }
+        pushed.push_ms += started.elapsed().as_millis() as u64;
+        let digest = result?;
+        pushed.tags.extend(tags.iter().map(|t| (*t).to_owned()));
+        if pushed.digest.is_none() {
+            pushed.digest = digest;
         }
     }
-    let outcomes = merge(&fixed_out, Some(&floating_out), held);
-    (Some(outcomes), pushed, None)
+    Ok(())
 }
 
 /// Dockerfile, build and test of one service; a failure is recorded, not returned, so that the

@@ -200,6 +200,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             image_id: run.image_id.clone(),
             size,
             reused: run.reused,
+            builder: run.builder,
             context_bytes: run.context_bytes,
             tags,
             pushed: std::mem::take(&mut run.pushed),
@@ -254,6 +255,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
 struct ServiceRun {
     image_id: Option<String>,
     reused: bool,
+    builder: Option<engine::build::Builder>,
     context_bytes: u64,
     tests: Option<steps::TestReport>,
     tags: Option<Vec<steps::tag::TagOutcome>>,
@@ -449,6 +451,7 @@ async fn service_run(
     run.timings.image_ms = built.image_ms;
     run.image_id = Some(built.image_id.clone());
     run.reused = built.reused;
+    run.builder = built.builder;
     run.context_bytes = built.context_bytes;
     if *interrupt.borrow() {
         run.error = Some(error::Error::Interrupted);

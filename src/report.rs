@@ -7,6 +7,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::engine::build::Builder;
 use crate::steps::TestReport;
 use crate::steps::build::{human_bytes, short_id};
 use crate::steps::tag::TagOutcome;
@@ -57,6 +58,9 @@ pub struct ServiceReport {
     pub size: Option<u64>,
     /// Whether an existing image of the same revision and Dockerfile was reused.
     pub reused: bool,
+    /// The builder that built the image (`buildkit` or `classic`; for a reused image, the one
+    /// its label names).
+    pub builder: Option<Builder>,
     /// Bytes of build context sent to the engine.
     pub context_bytes: u64,
     /// Every tag of the plan and what happened to it.
@@ -126,12 +130,17 @@ impl ReleaseReport {
             if let Some(id) = &s.image_id {
                 let _ = writeln!(
                     out,
-                    "  image    {}{}{}",
+                    "  image    {}{}{}{}",
                     short_id(id),
                     s.size
                         .map(|b| format!(", {}", human_bytes(b)))
                         .unwrap_or_default(),
-                    if s.reused { ", reused" } else { "" }
+                    if s.reused { ", reused" } else { "" },
+                    match s.builder {
+                        Some(Builder::BuildKit) => ", built by BuildKit",
+                        Some(Builder::Classic) => ", built by the classic builder",
+                        None => "",
+                    }
                 );
             }
             let tags: Vec<String> = s

@@ -121,9 +121,39 @@ fn host_strategy_dockerfile() {
     insta::assert_snapshot!(rendered(&Fixture::new("host")));
 }
 
+/// The `docker` fixture with `buildkit = false`: the classic builder's template.
+fn classic_docker_fixture() -> Fixture {
+    let fixture = Fixture::new("docker");
+    let manifest = fixture.path("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}buildkit = false\n")).unwrap();
+    fixture
+}
+
+#[test]
+fn docker_strategy_dockerfile_caches_cargo_in_buildkit_mounts() {
+    let text = rendered(&Fixture::new("docker"));
+    for target in [
+        "target=/usr/local/cargo/registry",
+        "target=/usr/local/cargo/git",
+        "target=/src/target",
+    ] {
+        assert!(text.contains(target), "a cache mount at {target}:\n{text}");
+    }
+    assert!(text.contains("Needs BuildKit"), "the file says which builder it needs");
+    assert_eq!(
+        lint::buildkit_syntax(&text)
+            .iter()
+            .map(|u| u.what.as_str())
+            .collect::<Vec<_>>(),
+        ["RUN --mount", "RUN --mount", "RUN --mount"]
+    );
+    insta::assert_snapshot!(text);
+}
+
 #[test]
 fn docker_strategy_dockerfile_builds_dependencies_in_their_own_layer() {
-    let text = rendered(&Fixture::new("docker"));
+    let text = rendered(&classic_docker_fixture());
     let deps = text.find("&& cargo build").unwrap();
     let sources = text.find("COPY [\"services/orders\", ").unwrap();
     assert!(
@@ -182,6 +212,8 @@ fn every_generated_dockerfile_passes_hadolint_with_zero_findings() {
         let findings = hadolint_findings(&text);
         assert_eq!(findings, "", "hadolint on the `{name}` Dockerfile:\n{text}");
     }
+    let text = rendered(&classic_docker_fixture());
+    assert_eq!(hadolint_findings(&text), "", "the classic one:\n{text}");
 }
 
 #[test]
@@ -649,7 +681,7 @@ fn rules_about_what_the_image_runs_look_at_the_final_stage_only() {
 
 #[test]
 fn vendored_sources_and_cargo_config_reach_the_dependency_layer() {
-    let fixture = Fixture::new("docker");
+    let fixture = classic_docker_fixture();
     std::fs::create_dir_all(fixture.path(".cargo")).unwrap();
     std::fs::write(fixture.path(".cargo/config.toml"), "[net]\nretry = 3\n").unwrap();
     let text = rendered(&fixture);

@@ -212,47 +212,57 @@ fn a_failing_build_exits_1_and_tags_nothing() {
 
 #[test]
 fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
+    use cargo_docker_release::engine::build::{BuildJob, Builder};
     use cargo_docker_release::engine::context;
     use cargo_docker_release::ui::Shell;
     let dir = tempfile::tempdir().unwrap();
+    let dockerfile = format!("FROM scratch\nLABEL {TEST_LABEL}=1\nCOPY [\"missing\", \"/missing\"]\n");
     let ctx = context::directory_context(
         camino::Utf8Path::from_path(dir.path()).unwrap(),
         "",
-        &format!("FROM scratch\nLABEL {TEST_LABEL}=1\nCOPY [\"missing\", \"/missing\"]\n"),
+        &dockerfile,
         0,
     )
     .unwrap();
-    let error = block_on(async {
-        let engine = engine().await;
-        let before = engine
-            .docker()
-            .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
-            .await
-            .unwrap()
-            .len();
-        let options = bollard::query_parameters::BuildImageOptions {
-            dockerfile: ctx.dockerfile.clone(),
-            rm: true,
-            forcerm: true,
-            ..Default::default()
-        };
-        let e = engine
-            .build_image(options, &ctx, "broken", &Shell::silent())
-            .await
-            .unwrap_err();
-        let after = engine
-            .docker()
-            .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
-            .await
-            .unwrap()
-            .len();
-        assert!(after <= before);
-        e
-    });
-    assert_eq!(error.exit_code(), 1);
-    let text = format!("{error:?}");
-    assert!(text.contains("COPY"), "names the failing step: {text}");
-    assert!(error.to_string().contains("missing"), "{error}");
+    for builder in [Builder::BuildKit, Builder::Classic] {
+        let error = block_on(async {
+            let engine = engine().await;
+            let before = engine
+                .docker()
+                .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+                .await
+                .unwrap()
+                .len();
+            let job = BuildJob {
+                options: bollard::query_parameters::BuildImageOptions {
+                    dockerfile: ctx.dockerfile.clone(),
+                    rm: true,
+                    forcerm: true,
+                    ..Default::default()
+                },
+                builder,
+                context: &ctx,
+                dockerfile: &dockerfile,
+                dockerfile_name: "Dockerfile",
+                credentials: Default::default(),
+                name: "broken",
+            };
+            let e = engine.build_image(job, &Shell::silent()).await.unwrap_err();
+            let after = engine
+                .docker()
+                .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+                .await
+                .unwrap()
+                .len();
+            assert!(after <= before);
+            e
+        });
+        assert_eq!(error.exit_code(), 1);
+        let text = format!("{error:?}");
+        assert!(text.contains("COPY"), "{builder:?} names the failing step: {text}");
+        assert!(text.contains("Dockerfile:3"), "{builder:?} names its line: {text}");
+        assert!(error.to_string().contains("missing"), "{builder:?}: {error}");
+    }
 }
 
 #[test]

@@ -28,6 +28,9 @@ pub struct DockerLayer {
     /// Link the binary statically (default: when the base is `scratch`).
     #[serde(rename = "static")]
     pub static_link: Option<bool>,
+    /// Build with BuildKit when the engine offers it (default); `false` selects the classic
+    /// builder (and, for the `docker` strategy, its dependency-layer template).
+    pub buildkit: Option<bool>,
     /// Path of a hand-written Dockerfile, relative to the package directory.
     pub dockerfile: Option<String>,
     /// Path of a user template replacing the built-in one, relative to the package directory.

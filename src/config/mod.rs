@@ -51,6 +51,9 @@ pub struct ServiceConfig {
     pub base_digest: Option<String>,
     /// Whether the binary is linked statically.
     pub static_link: bool,
+    /// Whether BuildKit builds the image when the engine offers it (`buildkit = false`: the
+    /// classic builder).
+    pub buildkit: bool,
     /// Hand-written Dockerfile (absolute).
     pub dockerfile: Option<Utf8PathBuf>,
     /// User template (absolute).
@@ -378,6 +381,7 @@ pub fn merge(bottom: DockerLayer, top: DockerLayer) -> DockerLayer {
         base,
         base_digest,
         static_link,
+        buildkit,
         dockerfile,
         template,
         context,
@@ -406,6 +410,7 @@ pub fn merge(bottom: DockerLayer, top: DockerLayer) -> DockerLayer {
         base: base.or(bottom.base),
         base_digest: base_digest.or(bottom.base_digest),
         static_link: static_link.or(bottom.static_link),
+        buildkit: buildkit.or(bottom.buildkit),
         dockerfile: dockerfile.or(bottom.dockerfile),
         template: template.or(bottom.template),
         context: context.or(bottom.context),

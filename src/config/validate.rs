@@ -407,6 +407,7 @@ pub fn resolved(
         base,
         base_digest: layer.base_digest,
         static_link,
+        buildkit: layer.buildkit.unwrap_or(true),
         dockerfile: layer.dockerfile.map(|p| rel(&p, facts.dir)),
         template: layer.template.map(|p| rel(&p, facts.dir)),
         context: layer

@@ -4,7 +4,10 @@
 //! The parser follows Docker's own (moby/buildkit `frontend/dockerfile/parser`): the `escape`
 //! parser directive, line continuations (the escape character before the end of a line),
 //! comment and empty lines inside continuations, and words split at white space outside quotes.
-//! Heredocs (BuildKit only) are not classic syntax and are not supported. It is a small hand parser
+//! BuildKit's syntax is read too: instruction flags (`--chmod`, `--link`, `--mount`, `--from`,
+//! ...; [`Instruction::flags`]) and heredocs (`RUN <<EOF`, whose body lines are not
+//! instructions); [`buildkit_syntax`] says which lines need BuildKit, and which need a newer
+//! Dockerfile frontend than the one built into Docker 20.10. It is a small hand parser
 //! rather than a crate because the rules need exact start lines and the raw words (the
 //! `dockerfile-parser` crate targets an older grammar and pulls in a PEG runtime for no gain here).
 
@@ -75,6 +78,118 @@ pub struct Instruction {
     pub keyword: String,
     /// Everything after the keyword, continuations joined.
     pub args: String,
+    /// The bodies of its heredocs (`<<EOF` ... `EOF`), in order.
+    pub heredocs: Vec<String>,
+}
+
+impl Instruction {
+    /// The leading `--name[=value]` flags (`COPY --chmod=755 --from=builder ...`).
+    pub fn flags(&self) -> Vec<(&str, Option<&str>)> {
+        strip_flags(&self.args)
+            .0
+            .into_iter()
+            .map(|f| {
+                let f = &f[2..];
+                match f.split_once('=') {
+                    Some((name, value)) => (name, Some(value)),
+                    None => (f, None),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Which builder a piece of Dockerfile syntax needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SyntaxNeed {
+    /// BuildKit with any Dockerfile frontend (Docker 20.10's built-in one is enough):
+    /// `RUN --mount`/`--network`/`--security`, `COPY`/`ADD --chmod`.
+    BuildKit,
+    /// BuildKit with Dockerfile frontend 1.4 or later (built into Docker 23 and later):
+    /// heredocs, `COPY --link`, `--parents`, `--exclude`, `ADD --checksum`/`--keep-git-dir`.
+    NewerFrontend,
+}
+
+/// One use of syntax the classic builder does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildKitSyntax {
+    /// 1-based line of the instruction.
+    pub line: usize,
+    /// What it is, as written: `COPY --chmod`, `RUN heredoc`.
+    pub what: String,
+    /// What it needs.
+    pub needs: SyntaxNeed,
+}
+
+/// The BuildKit-only syntax `text` uses, in line order.
+pub fn buildkit_syntax(text: &str) -> Vec<BuildKitSyntax> {
+    let mut out = Vec::new();
+    for ins in parse(text) {
+        let keyword = ins.keyword.as_str();
+        for (flag, _) in ins.flags() {
+            let needs = match (keyword, flag) {
+                ("RUN", "mount" | "network" | "security") | ("COPY" | "ADD", "chmod") => {
+                    SyntaxNeed::BuildKit
+                }
+                ("COPY" | "ADD", "link" | "parents" | "exclude")
+                | ("ADD", "checksum" | "keep-git-dir") => SyntaxNeed::NewerFrontend,
+                _ => continue,
+            };
+            out.push(BuildKitSyntax {
+                line: ins.line,
+                what: format!("{keyword} --{flag}"),
+                needs,
+            });
+        }
+        if !ins.heredocs.is_empty() {
+            out.push(BuildKitSyntax {
+                line: ins.line,
+                what: format!("{keyword} heredoc"),
+                needs: SyntaxNeed::NewerFrontend,
+            });
+        }
+    }
+    out
+}
+
+/// Whether the file names its Dockerfile frontend (`# syntax=...`), which then decides what it
+/// supports instead of the engine's built-in one.
+pub fn has_syntax_directive(text: &str) -> bool {
+    text.lines()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .any(|l| directive(l, "syntax").is_some())
+}
+
+/// The heredoc delimiters an instruction's text opens (`<<EOF`, `<<-EOF`, `<<"EOF"`), each with
+/// whether leading tabs are stripped from its body.
+fn heredoc_delimiters(keyword: &str, args: &str) -> Vec<(String, bool)> {
+    if !matches!(keyword, "RUN" | "COPY" | "ADD") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut rest = args;
+    while let Some(i) = rest.find("<<") {
+        let after = &rest[i + 2..];
+        let (strip_tabs, after) = match after.strip_prefix('-') {
+            Some(a) => (true, a),
+            None => (false, after),
+        };
+        let word: String = after
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        let name: String = word
+            .trim_matches(|c| c == '"' || c == '\'')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        // `<<` not followed by a word (a shell `<<<`, `1<<2`) is not a heredoc.
+        if !name.is_empty() && name.chars().next().is_some_and(|c| !c.is_ascii_digit()) {
+            out.push((name, strip_tabs));
+        }
+        rest = &after[word.len().min(after.len())..];
+    }
+    out
 }
 
 /// Splits a Dockerfile into instructions, as Docker's classic parser does.
@@ -143,10 +258,31 @@ pub fn parse(text: &str) -> Vec<Instruction> {
             Some((k, a)) => (k, a.trim_start()),
             None => (logical, ""),
         };
+        let keyword = keyword.to_ascii_uppercase();
+        // BuildKit's heredocs: the body lines up to each delimiter belong to the instruction.
+        let mut heredocs = Vec::new();
+        for (name, strip_tabs) in heredoc_delimiters(&keyword, args) {
+            let mut body = String::new();
+            for (_, line) in lines.by_ref() {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                let line = if strip_tabs {
+                    line.trim_start_matches('\t')
+                } else {
+                    line
+                };
+                if line == name {
+                    break;
+                }
+                body.push_str(line);
+                body.push('\n');
+            }
+            heredocs.push(body);
+        }
         out.push(Instruction {
             line: index + 1,
-            keyword: keyword.to_ascii_uppercase(),
+            keyword,
             args: args.to_owned(),
+            heredocs,
         });
     }
     out
@@ -609,6 +745,29 @@ mod tests {
             key_values(&ins[2].args),
             vec![("k k".into(), "v \" v".into()), ("j".into(), "1".into())]
         );
+    }
+
+    #[test]
+    fn buildkit_flags_and_heredocs_are_parsed_not_taken_for_instructions() {
+        let text = "FROM a:1 AS b\nCOPY --chmod=755 --from=b [\"x\", \"/x\"]\nRUN --mount=type=cache,target=/c cargo build\nRUN <<EOF\nFROM evil\nUSER root\nEOF\nCOPY --link <<-EOT /etc/motd\n\thello\n\tEOT\nUSER 1:1\n";
+        let ins = parse(text);
+        let keywords: Vec<&str> = ins.iter().map(|i| i.keyword.as_str()).collect();
+        assert_eq!(keywords, ["FROM", "COPY", "RUN", "RUN", "COPY", "USER"]);
+        assert_eq!(ins[1].flags(), [("chmod", Some("755")), ("from", Some("b"))]);
+        assert_eq!(ins[3].heredocs, ["FROM evil\nUSER root\n"]);
+        assert_eq!(ins[4].heredocs, ["hello\n"]);
+        assert_eq!(ins[5].line, 11);
+        let all = buildkit_syntax(text);
+        let what: Vec<&str> = all.iter().map(|s| s.what.as_str()).collect();
+        assert_eq!(
+            what,
+            ["COPY --chmod", "RUN --mount", "RUN heredoc", "COPY --link", "COPY heredoc"]
+        );
+        assert_eq!(all[0].needs, SyntaxNeed::BuildKit);
+        assert_eq!(all[2].needs, SyntaxNeed::NewerFrontend);
+        assert!(!has_syntax_directive(text));
+        assert!(has_syntax_directive("# syntax=docker/dockerfile:1.7\nFROM a\n"));
+        assert!(heredoc_delimiters("RUN", "echo $((1<<2)) <<< x").is_empty());
     }
 
     #[test]

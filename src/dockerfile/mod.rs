@@ -33,9 +33,10 @@
 //! `{name, comment}` to declare with `ARG`), `labels` and `env` (lists of `{key, value}` words),
 //! `expose` (ports), `entrypoint`, `cmd`, `smoke_test` (exec-form JSON, `cmd`/`smoke_test` may be
 //! none), `healthcheck` (`{options, cmd}` or none), `stop_signal` (or none), `build_args` (names of
-//! the manifest's `build-args`, declared in the `docker` strategy's builder stage) and, for the
-//! `docker` strategy, `workspace` (`{manifests, sources, stub_script, touch_script, cargo_build,
-//! binary}`).
+//! the manifest's `build-args`, declared in the `docker` strategy's builder stage), `buildkit`
+//! (whether the file is for BuildKit, `buildkit = false` in the manifest renders the classic
+//! builder's) and, for the `docker` strategy, `workspace` (`{manifests, sources, stub_script,
+//! touch_script, cargo_build, binary, target_binary}`).
 //! User templates may `{% include "runtime.dockerfile" %}`, the shared runtime part.
 //!
 //! # Lint

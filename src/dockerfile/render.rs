@@ -210,6 +210,8 @@ struct WorkspaceVars {
     cargo_build: String,
     /// Where the binary ends up in the builder.
     binary: String,
+    /// Where cargo puts the binary (BuildKit copies it out of the cached target directory).
+    target_binary: String,
 }
 
 /// The variables every template gets (the built-in ones and a user's `template = "path"`).
@@ -260,6 +262,8 @@ struct Vars {
     workspace: Option<WorkspaceVars>,
     /// Names of the manifest's `build-args`, declared where cargo runs so the build sees them.
     build_args: Vec<String>,
+    /// Whether the file is for BuildKit (`buildkit = true`, the default) or the classic builder.
+    buildkit: bool,
 }
 
 /// Collects the values that must travel as build arguments.
@@ -386,7 +390,7 @@ pub fn render(
                 help: None,
                 code: 2,
             })?;
-            Some(workspace_vars(plan, layout, target)?)
+            Some(workspace_vars(plan, layout, target, config.buildkit)?)
         }
     };
     let copy_binary = match &workspace {
@@ -423,6 +427,7 @@ pub fn render(
         base,
         builder,
         static_link: config.static_link,
+        buildkit: config.buildkit,
         build_args: config.build_args.keys().cloned().collect(),
         target,
         copy_binary,
@@ -528,6 +533,7 @@ fn workspace_vars(
     plan: &ImagePlan,
     layout: &WorkspaceLayout,
     target: Option<&str>,
+    buildkit: bool,
 ) -> Result<WorkspaceVars> {
     let config = &plan.config;
     let in_context = |p: &str| -> String {
@@ -622,7 +628,12 @@ fn workspace_vars(
         stub_script: stub_script.join(" \\\n && "),
         touch_script: format!("touch {}", files.join(" ")),
         cargo_build: cargo.join(" "),
-        binary: format!("{out_dir}/{}", config.bin),
+        binary: if buildkit {
+            format!("/out/{}", config.bin)
+        } else {
+            format!("{out_dir}/{}", config.bin)
+        },
+        target_binary: format!("{out_dir}/{}", config.bin),
     })
 }
 

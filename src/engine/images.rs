@@ -89,12 +89,12 @@ impl ImageStore for Engine {
                     repo_tags: i.repo_tags.unwrap_or_default(),
                     labels: config.labels.unwrap_or_default().into_iter().collect(),
                     env: config.env.unwrap_or_default(),
-                    created_unix: i
+                    // bollard's `buildkit` feature needs its `chrono` feature, which parses
+                    // the engine's RFC 3339 time.
+                    created_unix: i.created.map(|t| t.timestamp()),
+                    created: i
                         .created
-                        .as_deref()
-                        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-                        .map(|t| t.timestamp()),
-                    created: i.created.map(|c| c.to_string()),
+                        .map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
                     size: i.size.unwrap_or_default().max(0) as u64,
                 }))
             }

@@ -12,9 +12,12 @@ use camino::Utf8PathBuf;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::config::Strategy;
-use crate::dockerfile::Rendered;
+use crate::dockerfile::lint::{self, SyntaxNeed};
+use crate::dockerfile::{DockerfileSource, Rendered};
 use crate::engine::Engine;
+use crate::engine::build::{BuildJob, Builder, EngineBuilders};
 use crate::engine::context::{self, BuildContext};
+use crate::engine::credentials::{self, Credentials, DockerConfig};
 use crate::engine::images::ImageStore;
 use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, LABEL_PACKAGE, OCI};
@@ -22,6 +25,8 @@ use crate::ui::Shell;
 
 /// Label holding a digest of the Dockerfile and build args an image was built from.
 pub const LABEL_DOCKERFILE: &str = "io.cargo-docker-release.dockerfile";
+/// Label saying which builder built an image (`buildkit` or `classic`).
+pub const LABEL_BUILDER: &str = "io.cargo-docker-release.builder";
 
 /// What the build step produced.
 #[derive(Debug, Clone)]
@@ -30,6 +35,8 @@ pub struct BuiltImage {
     pub image_id: String,
     /// Whether an existing image was reused instead of building.
     pub reused: bool,
+    /// The builder that built it (for a reused image: that image's, when it says).
+    pub builder: Option<Builder>,
     /// Bytes of build context sent to the engine (0 when reused).
     pub context_bytes: u64,
     /// The host-built binary (`host` strategy).
@@ -40,7 +47,184 @@ pub struct BuiltImage {
     pub image_ms: u64,
 }
 
+/// Why a builder was chosen, for the status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuilderChoice {
+    /// BuildKit, which the engine offers.
+    Default,
+    /// The classic builder because `DOCKER_BUILDKIT` is false.
+    EnvDisabled,
+    /// The classic builder because the manifest says `buildkit = false`.
+    ManifestDisabled,
+    /// The classic builder because the engine has no BuildKit.
+    EngineLacks,
+}
+
+impl BuilderChoice {
+    /// The builder this choice selects.
+    pub fn builder(self) -> Builder {
+        match self {
+            BuilderChoice::Default => Builder::BuildKit,
+            _ => Builder::Classic,
+        }
+    }
+
+    /// Why, in words (`DOCKER_BUILDKIT=0`).
+    pub fn reason(self) -> &'static str {
+        match self {
+            BuilderChoice::Default => "the engine offers it",
+            BuilderChoice::EnvDisabled => "DOCKER_BUILDKIT=0",
+            BuilderChoice::ManifestDisabled => "`buildkit = false` in the manifest",
+            BuilderChoice::EngineLacks => "the engine has no BuildKit",
+        }
+    }
+}
+
+/// `DOCKER_BUILDKIT` as the docker CLI reads it (Go's `strconv.ParseBool`); `None` when unset.
+pub fn docker_buildkit_env(value: Option<&str>) -> Result<Option<bool>> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(Some(true)),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(Some(false)),
+        Some(other) => Err(Error::usage(
+            format!("DOCKER_BUILDKIT={other:?} is not a boolean"),
+            Some("set DOCKER_BUILDKIT=0 for the classic builder or 1 for BuildKit, or unset it".to_owned()),
+        )),
+    }
+}
+
+/// PURE: which builder builds the image. BuildKit whenever the engine offers it, unless
+/// `DOCKER_BUILDKIT` is false (the docker CLI's convention) or the manifest says `buildkit = false`.
+pub fn choose_builder(manifest_buildkit: bool, env: Option<bool>, engine_offers: bool) -> BuilderChoice {
+    if env == Some(false) {
+        BuilderChoice::EnvDisabled
+    } else if !manifest_buildkit {
+        BuilderChoice::ManifestDisabled
+    } else if !engine_offers {
+        BuilderChoice::EngineLacks
+    } else {
+        BuilderChoice::Default
+    }
+}
+
+/// The BuildKit-only syntax of `dockerfile` that `builder` cannot build: an error naming its line
+/// (exit 2), before anything is sent to the engine.
+pub fn check_syntax(
+    dockerfile: &str,
+    name: &str,
+    choice: BuilderChoice,
+    builders: EngineBuilders,
+) -> Result<()> {
+    let uses = lint::buildkit_syntax(dockerfile);
+    let problem = match choice.builder() {
+        Builder::Classic => uses.first().map(|u| {
+            (
+                u,
+                format!("needs BuildKit, and the classic builder was selected ({})", choice.reason()),
+                match choice {
+                    BuilderChoice::EnvDisabled => "unset DOCKER_BUILDKIT=0",
+                    BuilderChoice::ManifestDisabled => "remove `buildkit = false` from the manifest",
+                    _ => "build on an engine with BuildKit (Docker 18.09 or later, Linux)",
+                },
+            )
+        }),
+        Builder::BuildKit if !builders.newer_frontend && !lint::has_syntax_directive(dockerfile) => uses
+            .iter()
+            .find(|u| u.needs == SyntaxNeed::NewerFrontend)
+            .map(|u| {
+                (
+                    u,
+                    "needs Dockerfile frontend 1.4 or later, and the engine's built-in frontend is older (Docker 20.10)".to_owned(),
+                    "write it without this syntax, or build on Docker 23 or later",
+                )
+            }),
+        Builder::BuildKit => None,
+    };
+    match problem {
+        None => Ok(()),
+        Some((u, why, fix)) => Err(Error::Dockerfile {
+            message: format!("{name}:{}: `{}` {why}", u.line, u.what),
+            help: Some(fix.to_owned()),
+            code: 2,
+        }),
+    }
+}
+
+/// The registries of the images `dockerfile` pulls (`FROM`, `COPY --from`, `RUN --mount=from=`),
+/// with the Docker config's credentials for each that has them. A config or credential helper
+/// that fails only costs the credentials (with a warning): the images may be local.
+fn pull_credentials(dockerfile: &str, shell: &Shell) -> BTreeMap<String, Credentials> {
+    let instructions = lint::parse(dockerfile);
+    let mut stages: Vec<String> = Vec::new();
+    let mut images: Vec<String> = Vec::new();
+    for ins in &instructions {
+        let words = lint::words(&ins.args);
+        let rest: Vec<&String> = words.iter().filter(|w| !w.starts_with("--")).collect();
+        if ins.keyword == "FROM" {
+            if let Some(image) = rest.first() {
+                images.push(image.to_string());
+            }
+            if let [_, as_kw, name] = rest.as_slice()
+                && as_kw.eq_ignore_ascii_case("as")
+            {
+                stages.push(name.to_ascii_lowercase());
+            }
+        }
+        for (flag, value) in ins.flags() {
+            match (flag, value) {
+                ("from", Some(v)) => images.push(v.to_owned()),
+                ("mount", Some(v)) => images.extend(
+                    v.split(',')
+                        .filter_map(|kv| kv.strip_prefix("from="))
+                        .map(str::to_owned),
+                ),
+                _ => {}
+            }
+        }
+    }
+    let mut hosts: Vec<&str> = images
+        .iter()
+        .map(|i| i.trim_matches('"'))
+        .filter(|i| {
+            !i.is_empty()
+                && !i.contains('$')
+                && !i.eq_ignore_ascii_case("scratch")
+                && !stages.contains(&i.to_ascii_lowercase())
+                && !i.bytes().all(|b| b.is_ascii_digit())
+        })
+        .map(credentials::registry_host)
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let mut found = BTreeMap::new();
+    if hosts.is_empty() {
+        return found;
+    }
+    let config = match DockerConfig::load() {
+        Ok(c) => c,
+        Err(e) => {
+            shell.warn(format!("building without registry credentials: {e}"));
+            return found;
+        }
+    };
+    for host in hosts {
+        match config.credentials(host) {
+            Ok(Some(c)) => {
+                found.insert(host.to_owned(), c);
+            }
+            Ok(None) => {}
+            Err(e) => shell.warn(format!("building without credentials for {host}: {e}")),
+        }
+    }
+    found
+}
+
 /// Builds (or reuses) the image of `plan` from `rendered`.
+///
+/// The builder is BuildKit whenever the engine offers it (see [`choose_builder`]). When the
+/// classic builder is chosen for a generated `docker`-strategy Dockerfile written for BuildKit,
+/// the classic builder's version is rendered instead (`dockerfile --check` compares the
+/// manifest's choice, which does not depend on the engine).
 ///
 /// `cargo_flags` are `--locked`/`--offline`/`--frozen` as given on the command line.
 pub async fn build(
@@ -51,9 +235,32 @@ pub async fn build(
     shell: &Shell,
 ) -> Result<BuiltImage> {
     let name = format!("{} {}", plan.package, plan.version);
+    let env = docker_buildkit_env(std::env::var("DOCKER_BUILDKIT").ok().as_deref())?;
+    let builders = engine.builders().await?;
+    let choice = choose_builder(plan.config.buildkit, env, builders.buildkit);
+    let builder = choice.builder();
+    let classic_render;
+    let rendered = if builder == Builder::Classic
+        && plan.config.buildkit
+        && rendered.source == DockerfileSource::Generated
+        && plan.config.strategy == Strategy::Docker
+        && plan.config.template.is_none()
+    {
+        let mut classic = plan.clone();
+        classic.config.buildkit = false;
+        classic_render = crate::dockerfile::for_image(&classic)?;
+        &classic_render
+    } else {
+        rendered
+    };
+    let dockerfile_name = match &rendered.source {
+        DockerfileSource::HandWritten(path) => path.to_string(),
+        DockerfileSource::Generated => "Dockerfile (generated)".to_owned(),
+    };
+    check_syntax(&rendered.dockerfile, &dockerfile_name, choice, builders)?;
     let args = build_args(plan, rendered);
     let digest = inputs_digest(&rendered.dockerfile, &args);
-    if let Some(id) = reusable_image(engine, plan, &digest).await? {
+    if let Some((id, built_by)) = reusable_image(engine, plan, &digest).await? {
         shell.status(
             "Reusing",
             format!(
@@ -65,6 +272,7 @@ pub async fn build(
         return Ok(BuiltImage {
             image_id: id,
             reused: true,
+            builder: built_by,
             context_bytes: 0,
             binary: None,
             cargo_ms: 0,
@@ -95,20 +303,33 @@ pub async fn build(
     shell.verbose(
         "Sending",
         format!(
-            "{} of build context ({} files) for {name}",
+            "{} of build context ({} files) for {name} to {builder} ({})",
             human_bytes(context.size() as u64),
-            context.files.len()
+            context.files.len(),
+            choice.reason()
         ),
     );
     let started = std::time::Instant::now();
-    let options = build_options(plan, rendered, &context, &args, &digest);
-    let image_id = engine.build_image(options, &context, &name, shell).await?;
+    let mut options = build_options(plan, rendered, &context, &args, &digest);
+    if let Some(labels) = options.labels.as_mut() {
+        labels.insert(LABEL_BUILDER.to_owned(), builder_label(builder).to_owned());
+    }
+    let job = BuildJob {
+        options,
+        builder,
+        context: &context,
+        dockerfile: &rendered.dockerfile,
+        dockerfile_name: &dockerfile_name,
+        credentials: pull_credentials(&rendered.dockerfile, shell),
+        name: &name,
+    };
+    let image_id = engine.build_image(job, shell).await?;
     let image_ms = started.elapsed().as_millis() as u64;
     check_labels(engine, plan, &image_id).await?;
     shell.status(
         "Built",
         format!(
-            "{name} image {} in {:.1}s",
+            "{name} image {} with {builder} in {:.1}s",
             short_id(&image_id),
             image_ms as f64 / 1000.0
         ),
@@ -116,11 +337,20 @@ pub async fn build(
     Ok(BuiltImage {
         image_id,
         reused: false,
+        builder: Some(builder),
         context_bytes: context.size() as u64,
         binary,
         cargo_ms,
         image_ms,
     })
+}
+
+/// The value of [`LABEL_BUILDER`].
+pub fn builder_label(builder: Builder) -> &'static str {
+    match builder {
+        Builder::BuildKit => "buildkit",
+        Builder::Classic => "classic",
+    }
 }
 
 /// The built image carries every plan label with exactly the plan's value.
@@ -159,12 +389,13 @@ async fn check_labels(store: &impl ImageStore, plan: &ImagePlan, image_id: &str)
     ))
 }
 
-/// An image this tool built from the same clean revision, package and Dockerfile.
+/// An image this tool built from the same clean revision, package and Dockerfile, with the
+/// builder its label names.
 async fn reusable_image(
     store: &impl ImageStore,
     plan: &ImagePlan,
     digest: &str,
-) -> Result<Option<String>> {
+) -> Result<Option<(String, Option<Builder>)>> {
     if plan.git.dirty {
         return Ok(None);
     }
@@ -176,7 +407,14 @@ async fn reusable_image(
             (LABEL_DOCKERFILE, digest),
         ])
         .await?;
-    Ok(found.into_iter().next().map(|i| i.id))
+    Ok(found.into_iter().next().map(|i| {
+        let builder = match i.labels.get(LABEL_BUILDER).map(String::as_str) {
+            Some("buildkit") => Some(Builder::BuildKit),
+            Some("classic") => Some(Builder::Classic),
+            _ => None,
+        };
+        (i.id, builder)
+    }))
 }
 
 /// The engine's build parameters: the build args, the classic builder, intermediate containers
@@ -672,7 +910,10 @@ mod tests {
         let reuse = |plan: &ImagePlan, digest: &str| {
             rt.block_on(reusable_image(&store, plan, digest)).unwrap()
         };
-        assert_eq!(reuse(&plan, "fnv1a64:1").as_deref(), Some("sha256:built"));
+        assert_eq!(
+            reuse(&plan, "fnv1a64:1").map(|(id, _)| id).as_deref(),
+            Some("sha256:built")
+        );
         assert_eq!(reuse(&plan, "fnv1a64:2"), None, "another Dockerfile");
         plan.package = "other".into();
         assert_eq!(reuse(&plan, "fnv1a64:1"), None, "another package");

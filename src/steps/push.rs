@@ -75,7 +75,9 @@ impl Pusher {
             let host = credentials::registry_host(image).to_owned();
             if !clients.contains_key(&host) {
                 let creds = config.credentials(&host)?;
-                let client = RegistryClient::connect(&host, creds.clone(), &facts.insecure).await?;
+                let client = RegistryClient::connect(&host, creds.clone(), &facts.insecure)
+                    .await?
+                    .for_push();
                 clients.insert(host.clone(), (client, creds));
             }
             targets.insert(

@@ -82,9 +82,10 @@ pub async fn build(
             (ctx, Some(binary))
         }
         Strategy::Docker => {
-            let ctx = context::directory_context(
+            let ctx = context::service_context(
                 &plan.config.context,
                 &rendered.dockerignore,
+                plan.config.dockerfile.as_deref(),
                 &rendered.dockerfile,
                 mtime,
             )?;
@@ -451,6 +452,13 @@ pub fn cargo_args(plan: &ImagePlan, cargo_flags: &[String]) -> Vec<String> {
         args.push(static_target());
     }
     args.extend(cargo_flags.iter().cloned());
+    // The image is built from the revision's Cargo.lock, never from one cargo rewrote.
+    if !cargo_flags
+        .iter()
+        .any(|f| f == "--locked" || f == "--frozen")
+    {
+        args.push("--locked".into());
+    }
     args
 }
 

@@ -33,23 +33,22 @@ pub struct TagOutcome {
     pub reason: String,
 }
 
-/// The semver releases each repository already has in the local engine (`1.4.2`, `1.5.0-rc.1`,
+/// The semver releases each repository already has in the local engine, read in one batch (`1.4.2`, `1.5.0-rc.1`,
 /// `1.4.2_ab` read back as `1.4.2+ab`).
 pub async fn known_releases(
     store: &impl ImageStore,
     repositories: &[&str],
 ) -> Result<KnownReleases> {
     let mut known = KnownReleases::new();
-    for repo in repositories {
-        let mut versions: Vec<Version> = store
-            .repository_tags(repo)
-            .await?
+    // One listing for every repository of the release, not one round trip per service.
+    for (repo, tags) in store.repositories_tags(repositories).await? {
+        let mut versions: Vec<Version> = tags
             .into_iter()
             .filter_map(|t| Version::parse(&t.tag.replace('_', "+")).ok())
             .collect();
         versions.sort();
         versions.dedup();
-        known.insert((*repo).to_owned(), versions);
+        known.insert(repo, versions);
     }
     Ok(known)
 }

@@ -213,11 +213,17 @@ fn never_committed(package: &str) -> Error {
     }
 }
 
-fn shallow_history(package: &str, boundary: Oid) -> Error {
+fn shallow_history(packages: &[&str], boundary: Oid) -> Error {
+    let names = packages
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let package = packages.first().copied().unwrap_or("the crate");
     Error::Git {
         message: format!(
-            "`{package}`: the clone is shallow and its history ends at {} before the commit that \
-             last changed the inputs of `{package}`; its revision cannot be known",
+            "the clone is shallow: its history ends at commit {} before the commit that last \
+             changed the inputs of {names}, so the revision cannot be known",
             &boundary.to_string()[..12]
         ),
         help: Some(format!(
@@ -328,11 +334,13 @@ fn last_commits_touching(
     let mut tree = commit.tree().map_err(git_err)?;
     while resolved.iter().any(Option::is_none) {
         let shallow = || {
-            let first = resolved
+            let unresolved: Vec<&str> = resolved
                 .iter()
-                .position(Option::is_none)
-                .expect("unresolved");
-            shallow_history(queries[first].package, commit.id())
+                .zip(queries)
+                .filter(|(r, _)| r.is_none())
+                .map(|(_, q)| q.package)
+                .collect();
+            shallow_history(&unresolved, commit.id())
         };
         // At a shallow boundary what the parent had is unknown: refuse, never guess.
         if boundary.contains(&commit.id()) {

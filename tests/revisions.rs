@@ -259,6 +259,8 @@ fn a_shallow_clone_is_refused_until_unshallowed() {
         "{}",
         out.stderr
     );
+    // Rendering never needed the history.
+    run_tool(["dockerfile", "--workspace"], &clones.path().join("one")).success();
 }
 
 /// A workspace with one of each kind of input, in a git repository.

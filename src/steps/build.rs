@@ -611,6 +611,27 @@ mod tests {
     }
 
     #[test]
+    fn cargo_always_builds_from_the_lock_file() {
+        let plan = crate::steps::tests_support::image_plan("acme/app", "1.0.0", "c", vec![]);
+        let count = |flags: &[&str]| {
+            let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+            let args = cargo_args(&plan, &flags);
+            (
+                args.iter().filter(|a| *a == "--locked").count(),
+                args.iter().filter(|a| *a == "--offline").count(),
+            )
+        };
+        assert_eq!(count(&[]), (1, 0));
+        assert_eq!(count(&["--locked"]), (1, 0));
+        assert_eq!(count(&["--offline"]), (1, 1));
+        assert_eq!(
+            count(&["--frozen"]),
+            (0, 0),
+            "--frozen already means --locked"
+        );
+    }
+
+    #[test]
     fn declared_args_are_found_case_insensitively() {
         assert_eq!(
             declared_args("FROM x\narg REVISION\n  ARG VERSION=1\nRUN [\"a\"]\nARG\n"),

@@ -57,8 +57,19 @@ pub async fn known_releases(
 /// can only conflict (the new image will differ). Checked for every service at once.
 pub async fn preflight(store: &impl ImageStore, plans: &[&ImagePlan], force: bool) -> Result<()> {
     let mut conflicts = Vec::new();
+    // One listing says which tags exist at all; only those are inspected for their revision.
+    let mut repositories: Vec<&str> = plans.iter().map(|p| p.image.as_str()).collect();
+    repositories.sort_unstable();
+    repositories.dedup();
+    let existing_tags = store.repositories_tags(&repositories).await?;
     for plan in plans {
         for tag in plan.applied_tags().filter(|t| t.kind.is_immutable()) {
+            let exists = existing_tags
+                .get(&plan.image)
+                .is_some_and(|tags| tags.iter().any(|t| t.tag == tag.name));
+            if !exists {
+                continue;
+            }
             let reference = format!("{}:{}", plan.image, tag.name);
             if let Some(existing) = store.image(&reference).await? {
                 let revision = existing.labels.get(&format!("{OCI}.revision"));

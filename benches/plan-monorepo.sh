@@ -6,7 +6,7 @@
 #      (`DOCKER_HOST` pointing at a socket that does not exist).
 # The monorepo is written by `git fast-import` in seconds: SERVICES services under `services/`,
 # then COMMITS commits that each change `docs/churn.txt` only, so every service last changed in
-# the first commit, COMMITS commits ago (the worst case for a walk). It reports each wall time,
+# the first commit, COMMITS commits ago (the worst case for a walk). It reports each wall time (the plans: the median of five runs),
 # the ratios, and checks that the plan and `git log` agree on every revision.
 #
 # usage: benches/plan-monorepo.sh [SERVICES] [COMMITS]   (default: 100 20000)
@@ -118,19 +118,28 @@ if command -v docker >/dev/null; then
   done
 fi
 
+# The median wall time of five runs of a command (its output discarded).
+median_of_5() {
+  local times=() started
+  for _ in 1 2 3 4 5; do
+    started="$(now)"
+    "$@" > /dev/null
+    times+=("$(since "$started")")
+  done
+  printf '%s\n' "${times[@]}" | sort -n | sed -n 3p
+}
+
 plan() {
   "$tool" docker-release plan --workspace --message-format json 2>/dev/null
 }
 echo "== cargo docker-release plan --workspace, with the engine"
 plan > /dev/null   # warm the file system cache for both sides alike
-started="$(now)"
 plan > "$work/plan.json"
-plan_s="$(since "$started")"
+plan_s="$(median_of_5 plan)"
 
 echo "== cargo docker-release plan --workspace, without an engine"
-started="$(now)"
-DOCKER_HOST="unix://$work/no-engine.sock" plan > /dev/null
-plan_no_engine_s="$(since "$started")"
+no_engine_plan() { DOCKER_HOST="unix://$work/no-engine.sock" plan; }
+plan_no_engine_s="$(median_of_5 no_engine_plan)"
 
 jq -r '.images[] | "\(.package) \(.revision)"' "$work/plan.json" | sort > "$work/plan.txt"
 # The engine's releases reached the plan: its 2.0.0 holds `latest` back for every service.

@@ -132,7 +132,7 @@ impl BuildContext {
         (entries + 2 * BLOCK) as usize
     }
 
-    /// Writes the archive to `out`, reading each file as it goes; returns the bytes written.
+    /// Writes the archive to `out`, reading each file as it goes.
     pub fn write_to(&self, out: impl Write) -> Result<()> {
         let mut tar = tar::Builder::new(out);
         tar.mode(tar::HeaderMode::Deterministic);

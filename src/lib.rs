@@ -103,15 +103,21 @@ pub fn make_plan(
     known: &KnownReleases,
     options: &PlanOptions,
 ) -> Result<ReleasePlan> {
+    let Some(first) = services.first() else {
+        return Ok(ReleasePlan { images: Vec::new() });
+    };
+    let repo = git::open(&first.package.workspace_root)?;
+    let queries: Vec<git::RevisionQuery<'_>> = services
+        .iter()
+        .map(|s| git::RevisionQuery {
+            package: &s.package.name,
+            inputs: &s.inputs,
+            mode: s.config.revision,
+        })
+        .collect();
+    let revisions = git::revisions(&repo, &queries)?;
     let mut images = Vec::new();
-    for service in services {
-        let repo = git::open(&service.package.dir)?;
-        let revision = git::revision(
-            &repo,
-            &service.package.name,
-            &service.inputs,
-            service.config.revision,
-        )?;
+    for (service, revision) in services.iter().zip(revisions) {
         let known = known
             .get(&service.config.image)
             .map(Vec::as_slice)
@@ -154,6 +160,9 @@ pub fn print_plan(shell: &Shell, plan: &ReleasePlan) -> Result<()> {
         MessageFormat::Json => {
             let json = serde_json::to_string_pretty(plan).expect("plans serialize");
             shell.stdout(&format!("{json}\n"))
+        }
+        MessageFormat::Human if shell.verbosity() >= ui::Verbosity::Verbose => {
+            shell.stdout(&plan.human_with_inputs())
         }
         MessageFormat::Human => shell.stdout(&plan.human()),
     }

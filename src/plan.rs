@@ -496,6 +496,16 @@ pub fn labels_for(
 impl ReleasePlan {
     /// The plan for people: each image, each tag with its reason, the labels.
     pub fn human(&self) -> String {
+        self.human_text(false)
+    }
+
+    /// [`Self::human`] with every service's inputs (`plan -v`): the paths, relative to the
+    /// repository root, whose changes change its revision.
+    pub fn human_with_inputs(&self) -> String {
+        self.human_text(true)
+    }
+
+    fn human_text(&self, inputs: bool) -> String {
         use std::fmt::Write;
         let mut out = String::new();
         for image in &self.images {
@@ -517,6 +527,17 @@ impl ReleasePlan {
             for tag in &image.tags {
                 let mark = if tag.applied { "+" } else { "-" };
                 let _ = writeln!(out, "    {mark} {:width$}  {}", tag.name, tag.reason);
+            }
+            if inputs {
+                let _ = writeln!(out, "  inputs:");
+                for input in &image.git.inputs {
+                    let shown = if input.is_empty() {
+                        "(the whole repository)"
+                    } else {
+                        input
+                    };
+                    let _ = writeln!(out, "    {shown}");
+                }
             }
             let _ = writeln!(out, "  labels:");
             for (k, v) in &image.labels {
@@ -563,6 +584,7 @@ mod tests {
                 vec![]
             },
             head_tags: vec![],
+            inputs: vec![],
         }
     }
 

@@ -19,6 +19,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now();
     let (ws, services) = load_services(global, true)?;
+    ws.check_lockfile()?;
     let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
     let engine = match engine::Engine::connect().await {
         Ok(engine) => Some(engine),

@@ -71,6 +71,15 @@ pub trait ImageStore {
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>>;
     /// Every tag of `repo` in the local engine.
     async fn repository_tags(&self, repo: &str) -> Result<Vec<RepoTag>>;
+    /// Every tag of each of `repos`, in as few round trips as the store allows (the engine:
+    /// one image listing per 50 repositories, however many services a release has).
+    async fn repositories_tags(&self, repos: &[&str]) -> Result<BTreeMap<String, Vec<RepoTag>>> {
+        let mut all = BTreeMap::new();
+        for repo in repos {
+            all.insert((*repo).to_owned(), self.repository_tags(repo).await?);
+        }
+        Ok(all)
+    }
     /// Images carrying all of `labels`.
     async fn images_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<ImageInfo>>;
     /// Points `repo:tag` at `image_id` (moving it if it pointed elsewhere).
@@ -132,6 +141,44 @@ impl ImageStore for Engine {
         }
         tags.sort_by(|a, b| a.tag.cmp(&b.tag));
         Ok(tags)
+    }
+
+    async fn repositories_tags(&self, repos: &[&str]) -> Result<BTreeMap<String, Vec<RepoTag>>> {
+        let mut all: BTreeMap<String, Vec<RepoTag>> = repos
+            .iter()
+            .map(|r| ((*r).to_owned(), Vec::new()))
+            .collect();
+        // The engine ORs several `reference` filters; a bounded number keeps the URL short.
+        for chunk in repos.chunks(50) {
+            let filters = HashMap::from([(
+                "reference".to_owned(),
+                chunk.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>(),
+            )]);
+            let images = self
+                .docker()
+                .list_images(Some(ListImagesOptions {
+                    filters: Some(filters),
+                    ..Default::default()
+                }))
+                .await
+                .map_err(|e| engine_error("engine", "listing the images of the release", e))?;
+            for image in images {
+                for reference in &image.repo_tags {
+                    if let Some((r, tag)) = split_reference(reference)
+                        && let Some(tags) = all.get_mut(r)
+                    {
+                        tags.push(RepoTag {
+                            tag: tag.to_owned(),
+                            image_id: image.id.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        for tags in all.values_mut() {
+            tags.sort_by(|a, b| a.tag.cmp(&b.tag));
+        }
+        Ok(all)
     }
 
     async fn images_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<ImageInfo>> {

@@ -82,9 +82,10 @@ pub async fn build(
             (ctx, Some(binary))
         }
         Strategy::Docker => {
-            let ctx = context::directory_context(
+            let ctx = context::service_context(
                 &plan.config.context,
                 &rendered.dockerignore,
+                plan.config.dockerfile.as_deref(),
                 &rendered.dockerfile,
                 mtime,
             )?;
@@ -451,6 +452,13 @@ pub fn cargo_args(plan: &ImagePlan, cargo_flags: &[String]) -> Vec<String> {
         args.push(static_target());
     }
     args.extend(cargo_flags.iter().cloned());
+    // The image is built from the revision's Cargo.lock, never from one cargo rewrote.
+    if !cargo_flags
+        .iter()
+        .any(|f| f == "--locked" || f == "--frozen")
+    {
+        args.push("--locked".into());
+    }
     args
 }
 
@@ -600,6 +608,27 @@ mod tests {
         );
         assert_eq!(rustflags(Some(" "), false), None);
         assert_eq!(rustflags(Some("-g"), false).as_deref(), Some("-g"));
+    }
+
+    #[test]
+    fn cargo_always_builds_from_the_lock_file() {
+        let plan = crate::steps::tests_support::image_plan("acme/app", "1.0.0", "c", vec![]);
+        let count = |flags: &[&str]| {
+            let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+            let args = cargo_args(&plan, &flags);
+            (
+                args.iter().filter(|a| *a == "--locked").count(),
+                args.iter().filter(|a| *a == "--offline").count(),
+            )
+        };
+        assert_eq!(count(&[]), (1, 0));
+        assert_eq!(count(&["--locked"]), (1, 0));
+        assert_eq!(count(&["--offline"]), (1, 1));
+        assert_eq!(
+            count(&["--frozen"]),
+            (0, 0),
+            "--frozen already means --locked"
+        );
     }
 
     #[test]

@@ -123,6 +123,7 @@ pub(crate) mod tests_support {
                 dirty: false,
                 dirty_files: vec![],
                 head_tags: vec![],
+                inputs: vec![],
             },
             tags,
             labels: Default::default(),

@@ -248,6 +248,13 @@ async fn check(store: &impl ManifestStore, plan: &ImagePlan) -> Result<Check> {
     Ok(check)
 }
 
+/// Whether `plan`'s immutable tags are all in the registry, as one manifest carrying this
+/// revision's labels: the service needs no build (`plan --matrix` leaves it out).
+pub async fn is_current(store: &impl ManifestStore, plan: &ImagePlan) -> Result<bool> {
+    let check = check(store, plan).await?;
+    Ok(check.manifest.is_some() && check.problems.is_empty())
+}
+
 /// The stable version an image's config says it is, if any.
 async fn release_of(
     store: &impl ManifestStore,
@@ -491,6 +498,46 @@ impl PromotionReport {
         Ok(path)
     }
 
+    /// Appends the promotion as a Markdown table to a CI job summary (`$GITHUB_STEP_SUMMARY`).
+    pub fn append_markdown(&self, path: &std::path::Path) -> Result<()> {
+        use std::fmt::Write;
+        let mut md = String::from(
+            "### cargo docker-release promote\n\n| service | version | state | moved | unchanged | left alone |\n|---|---|---|---|---|---|\n",
+        );
+        for s in &self.services {
+            let names = |f: &dyn Fn(TagMove) -> bool| -> String {
+                s.tags
+                    .iter()
+                    .filter(|t| t.kind.is_floating() && f(t.outcome))
+                    .map(|t| format!("`{}`", t.name))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:?} | {} | {} | {} |",
+                s.package,
+                s.version,
+                s.state,
+                names(&|o| o == TagMove::Moved),
+                names(&|o| o == TagMove::Unchanged),
+                names(&|o| !matches!(o, TagMove::Moved | TagMove::Unchanged)),
+            );
+        }
+        for s in self.services.iter().filter(|s| !s.problems.is_empty()) {
+            for p in &s.problems {
+                let _ = writeln!(md, "\n- **{}**: {p}", s.package);
+            }
+        }
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(md.as_bytes()))
+            .map_err(|e| Error::io(format!("writing the job summary `{}`", path.display()), e))
+    }
+
     /// The summary for people: per service its state, digest and what each floating tag did.
     pub fn human(&self) -> String {
         use std::fmt::Write;
@@ -533,6 +580,9 @@ impl PromotionReport {
         out
     }
 }
+
+mod registry;
+pub use registry::Registries;
 
 #[cfg(test)]
 mod tests;

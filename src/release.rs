@@ -36,16 +36,25 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     };
     // With --push the registry's releases decide the forward-only rule; a registry that refuses
     // or does not answer stops the release here, before anything is built or tagged.
-    let pusher = if release.push {
-        let pusher = steps::push::Pusher::new(&repositories)?;
-        match pusher.known_releases(&mut known, shell).await {
-            Ok(()) => {}
-            Err(e) if release.dry_run => shell.warn(format!(
-                "{e}; the plan below does not know the registry's releases"
-            )),
+    let mut pusher = if release.push {
+        let facts = match &engine {
+            Some(engine) => engine.push_facts().await?,
+            None => engine::info::PushFacts::default(),
+        };
+        let connected = match steps::push::Pusher::connect(&facts, &repositories).await {
+            Ok(mut pusher) => pusher.known_releases(&mut known).await.map(|()| pusher),
+            Err(e) => Err(e),
+        };
+        match connected {
+            Ok(pusher) => Some(pusher),
+            Err(e) if release.dry_run => {
+                shell.warn(format!(
+                    "{e}; the plan below does not know the registry's releases"
+                ));
+                None
+            }
             Err(e) => return Err(e),
         }
-        Some(pusher)
     } else {
         None
     };
@@ -73,6 +82,9 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     }
     let plans: Vec<&plan::ImagePlan> = plan.images.iter().collect();
     steps::tag::preflight(&engine, &plans, release.force).await?;
+    if let Some(pusher) = &mut pusher {
+        pusher.preflight(&plans, release.force, shell).await?;
+    }
     let leftovers = steps::test::remove_leftovers(&engine).await?;
     if leftovers > 0 {
         shell.status(
@@ -139,6 +151,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
                     run.tags = Some(outcomes);
                     run.pushed = pushed.tags;
                     run.digest = pushed.digest;
+                    run.push = pushed.push;
                     run.timings.push_ms = pushed.push_ms;
                     run.timings.tag_ms = elapsed.saturating_sub(pushed.push_ms);
                 }
@@ -208,6 +221,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             context_bytes: run.context_bytes,
             tags,
             pushed: std::mem::take(&mut run.pushed),
+            push: std::mem::take(&mut run.push),
             digest: run.digest.take(),
             labels: plan.labels.clone(),
             tests: run.tests.take(),
@@ -263,6 +277,7 @@ struct ServiceRun {
     tests: Option<steps::TestReport>,
     tags: Option<Vec<steps::tag::TagOutcome>>,
     pushed: Vec<String>,
+    push: Vec<steps::push::TagPush>,
     digest: Option<String>,
     timings: report::StepTimings,
     error: Option<error::Error>,
@@ -272,6 +287,7 @@ struct ServiceRun {
 #[derive(Debug, Default)]
 struct Pushed {
     tags: Vec<String>,
+    push: Vec<steps::push::TagPush>,
     digest: Option<String>,
     push_ms: u64,
 }
@@ -303,7 +319,7 @@ async fn tag_and_push(
 ) {
     let mut pushed: Vec<Pushed> = released.iter().map(|_| Pushed::default()).collect();
     let checked = match steps::tag::check_conflicts(engine, released, force).await {
-        Ok(()) => pusher.check_conflicts(released, force).await,
+        Ok(()) => pusher.check_conflicts(released, force, shell),
         Err(e) => Err(e),
     };
     if let Err(e) = checked {
@@ -400,16 +416,14 @@ async fn push_part(
     for ((p, id), pushed) in part.iter().zip(pushed.iter_mut()) {
         let started = std::time::Instant::now();
         let tags: Vec<&str> = p.applied_tags().map(|t| t.name.as_str()).collect();
-        let result = match pusher.push_tags(engine, p, &tags, shell).await {
-            Ok(()) => pusher.verify(engine, p, id, &tags).await,
-            Err(e) => Err(e),
-        };
+        let result = pusher.push_tags(engine, p, id, &tags, shell).await;
         pushed.push_ms += started.elapsed().as_millis() as u64;
-        let digest = result?;
+        let done = result?;
         pushed.tags.extend(tags.iter().map(|t| (*t).to_owned()));
         if pushed.digest.is_none() {
-            pushed.digest = digest;
+            pushed.digest = done.first().map(|t| t.digest.clone());
         }
+        pushed.push.extend(done);
     }
     Ok(())
 }

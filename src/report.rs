@@ -63,6 +63,9 @@ pub struct ServiceReport {
     pub tags: Vec<TagOutcome>,
     /// The tags pushed to the registry (with `--push`), in push order.
     pub pushed: Vec<String>,
+    /// Per pushed tag: the digest the registry serves and whether it was verified to be the
+    /// tested image (and what `--force` replaced).
+    pub push: Vec<crate::steps::push::TagPush>,
     /// The manifest digest the registry serves for the pushed tags (checked to be the tested
     /// image: its config digest is [`Self::image_id`]).
     pub digest: Option<String>,
@@ -152,8 +155,22 @@ impl ReleaseReport {
             if let Some(digest) = &s.digest {
                 let _ = writeln!(out, "  digest   {digest}");
             }
-            if !s.pushed.is_empty() {
-                let _ = writeln!(out, "  pushed   {}", s.pushed.join(", "));
+            for p in &s.push {
+                let _ = writeln!(
+                    out,
+                    "  pushed   {} {}{}{}",
+                    p.tag,
+                    p.digest,
+                    if p.verified {
+                        " verified"
+                    } else {
+                        " NOT verified"
+                    },
+                    p.replaced
+                        .as_deref()
+                        .map(|r| format!(" (replaced {r})"))
+                        .unwrap_or_default()
+                );
             }
             if let Some(tests) = &s.tests
                 && !tests.checks.is_empty()

@@ -187,15 +187,16 @@ impl ImageStore for Engine {
 
 impl Engine {
     /// Pushes `repo:tag` with `credentials` (none: anonymous); `progress` sees each status line
-    /// (`Pushing`, `Pushed`, `latest: digest: sha256:… size: …`). A refused or unreachable
-    /// registry is a `push` step failure with a hint.
+    /// (`Pushing`, `Pushed`, `latest: digest: sha256:… size: …`). Returns the manifest digest
+    /// the engine reports having pushed. A refused or unreachable registry is a `push` step
+    /// failure with a hint.
     pub async fn push(
         &self,
         repo: &str,
         tag: &str,
         credentials: Option<bollard::auth::DockerCredentials>,
         mut progress: impl FnMut(&str),
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         use futures_util::StreamExt;
         let host = super::credentials::registry_host(repo).to_owned();
         let failed = |message: String| {
@@ -224,6 +225,7 @@ impl Engine {
             }),
             credentials,
         );
+        let mut digest = None;
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
@@ -231,6 +233,9 @@ impl Engine {
                         return Err(failed(e));
                     }
                     if let Some(status) = info.status {
+                        if let Some(d) = pushed_digest(&status) {
+                            digest = Some(d.to_owned());
+                        }
                         progress(&status);
                     }
                 }
@@ -240,7 +245,7 @@ impl Engine {
                 Err(e) => return Err(failed(super::innermost(&e))),
             }
         }
-        Ok(())
+        Ok(digest)
     }
 
     /// The manifest digest the registry serves for `reference`, asked through the engine's
@@ -279,9 +284,27 @@ impl Engine {
     }
 }
 
+/// The digest of a push's final status line (`1.2.3: digest: sha256:… size: 528`).
+pub fn pushed_digest(status: &str) -> Option<&str> {
+    let rest = &status[status.find("digest: ")? + "digest: ".len()..];
+    let digest = rest.split_whitespace().next()?;
+    (digest.starts_with("sha256:") && digest.len() == 71).then_some(digest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pushed_digest_comes_from_the_final_status_line() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            pushed_digest(&format!("1.2.3: digest: {d} size: 528")),
+            Some(d.as_str())
+        );
+        assert_eq!(pushed_digest("Pushed"), None);
+        assert_eq!(pushed_digest("digest: sha256:short size: 1"), None);
+    }
 
     #[test]
     fn references_split_at_the_tag_not_the_registry_port() {

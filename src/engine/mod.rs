@@ -11,6 +11,7 @@ pub mod container;
 pub mod context;
 pub mod credentials;
 pub mod images;
+pub mod info;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! A monorepo released across CI jobs, end to end against a real registry and the real engine:
+//! A monorepo released across CI jobs, end to end against a real registry (TLS, token auth) and the
+//! real engine:
 //! `plan --matrix` -> one `--push --stage immutable` process per service (the engine holds no
 //! image of the others: local images are removed between jobs) -> one `promote` process that
 //! holds no image at all.
@@ -16,6 +17,7 @@ use std::process::Output;
 use cargo_docker_release::engine::images::ImageStore;
 use serde_json::Value;
 use support::Registry;
+use support::registry::Auth;
 use support::service::{MAIN_RS, TEST_LABEL, assert_success, block_on, engine, text, unique};
 
 /// A virtual workspace of service crates in its own git repository, each crate a copy of the
@@ -25,13 +27,12 @@ struct Monorepo {
     id: String,
     registry: String,
     members: Vec<String>,
-    docker_config: tempfile::TempDir,
+    docker_config: PathBuf,
 }
 
 impl Monorepo {
     fn new(registry: &Registry, members: &[&str], version: &str) -> Monorepo {
-        let docker_config = tempfile::tempdir().unwrap();
-        std::fs::write(docker_config.path().join("config.json"), "{}\n").unwrap();
+        let docker_config = registry.docker_config();
         let repo = Monorepo {
             dir: tempfile::tempdir().unwrap(),
             id: unique(),
@@ -129,6 +130,12 @@ healthcheck = {{ cmd = ["/usr/local/bin/{name}", "health"], interval = "1s", tim
         self.write("Cargo.lock", &lock);
     }
 
+    fn head(&self) -> String {
+        let repo = git2::Repository::open(self.path()).unwrap();
+        let head = repo.head().unwrap().peel_to_commit().unwrap();
+        head.id().to_string()
+    }
+
     fn commit(&self, message: &str) -> String {
         let repo = git2::Repository::open(self.path()).unwrap();
         let mut index = repo.index().unwrap();
@@ -154,7 +161,7 @@ healthcheck = {{ cmd = ["/usr/local/bin/{name}", "health"], interval = "1s", tim
             .arg(dir.join("Cargo.toml"))
             .current_dir(dir)
             .env("CI", "1")
-            .env("DOCKER_CONFIG", self.docker_config.path())
+            .env("DOCKER_CONFIG", &self.docker_config)
             .env_remove("RUSTFLAGS")
             .env_remove("GITHUB_STEP_SUMMARY")
             .env("CARGO_TARGET_DIR", self.path().join("target"));
@@ -285,15 +292,18 @@ fn owned(v: &[&str]) -> Vec<String> {
 /// re-run changes nothing.
 #[test]
 fn three_jobs_then_one_promotion_moves_every_floating_tag_only_when_all_passed() {
-    let registry = Registry::start();
+    let registry = Registry::start_tls(Auth::Token("ci".into(), "s3cret".into()));
     let members = ["orders", "billing", "search"];
     let ws = Monorepo::new(&registry, &members, "1.2.0");
+    // Each crate's revision is the last commit that touched its inputs: orders and billing stay
+    // at the first commit.
+    let first = ws.head();
     // search's job will fail: its code does not compile at this commit.
     ws.write(
         "search/src/main.rs",
         "fn main() { this does not compile }\n",
     );
-    let first = ws.commit("search: broken");
+    ws.commit("search: broken");
 
     assert_eq!(
         sorted(ws.matrix()),
@@ -409,16 +419,9 @@ fn three_jobs_then_one_promotion_moves_every_floating_tag_only_when_all_passed()
 /// its own `1.0`.
 #[test]
 fn two_racing_promotions_end_with_the_newer_release_on_every_shared_tag() {
-    let registry = Registry::start();
+    let registry = Registry::start_tls(Auth::Token("ci".into(), "s3cret".into()));
     let ws = Monorepo::new(&registry, &["api"], "1.0.1");
-    let older_sha = git2::Repository::open(ws.path())
-        .unwrap()
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let older_sha = ws.head();
     assert_success(&ws.job("api"));
     // The older release's checkout, as its pipeline has it.
     let older: PathBuf = ws.path().join("target").join("older-checkout");

@@ -24,21 +24,10 @@ use futures_util::StreamExt;
 use semver::Version;
 use serde::Serialize;
 
+pub use crate::engine::registry::Manifest;
 use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, KnownReleases, LABEL_CI_RUN, OCI, TagKind};
 use crate::ui::Shell;
-
-/// A manifest exactly as the registry stores it: copying these bytes with this media type under
-/// another tag makes the tag name the same digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredManifest {
-    /// `sha256:…` of `bytes`.
-    pub digest: String,
-    /// `Content-Type` the registry serves it with (Docker v2 / OCI manifest or index).
-    pub media_type: String,
-    /// The manifest body, byte for byte.
-    pub bytes: Vec<u8>,
-}
 
 /// What promotion needs from a registry, addressed by full image name (`host/repo`).
 #[allow(async_fn_in_trait)]
@@ -46,15 +35,15 @@ pub trait ManifestStore {
     /// Every tag of `image`'s repository (empty when it does not exist).
     async fn tags(&self, image: &str) -> Result<Vec<String>>;
     /// The manifest `image:reference` names, or `None` when there is no such tag.
-    async fn manifest(&self, image: &str, reference: &str) -> Result<Option<StoredManifest>>;
+    async fn manifest(&self, image: &str, reference: &str) -> Result<Option<Manifest>>;
     /// The labels of the image config `manifest` refers to (for an index: of its first image).
     async fn config_labels(
         &self,
         image: &str,
-        manifest: &StoredManifest,
+        manifest: &Manifest,
     ) -> Result<BTreeMap<String, String>>;
     /// Puts `manifest`'s bytes under `image:tag` (a manifest PUT; the blobs are already there).
-    async fn put_manifest(&self, image: &str, tag: &str, manifest: &StoredManifest) -> Result<()>;
+    async fn put_manifest(&self, image: &str, tag: &str, manifest: &Manifest) -> Result<()>;
 }
 
 /// How many services are checked or promoted at once (registry round trips overlap).
@@ -183,7 +172,7 @@ pub enum TagMove {
 /// The result of checking one service in the registry.
 #[derive(Debug, Default)]
 struct Check {
-    manifest: Option<StoredManifest>,
+    manifest: Option<Manifest>,
     problems: Vec<String>,
 }
 
@@ -259,7 +248,7 @@ pub async fn is_current(store: &impl ManifestStore, plan: &ImagePlan) -> Result<
 async fn release_of(
     store: &impl ManifestStore,
     image: &str,
-    manifest: &StoredManifest,
+    manifest: &Manifest,
 ) -> Result<Option<Version>> {
     let labels = store.config_labels(image, manifest).await?;
     Ok(labels
@@ -273,7 +262,7 @@ async fn move_tag(
     store: &impl ManifestStore,
     plan: &ImagePlan,
     tag: &str,
-    source: &StoredManifest,
+    source: &Manifest,
 ) -> Result<(TagMove, String)> {
     let ours = Version::parse(&plan.version).ok();
     let reference = format!("{}:{tag}", plan.image);

@@ -9,6 +9,7 @@ use semver::Version;
 
 use super::*;
 use crate::config::{ManifestSource, PackageFacts, resolve};
+use crate::engine::registry::DOCKER_MANIFEST;
 use crate::git::Revision;
 use crate::plan::{PackageInput, PlanOptions, plan_image};
 
@@ -21,7 +22,7 @@ type PutHook = Box<dyn FnMut(&FakeRegistry, &str, &str)>;
 /// A registry in memory: tags -> manifests, manifest digest -> config labels.
 #[derive(Default)]
 struct FakeRegistry {
-    tags: RefCell<BTreeMap<(String, String), StoredManifest>>,
+    tags: RefCell<BTreeMap<(String, String), Manifest>>,
     labels: RefCell<BTreeMap<String, BTreeMap<String, String>>>,
     requests: RefCell<Vec<String>>,
     /// Runs after each PUT (a concurrent promotion overwriting the tag right after).
@@ -29,17 +30,17 @@ struct FakeRegistry {
 }
 
 impl FakeRegistry {
-    fn manifest_of(&self, package: &str, version: &str, sha: &str) -> StoredManifest {
-        let digest = format!("sha256:{package}-{version}-{}", &sha[..7]);
-        StoredManifest {
-            digest: digest.clone(),
-            media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
-            bytes: digest.into_bytes(),
-        }
+    fn manifest_of(&self, package: &str, version: &str, sha: &str) -> Manifest {
+        let config =
+            crate::engine::registry::sha256_digest(format!("{package}-{version}-{sha}").as_bytes());
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{{"digest":"{config}"}},"layers":[]}}"#
+        );
+        Manifest::parse(body.into_bytes().into(), Some(DOCKER_MANIFEST)).unwrap()
     }
 
     /// The immutable part of a release of `image` at `version` from `sha`, labelled as `plan` is.
-    fn push(&self, plan: &ImagePlan, tags: &[&str]) -> StoredManifest {
+    fn push(&self, plan: &ImagePlan, tags: &[&str]) -> Manifest {
         let manifest = self.manifest_of(&plan.package, &plan.version, &plan.revision);
         let mut labels = plan.labels.clone();
         labels.insert(LABEL_CI_RUN.into(), "https://ci/run/other-job".into());
@@ -52,7 +53,7 @@ impl FakeRegistry {
         manifest
     }
 
-    fn set(&self, image: &str, tag: &str, manifest: &StoredManifest) {
+    fn set(&self, image: &str, tag: &str, manifest: &Manifest) {
         self.tags
             .borrow_mut()
             .insert((image.into(), tag.into()), manifest.clone());
@@ -86,7 +87,7 @@ impl ManifestStore for FakeRegistry {
             .collect())
     }
 
-    async fn manifest(&self, image: &str, reference: &str) -> Result<Option<StoredManifest>> {
+    async fn manifest(&self, image: &str, reference: &str) -> Result<Option<Manifest>> {
         self.requests
             .borrow_mut()
             .push(format!("GET {image}:{reference}"));
@@ -100,7 +101,7 @@ impl ManifestStore for FakeRegistry {
     async fn config_labels(
         &self,
         image: &str,
-        manifest: &StoredManifest,
+        manifest: &Manifest,
     ) -> Result<BTreeMap<String, String>> {
         self.requests
             .borrow_mut()
@@ -113,7 +114,7 @@ impl ManifestStore for FakeRegistry {
             .unwrap_or_default())
     }
 
-    async fn put_manifest(&self, image: &str, tag: &str, manifest: &StoredManifest) -> Result<()> {
+    async fn put_manifest(&self, image: &str, tag: &str, manifest: &Manifest) -> Result<()> {
         self.requests
             .borrow_mut()
             .push(format!("PUT {image}:{tag}"));

@@ -115,6 +115,8 @@ EOF
 done
 printf '[workspace]\nmembers = [%s]\nresolver = "2"\n' "${members%, }" > "$ws/Cargo.toml"
 printf '%s' "$lock" > "$ws/Cargo.lock"
+# Exactly the lock file cargo wants, so no cargo run leaves the tree dirty.
+(cd "$ws" && cargo generate-lockfile --offline --quiet)
 printf '/target\n' > "$ws/.gitignore"
 (cd "$ws" && git init -q . && git add -A && git -c user.name=bench -c user.email=bench@localhost commit -qm bench)
 sha="$(git -C "$ws" rev-parse HEAD)"

@@ -206,10 +206,16 @@ healthcheck = {{ cmd = ["/usr/local/bin/{name}", "health"], interval = "1s", tim
             .collect()
     }
 
+    /// The job summary file (`$GITHUB_STEP_SUMMARY`) the promotions append to.
+    fn summary(&self) -> PathBuf {
+        self.path().join("target").join("job-summary.md")
+    }
+
     fn promote_in(&self, dir: &Path) -> Output {
         self.assert_engine_holds_no_image();
         let out = self
             .command_in(dir, &["promote", "--workspace", "--message-format", "json"])
+            .env("GITHUB_STEP_SUMMARY", self.summary())
             .output()
             .expect("the built binary runs");
         // Promotion copies manifests inside the registry: nothing was pulled.
@@ -378,6 +384,19 @@ fn three_jobs_then_one_promotion_moves_every_floating_tag_only_when_all_passed()
         assert_eq!(service["digest"], digest.as_str());
     }
     assert!(ws.matrix().is_empty(), "everything is current");
+    // The job summaries: the refused promotion names search's problem, the second one the moves.
+    let summary = std::fs::read_to_string(ws.summary()).unwrap();
+    assert!(
+        summary.contains(&format!("**{}**", ws.package("search"))),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "| {} | 1.2.0 | Promoted | `1.2` `1` `latest` |",
+            ws.package("orders")
+        )),
+        "{summary}"
+    );
 
     // A re-run is a no-op.
     let before: Vec<Vec<Option<String>>> = members

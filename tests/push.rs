@@ -635,3 +635,50 @@ fn tiny_manifest(registry: &Registry, repo: &str) -> (String, String) {
     let digest = support::registry::sha256(manifest.as_bytes());
     (manifest, digest)
 }
+
+#[test]
+fn an_identity_token_from_a_credential_helper_pushes_to_a_token_registry() {
+    use std::os::unix::fs::PermissionsExt;
+    let registry = Registry::start_tls(Auth::Token("ci".into(), "s3cret".into()));
+    let fx = Fixture::new("push", Some(&registry.addr), "0.3.0", "");
+    let identity = registry.token_server().unwrap().identity_token.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let helper = dir.path().join("docker-credential-cdrtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\n[ \"$server\" = \"{}\" ] || {{ echo 'credentials not found'; exit 1; }}\necho '{{\"Username\":\"<token>\",\"Secret\":\"{identity}\"}}'\n",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(
+            "{{\"credHelpers\": {{\"{}\": \"cdrtest\"}}}}\n",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = fx.run_env(
+        &["--push"],
+        &[
+            ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+            ("PATH", &path),
+        ],
+    );
+    assert_success(&out);
+    assert!(
+        !text(&out.stderr).contains(&identity),
+        "the identity token is never printed"
+    );
+    let id = fx.tags()["0.3.0"].clone();
+    assert_eq!(registry.config_digest(fx.repo(), "0.3.0"), Some(id.clone()));
+    assert_eq!(registry.config_digest(fx.repo(), "latest"), Some(id));
+}

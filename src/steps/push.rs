@@ -75,7 +75,9 @@ impl Pusher {
             let host = credentials::registry_host(image).to_owned();
             if !clients.contains_key(&host) {
                 let creds = config.credentials(&host)?;
-                let client = RegistryClient::connect(&host, creds.clone(), &facts.insecure).await?;
+                let client = RegistryClient::connect(&host, creds.clone(), &facts.insecure)
+                    .await?
+                    .for_push();
                 clients.insert(host.clone(), (client, creds));
             }
             targets.insert(
@@ -215,10 +217,7 @@ impl Pusher {
     /// Whether a manifest (`digest`, `config_digest`) is the local image `image_id`, for this
     /// engine's image store.
     fn is_image(&self, digest: &str, config_digest: Option<&str>, image_id: &str) -> bool {
-        match self.store {
-            ImageStore::Classic => config_digest == Some(image_id),
-            ImageStore::Containerd => digest == image_id,
-        }
+        is_tested_image(self.store, digest, config_digest, image_id)
     }
 
     /// Right before pushing immutable `tag`: it must hold what the preflight saw (nothing, or an
@@ -379,6 +378,21 @@ impl Pusher {
     }
 }
 
+/// Whether a registry manifest (`digest`, its `config_digest`) is the local image `image_id`:
+/// the classic store's image ID is the config digest, the containerd store's the manifest (or
+/// index) digest.
+pub fn is_tested_image(
+    store: ImageStore,
+    digest: &str,
+    config_digest: Option<&str>,
+    image_id: &str,
+) -> bool {
+    match store {
+        ImageStore::Classic => config_digest == Some(image_id),
+        ImageStore::Containerd => digest == image_id,
+    }
+}
+
 fn conflict(conflicts: Vec<String>, force: bool) -> Result<()> {
     if conflicts.is_empty() || force {
         return Ok(());
@@ -400,5 +414,61 @@ fn conflict_error(conflicts: Vec<String>, tail: &str) -> Error {
             "bump the version in Cargo.toml for a new release, or pass --force to overwrite them"
                 .into(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_store_decides_what_the_image_id_is_compared_with() {
+        let (manifest, config) = ("sha256:m", Some("sha256:c"));
+        assert!(is_tested_image(
+            ImageStore::Classic,
+            manifest,
+            config,
+            "sha256:c"
+        ));
+        assert!(!is_tested_image(
+            ImageStore::Classic,
+            manifest,
+            config,
+            "sha256:m"
+        ));
+        assert!(!is_tested_image(
+            ImageStore::Classic,
+            manifest,
+            None,
+            "sha256:c"
+        ));
+        assert!(is_tested_image(
+            ImageStore::Containerd,
+            manifest,
+            config,
+            "sha256:m"
+        ));
+        assert!(is_tested_image(
+            ImageStore::Containerd,
+            manifest,
+            None,
+            "sha256:m"
+        ));
+        assert!(!is_tested_image(
+            ImageStore::Containerd,
+            manifest,
+            config,
+            "sha256:c"
+        ));
+    }
+
+    #[test]
+    fn conflicts_are_exit_2_naming_every_tag_unless_forced() {
+        let c = vec!["r/a:1.0.0 in registry r is sha256:x".to_owned()];
+        assert!(conflict(c.clone(), true).is_ok());
+        assert!(conflict(Vec::new(), false).is_ok());
+        let e = conflict(c, false).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("r/a:1.0.0"), "{e}");
     }
 }

@@ -161,6 +161,7 @@ pub struct RegistryClient {
     challenge: Challenge,
     tokens: Tokens,
     page: usize,
+    read_actions: &'static str,
 }
 
 /// The API host of an image-name host: Docker Hub's API is `registry-1.docker.io`.
@@ -240,6 +241,7 @@ impl RegistryClient {
                 challenge,
                 tokens: Tokens::default(),
                 page: PAGE,
+                read_actions: "pull",
             };
             if client.challenge == Challenge::Basic {
                 client.check_basic().await?;
@@ -254,6 +256,19 @@ impl RegistryClient {
             )
         };
         Err(fail(host, "ping", format!("unreachable: {last}"), &help))
+    }
+
+    /// Reads ask for `pull,push` tokens, as a client about to push does: one token per
+    /// repository serves the whole release, and registries that hide a repository that does not
+    /// exist yet from pull-only tokens (Docker Hub answers 401) answer 404 instead. A token
+    /// service grants what the user may (pull-only for anonymous users).
+    pub fn for_push(mut self) -> Self {
+        self.read_actions = "pull,push";
+        self
+    }
+
+    fn read_scope(&self, repository: &str) -> String {
+        format!("repository:{repository}:{}", self.read_actions)
     }
 
     /// Asks for `n` entries per page of a list (the registry may send fewer).
@@ -299,6 +314,19 @@ impl RegistryClient {
             Challenge::Open => Ok(None),
             Challenge::Basic => Ok(self.credentials.as_ref().map(Credentials::basic_header)),
             Challenge::Bearer { realm, service } => {
+                if realm.starts_with("http://")
+                    && self.base.starts_with("https://")
+                    && self.credentials.is_some()
+                {
+                    return Err(fail(
+                        &self.host,
+                        "token",
+                        format!(
+                            "its token service {realm} is plain HTTP; the credentials are not sent there"
+                        ),
+                        "serve the token service over HTTPS, or declare the registry insecure in the engine",
+                    ));
+                }
                 match self
                     .tokens
                     .get(
@@ -463,7 +491,7 @@ impl RegistryClient {
         let pages: Vec<Page> = self
             .pages(
                 format!("/v2/{repository}/tags/list?n={}", self.page),
-                &format!("repository:{repository}:pull"),
+                &self.read_scope(repository),
                 &format!("listing the tags of `{repository}`"),
             )
             .await?;
@@ -530,7 +558,7 @@ impl RegistryClient {
         repository: &str,
         reference: &str,
     ) -> Result<Option<String>> {
-        let scope = format!("repository:{repository}:pull");
+        let scope = self.read_scope(repository);
         let path = format!("/v2/{repository}/manifests/{reference}");
         let response = self
             .send(
@@ -565,7 +593,7 @@ impl RegistryClient {
     /// The manifest `repository:reference` names, or `None` when there is none. Its bytes must
     /// hash to the digest asked for (a digest reference) and to the digest the registry names.
     pub async fn manifest(&self, repository: &str, reference: &str) -> Result<Option<Manifest>> {
-        let scope = format!("repository:{repository}:pull");
+        let scope = self.read_scope(repository);
         let path = format!("/v2/{repository}/manifests/{reference}");
         let what = format!("reading the manifest of `{repository}:{reference}`");
         let response = self
@@ -641,7 +669,7 @@ impl RegistryClient {
         let Some(config_digest) = image.config_digest.clone() else {
             return Ok(None);
         };
-        let scope = format!("repository:{repository}:pull");
+        let scope = self.read_scope(repository);
         let path = format!("/v2/{repository}/blobs/{config_digest}");
         let what = format!("reading the config {config_digest} of `{repository}`");
         let response = self

@@ -247,4 +247,22 @@ mod tests {
         assert!(matches!(args.command, Some(Command::Plan(_))));
         assert_eq!(args.global.package, ["a", "b"]);
     }
+
+    #[test]
+    fn stage_immutable_needs_push_and_promote_and_matrix_parse() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        assert!(parse(&["cargo", "docker-release", "--stage", "immutable"]).is_err());
+        let Cli::DockerRelease(args) =
+            parse(&["cargo", "docker-release", "--push", "--stage", "immutable"]).unwrap();
+        assert_eq!(args.release.stage, Some(Stage::Immutable));
+        let Cli::DockerRelease(args) =
+            parse(&["cargo", "docker-release", "plan", "--matrix", "--workspace"]).unwrap();
+        assert!(matches!(
+            args.command,
+            Some(Command::Plan(PlanArgs { matrix: true }))
+        ));
+        let Cli::DockerRelease(args) =
+            parse(&["cargo", "docker-release", "promote", "-p", "a"]).unwrap();
+        assert!(matches!(args.command, Some(Command::Promote)));
+    }
 }

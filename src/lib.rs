@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod dockerfile;
 pub mod engine;
@@ -47,7 +48,9 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
     let Cli::DockerRelease(args) = cli;
     let global = &args.global;
     match args.command {
-        Some(Command::Plan) => block_on(plan_command(global, shell)),
+        Some(Command::Plan(plan)) if plan.matrix => block_on(commands::plan::matrix(global, shell)),
+        Some(Command::Plan(_)) => block_on(plan_command(global, shell)),
+        Some(Command::Promote) => block_on(commands::promote::promote(global, shell)),
         Some(Command::Init) => {
             let ws = Workspace::load(&global.selection())?;
             for package in ws.select(&global.selection(), false)? {

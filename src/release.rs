@@ -59,7 +59,12 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     } else {
         None
     };
-    let plan = make_plan(&services, &known, &plan_options(global))?;
+    let mut plan = make_plan(&services, &known, &plan_options(global))?;
+    if release.stage == Some(crate::cli::Stage::Immutable) {
+        plan.images
+            .iter_mut()
+            .for_each(steps::promote::immutable_stage);
+    }
     if release.dry_run {
         return print_plan(shell, &plan);
     }

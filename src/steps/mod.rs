@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod inspect;
+pub mod promote;
 pub mod prune;
 pub mod push;
 pub mod tag;

@@ -22,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod git;
 pub mod init;
+pub mod interrupt;
 pub mod plan;
 pub mod release;
 pub mod report;

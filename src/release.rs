@@ -4,6 +4,7 @@
 
 use crate::cli::{GlobalArgs, MessageFormat, ReleaseArgs};
 use crate::error::{self, Result};
+use crate::interrupt::Interrupt;
 use crate::plan::{self, KnownReleases};
 use crate::ui::Shell;
 use crate::{
@@ -18,6 +19,10 @@ use crate::{
 pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) -> Result<()> {
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now();
+    // SIGINT, SIGTERM and SIGHUP stop the dockerfile and build steps where they are (cargo's
+    // process group is killed, the engine cancels a build whose connection closes); the test
+    // stage removes its container. Nothing is tagged either way.
+    let interrupt = Interrupt::listen()?;
     let (ws, services) = load_services(global, true)?;
     let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
     let engine = match engine::Engine::connect().await {
@@ -86,16 +91,8 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         keep_on_failure: release.keep_on_failure,
         junit: release.junit.clone(),
         several_services: plans.len() > 1,
+        interrupt: Some(interrupt.clone()),
     };
-    // Ctrl-C stops the dockerfile and build steps where they are (the cargo child is killed, the
-    // engine cancels a build whose connection closes); the test stage handles it itself and
-    // removes its container. Nothing is tagged either way.
-    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = interrupt_tx.send(true);
-        }
-    });
     use futures_util::StreamExt;
     let mut runs: Vec<ServiceRun> = futures_util::stream::iter(plans.iter().map(|p| {
         service_run(
@@ -110,8 +107,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     .buffered(jobs)
     .collect()
     .await;
-    watcher.abort();
-    let interrupted = *interrupt.borrow()
+    let interrupted = interrupt.received().is_some()
         || runs
             .iter()
             .any(|r| matches!(r.error, Some(error::Error::Interrupted)));
@@ -416,11 +412,11 @@ async fn service_run(
     plan: &plan::ImagePlan,
     cargo_flags: &[String],
     test_options: &steps::TestStageOptions,
-    mut interrupt: tokio::sync::watch::Receiver<bool>,
+    mut interrupt: Interrupt,
     shell: &Shell,
 ) -> ServiceRun {
     let mut run = ServiceRun::default();
-    if *interrupt.borrow() {
+    if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
         return run;
     }
@@ -436,7 +432,7 @@ async fn service_run(
     let build = steps::build::build(engine, plan, &rendered, cargo_flags, shell);
     let built = tokio::select! {
         built = build => built,
-        _ = interrupt.wait_for(|stop| *stop) => Err(error::Error::Interrupted),
+        _ = interrupt.wait() => Err(error::Error::Interrupted),
     };
     let built = match built {
         Ok(b) => b,
@@ -450,7 +446,7 @@ async fn service_run(
     run.image_id = Some(built.image_id.clone());
     run.reused = built.reused;
     run.context_bytes = built.context_bytes;
-    if *interrupt.borrow() {
+    if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
         return run;
     }

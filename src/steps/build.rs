@@ -495,7 +495,9 @@ pub async fn cargo_build(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        // Its own process group: the whole build (rustc, build scripts) stops with the step.
+        .process_group(0);
     if let Some(flags) = rustflags(
         std::env::var("RUSTFLAGS").ok().as_deref(),
         plan.config.static_link,
@@ -509,6 +511,7 @@ pub async fn cargo_build(
             "install Rust with rustup, or set CARGO to the cargo binary",
         )
     })?;
+    let _group = crate::interrupt::ProcessGroup::new(child.id());
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let stderr_task = {

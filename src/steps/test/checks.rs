@@ -181,7 +181,7 @@ impl Session<'_> {
             ),
         );
         let output = cmd
-            .output()
+            .output_in_group()
             .await
             .map_err(|e| Error::io("cannot run `cargo test --no-run`", e))?;
         if !output.status.success() {
@@ -470,12 +470,15 @@ fn truncate(text: &str, max: usize) -> &str {
     }
 }
 
-/// `output()` with a deadline: `None` when it ran out (the child is killed).
+/// `output()` with a deadline: `None` when it ran out (the child's process group is killed).
 trait OutputWithTimeout {
     async fn output_with_timeout(
         &mut self,
         timeout: Duration,
     ) -> std::io::Result<Option<std::process::Output>>;
+
+    /// `output()` with the child leading a process group that is killed when it is done.
+    async fn output_in_group(&mut self) -> std::io::Result<std::process::Output>;
 }
 
 impl OutputWithTimeout for tokio::process::Command {
@@ -483,11 +486,22 @@ impl OutputWithTimeout for tokio::process::Command {
         &mut self,
         timeout: Duration,
     ) -> std::io::Result<Option<std::process::Output>> {
-        let child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        match tokio::time::timeout(timeout, self.output_in_group()).await {
             Ok(out) => out.map(Some),
             Err(_) => Ok(None),
         }
+    }
+
+    async fn output_in_group(&mut self) -> std::io::Result<std::process::Output> {
+        let child = self
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()?;
+        // The check's whole process group (its background jobs too) stops with it: at its
+        // deadline, on interruption, and when it is done.
+        let _group = crate::interrupt::ProcessGroup::new(child.id());
+        child.wait_with_output().await
     }
 }
 

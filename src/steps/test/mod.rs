@@ -87,13 +87,16 @@ pub struct TestOptions {
     pub keep_on_failure: bool,
     /// Write a JUnit XML report here.
     pub junit: Option<Utf8PathBuf>,
+    /// The run's signal listener; without one the stage listens for SIGINT, SIGTERM and SIGHUP
+    /// itself.
+    pub interrupt: Option<crate::interrupt::Interrupt>,
 }
 
 /// Runs the test stage for `plan` against the image `image_id`.
 ///
 /// Any failing check is `Error::Step { step: "test", .. }` naming it with its output; a check
 /// that cannot work as configured (e.g. an exec program missing from the image) is
-/// `Error::TestConfig`; Ctrl-C is `Error::Interrupted`. The container is gone in every case,
+/// `Error::TestConfig`; SIGINT, SIGTERM or SIGHUP is `Error::Interrupted`. The container is gone in every case,
 /// except a failed one with `keep_on_failure`.
 pub async fn run(
     engine: &Engine,
@@ -135,9 +138,16 @@ pub async fn run_with_report(
         "Testing",
         format!("{} {} ({})", plan.package, plan.version, short_id(image_id)),
     );
-    let outcome = tokio::select! {
-        r = session.run_all(timeout) => r,
-        _ = tokio::signal::ctrl_c() => Err(Outcome::Interrupted),
+    let interrupt = match options.interrupt.clone() {
+        Some(i) => Ok(i),
+        None => crate::interrupt::Interrupt::listen(),
+    };
+    let outcome = match interrupt {
+        Ok(mut interrupt) => tokio::select! {
+            r = session.run_all(timeout) => r,
+            _ = interrupt.wait() => Err(Outcome::Interrupted),
+        },
+        Err(e) => Err(Outcome::Error(e)),
     };
     let result = session.finish(outcome, options, started).await;
     (std::mem::take(&mut session.report), result)
@@ -488,7 +498,7 @@ impl Session<'_> {
                 .take()
                 .unwrap_or_else(|| "the test stage".into());
             let why = if interrupted {
-                "interrupted (Ctrl-C)".to_string()
+                format!("interrupted by {}", crate::interrupt::signal_name())
             } else {
                 format!(
                     "the test stage ran out of its {} deadline (`test.timeout`)",

@@ -391,10 +391,11 @@ async fn push_part(
     for ((p, id), pushed) in part.iter().zip(pushed.iter_mut()) {
         let started = std::time::Instant::now();
         let tags: Vec<&str> = p.applied_tags().map(|t| t.name.as_str()).collect();
-        let result = match pusher.push_tags(engine, p, &tags, shell).await {
-            Ok(()) => pusher.verify(engine, p, id, &tags).await,
-            Err(e) => Err(e),
+        let push = async {
+            pusher.push_tags(engine, p, &tags, shell).await?;
+            pusher.verify(engine, p, id, &tags).await
         };
+        let result = engine.supervised("push", push).await;
         pushed.push_ms += started.elapsed().as_millis() as u64;
         let digest = result?;
         pushed.tags.extend(tags.iter().map(|t| (*t).to_owned()));
@@ -429,7 +430,10 @@ async fn service_run(
         }
     };
     run.timings.dockerfile_ms = step.elapsed().as_millis() as u64;
-    let build = steps::build::build(engine, plan, &rendered, cargo_flags, shell);
+    let build = engine.supervised(
+        "build",
+        steps::build::build(engine, plan, &rendered, cargo_flags, shell),
+    );
     let built = tokio::select! {
         built = build => built,
         _ = interrupt.wait() => Err(error::Error::Interrupted),

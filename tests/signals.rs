@@ -7,9 +7,7 @@
 //! Every process the release starts inherits a marker variable, so that any survivor is found in
 //! `/proc` whatever its parent became.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 mod support;
@@ -38,48 +36,11 @@ fn marked(token: &str) -> Vec<(u32, String)> {
     found
 }
 
-/// The release in its own process group with the marker in its environment.
-fn spawn(fx: &Fixture, token: &str) -> Child {
-    use std::os::unix::process::CommandExt;
-    Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"))
-        .arg("docker-release")
-        .arg("--manifest-path")
-        .arg(fx.path().join("Cargo.toml"))
-        .current_dir(fx.path())
-        .env("CI", "1")
-        .env(MARK, token)
-        .env_remove("RUSTFLAGS")
-        .env("CARGO_TARGET_DIR", fx.path().join("target"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("the built binary starts")
-}
-
-/// Reads `child`'s stderr on a thread; the lines so far are in the returned buffer.
-fn collect_stderr(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
-fn wait_for(what: &str, log: &std::sync::Mutex<Vec<String>>, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}:\n{}",
-            log.lock().unwrap().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// The release (in its own process group) with the marker in its environment.
+fn spawn(fx: &Fixture, token: &str) -> (Child, StderrLog) {
+    let mut child = fx.spawn_release_with(&[], &[(MARK, token)]);
+    let log = StderrLog::of(&mut child);
+    (child, log)
 }
 
 fn send(pid: u32, signal: &str) {
@@ -90,57 +51,21 @@ fn send(pid: u32, signal: &str) {
     assert!(status.success());
 }
 
-/// Containers (running or not) labelled as the fixture package's.
-fn containers_of_package(fx: &Fixture) -> usize {
-    let label = format!("io.cargo-docker-release.package={}", fx.package);
-    block_on(async {
-        let filters = HashMap::from([("label".to_owned(), vec![label])]);
-        engine()
-            .await
-            .docker()
-            .list_containers(Some(bollard::query_parameters::ListContainersOptions {
-                all: true,
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .len()
-    })
-}
-
 /// Waits for the interrupted release and checks what it left: nothing.
 fn assert_clean_exit(
     fx: &Fixture,
     mut child: Child,
     signal: (&str, i32),
     token: &str,
-    log: &std::sync::Mutex<Vec<String>>,
+    log: &StderrLog,
 ) {
-    let sent = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if sent.elapsed() > Duration::from_secs(15) {
-            let _ = child.kill();
-            panic!(
-                "still running 15s after {}:\n{}",
-                signal.0,
-                log.lock().unwrap().join("\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = sent.elapsed();
+    let (status, took) = wait_at_most(&mut child, Duration::from_secs(15), log);
     eprintln!(
         "{}: exit {:?} {took:?} after the signal",
         signal.0,
         status.code()
     );
-    // The pipe closes when the process ends; give the reader a moment to take the last lines.
-    std::thread::sleep(Duration::from_millis(100));
-    let text = log.lock().unwrap().join("\n");
+    let text = log.text();
     assert_eq!(status.code(), Some(128 + signal.1), "{}:\n{text}", signal.0);
     assert!(
         text.contains(&format!("interrupted by {}", signal.0)),
@@ -159,7 +84,7 @@ fn assert_clean_exit(
     );
     assert!(fx.tags().is_empty(), "nothing is tagged after {}", signal.0);
     assert_eq!(
-        containers_of_package(fx),
+        containers_of_package(&fx.package),
         0,
         "no container after {}",
         signal.0
@@ -184,9 +109,8 @@ fn each_signal_during_cargo_build_stops_the_whole_build_and_tags_nothing() {
     fx.commit("slow build script");
     for signal in SIGNALS {
         let token = unique();
-        let mut child = spawn(&fx, &token);
-        let log = collect_stderr(&mut child);
-        wait_for("the build script", &log, || {
+        let (child, log) = spawn(&fx, &token);
+        log.wait_for("the build script", |_| {
             marked(&token)
                 .iter()
                 .any(|(_, cmd)| cmd.contains("build-script-build"))
@@ -209,16 +133,19 @@ fn each_signal_during_a_host_check_removes_the_container_and_kills_the_check() {
     fx.commit("slow host check");
     for signal in SIGNALS {
         let token = unique();
-        let mut child = spawn(&fx, &token);
-        let log = collect_stderr(&mut child);
-        wait_for("the host check", &log, || {
+        let (child, log) = spawn(&fx, &token);
+        log.wait_for("the host check", |_| {
             marked(&token)
                 .iter()
                 .filter(|(_, cmd)| cmd.starts_with("sleep 120"))
                 .count()
                 == 2
         });
-        assert_eq!(containers_of_package(&fx), 1, "the test container runs");
+        assert_eq!(
+            containers_of_package(&fx.package),
+            1,
+            "the test container runs"
+        );
         send(child.id(), signal.0);
         let (name, n) = full(signal);
         assert_clean_exit(&fx, child, (&name, n), &token, &log);
@@ -227,9 +154,8 @@ fn each_signal_during_a_host_check_removes_the_container_and_kills_the_check() {
     // A second signal exits at once, killing the check's process group; the container it could
     // not wait to remove is removed by the next run.
     let token = unique();
-    let mut child = spawn(&fx, &token);
-    let log = collect_stderr(&mut child);
-    wait_for("the host check", &log, || {
+    let (mut child, log) = spawn(&fx, &token);
+    log.wait_for("the host check", |_| {
         marked(&token)
             .iter()
             .filter(|(_, cmd)| cmd.starts_with("sleep 120"))
@@ -257,8 +183,13 @@ fn each_signal_during_a_host_check_removes_the_container_and_kills_the_check() {
             .await
             .unwrap()
     });
+    // A removal the interrupted run had started may still be finishing in the engine.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while containers_of_package(&fx.package) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(
-        containers_of_package(&fx),
+        containers_of_package(&fx.package),
         0,
         "the next run removes the leftover"
     );

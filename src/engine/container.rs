@@ -77,6 +77,9 @@ pub struct PathStat {
 }
 
 fn engine_error(what: impl std::fmt::Display, e: bollard::errors::Error) -> Error {
+    if super::is_connection_fault(&e) {
+        return super::engine_error("test", &what.to_string(), e);
+    }
     Error::step("test", format!("{what}: {e}"))
 }
 

@@ -20,9 +20,10 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 
 use crate::error::{Error, Result};
 
-/// Seconds any single request may wait for the engine's answer (a build's answer starts once the
-/// context is received; the streamed output itself has no deadline).
-const REQUEST_TIMEOUT_SECS: u64 = 600;
+/// Seconds any single request may wait for the engine's answer to begin (a build's answer starts
+/// once the context is received). Streamed answers (build output, exec output, pushes) have no
+/// wall-clock deadline: [`Engine::supervised`] notices an engine that stops answering instead.
+const REQUEST_TIMEOUT_SECS: u64 = 120;
 /// How long the first ping may take before the engine counts as unreachable.
 const PING_TIMEOUT: Duration = Duration::from_secs(15);
 /// The docker CLI's default on Linux.
@@ -169,7 +170,16 @@ impl Engine {
     /// reported before anything else happens.
     pub async fn connect() -> Result<Engine> {
         let endpoint = endpoint_from(|k| std::env::var(k).ok())?;
-        Self::connect_to(&endpoint).await
+        let engine = Self::connect_to(&endpoint).await?;
+        let source = if std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty()) {
+            "DOCKER_HOST"
+        } else {
+            "the default"
+        };
+        if let Ok(mut connected) = CONNECTED.write() {
+            *connected = Some(format!("{} ({source})", engine.host));
+        }
+        Ok(engine)
     }
 
     /// Connects to `endpoint` and checks that the engine answers.
@@ -202,6 +212,9 @@ impl Engine {
         let docker = tokio::time::timeout(PING_TIMEOUT, ping)
             .await
             .map_err(|_| unreachable(format!("no answer within {}s", PING_TIMEOUT.as_secs())))??;
+        if let Ok(mut connected) = CONNECTED.write() {
+            *connected = Some(host.clone());
+        }
         Ok(Engine { docker, host })
     }
 
@@ -213,6 +226,25 @@ impl Engine {
     /// Where the engine is, as people write it (`unix:///var/run/docker.sock`).
     pub fn host(&self) -> &str {
         &self.host
+    }
+}
+
+/// What happened to the connection, in words: `closed the connection`, `did not answer within 60s`.
+fn connection_why(e: &bollard::errors::Error) -> String {
+    if matches!(e, bollard::errors::Error::RequestTimeoutError) {
+        return format!("did not answer within {REQUEST_TIMEOUT_SECS}s");
+    }
+    let cause = innermost(e);
+    let lower = cause.to_ascii_lowercase();
+    if lower.contains("connection closed")
+        || lower.contains("incomplete message")
+        || lower.contains("unexpected eof")
+        || lower.contains("reset by peer")
+        || lower.contains("broken pipe")
+    {
+        format!("closed the connection ({cause})")
+    } else {
+        format!("cannot be reached ({cause})")
     }
 }
 
@@ -242,8 +274,99 @@ pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
-/// A bollard error from a request, as a failed step with one readable line.
+/// The engine this process talks to, as [`Engine::connect`] found it, for fault messages.
+static CONNECTED: std::sync::RwLock<Option<String>> = std::sync::RwLock::new(None);
+
+/// `tcp://10.0.0.5:2375 (DOCKER_HOST)`: the engine of this run, for messages.
+pub fn connected_engine() -> String {
+    CONNECTED
+        .read()
+        .ok()
+        .and_then(|h| h.clone())
+        .unwrap_or_else(|| format!("{DEFAULT_HOST} (the default)"))
+}
+
+/// Whether `e` is the engine's connection failing (closed, refused, reset, timed out) rather than
+/// the engine answering with an error.
+pub(crate) fn is_connection_fault(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    matches!(
+        e,
+        E::RequestTimeoutError
+            | E::IOError { .. }
+            | E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
+            | E::SocketNotFoundError(_)
+    )
+}
+
+/// The release step `step` failed because the engine went away: the error names the engine (and
+/// where it came from) and the step, so a CI log says which host to look at.
+pub fn engine_fault(step: &'static str, what: &str, why: &str) -> Error {
+    let doing = if what.is_empty() {
+        String::new()
+    } else {
+        format!(" while {}", what.trim_end_matches(':'))
+    };
+    Error::step_with_help(
+        step,
+        format!("the Docker engine at {} {why}{doing}", connected_engine()),
+        "check that the engine is running and reachable from here (DOCKER_HOST, or the docker \
+         context); nothing was tagged, and the next run removes what this one left",
+    )
+}
+
+/// How often a long engine call checks that the engine still answers.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// How long such a check may wait for the engine's answer.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Engine {
+    /// Resolves when the engine stops answering or closes the connection during step `step`
+    /// (a ping every [`WATCH_INTERVAL`], each allowed [`WATCH_TIMEOUT`]): the idle timeout of
+    /// long calls (builds, test stages, pushes), which have no wall-clock cap of their own.
+    pub async fn stops_answering(&self, step: &'static str) -> Error {
+        loop {
+            tokio::time::sleep(WATCH_INTERVAL).await;
+            match tokio::time::timeout(WATCH_TIMEOUT, self.docker.ping()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) if is_connection_fault(&e) => {
+                    return engine_fault(step, "", &innermost(&e));
+                }
+                Ok(Err(_)) => {}
+                Err(_) => {
+                    return engine_fault(
+                        step,
+                        "",
+                        &format!(
+                            "stopped answering (no answer within {}s)",
+                            WATCH_TIMEOUT.as_secs()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Runs `work`, step `step` of the release, failing it as soon as the engine stops answering.
+    pub async fn supervised<T>(
+        &self,
+        step: &'static str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::select! {
+            r = work => r,
+            e = self.stops_answering(step) => Err(e),
+        }
+    }
+}
+
+/// A bollard error from a request, as a failed step with one readable line; the connection
+/// failing is an [`engine_fault`] naming the engine.
 pub(crate) fn engine_error(step: &'static str, what: &str, e: bollard::errors::Error) -> Error {
+    if is_connection_fault(&e) {
+        return engine_fault(step, what, &connection_why(&e));
+    }
     let why = match &e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         bollard::errors::Error::DockerStreamError { error } => error.clone(),

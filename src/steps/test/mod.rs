@@ -146,6 +146,7 @@ pub async fn run_with_report(
         Ok(mut interrupt) => tokio::select! {
             r = session.run_all(timeout) => r,
             _ = interrupt.wait() => Err(Outcome::Interrupted),
+            e = engine.stops_answering("test") => Err(Outcome::Error(e)),
         },
         Err(e) => Err(Outcome::Error(e)),
     };
@@ -179,6 +180,9 @@ pub async fn remove_leftovers(engine: &Engine) -> Result<usize> {
     }
     Ok(removed)
 }
+
+/// How long removing the test container (or reading its last logs) may take when the stage ends.
+const REMOVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long a test container made by another host is presumed in use.
 pub const FOREIGN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -507,7 +511,11 @@ impl Session<'_> {
             };
             let mut output = why;
             if let Some(c) = &self.container {
-                let logs = self.engine.logs_tail(&c.id, 20).await.unwrap_or_default();
+                let logs = tokio::time::timeout(REMOVE_TIMEOUT, self.engine.logs_tail(&c.id, 20))
+                    .await
+                    .ok()
+                    .and_then(|l| l.ok())
+                    .unwrap_or_default();
                 if !logs.trim().is_empty() {
                     output.push_str(&format!("\nlast log lines:\n{}", logs.trim_end()));
                 }
@@ -530,7 +538,24 @@ impl Session<'_> {
                     short_id(&id)
                 ));
             } else {
-                container.remove().await?;
+                let removal = tokio::time::timeout(REMOVE_TIMEOUT, container.remove()).await;
+                match (removal, &outcome) {
+                    (Ok(Ok(())), _) => {}
+                    // The stage failed already (most likely the engine went away): that is the
+                    // error to report; the next run removes the container.
+                    (_, Err(Outcome::Error(_))) => {}
+                    (Ok(Err(e)), _) => return Err(e),
+                    (Err(_), _) => {
+                        return Err(crate::engine::engine_fault(
+                            "test",
+                            "removing the test container",
+                            &format!(
+                                "stopped answering (no answer within {}s)",
+                                REMOVE_TIMEOUT.as_secs()
+                            ),
+                        ));
+                    }
+                }
             }
         }
         if let Some(path) = &options.junit {

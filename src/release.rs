@@ -200,6 +200,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             tags,
             pushed: std::mem::take(&mut run.pushed),
             digest: run.digest.take(),
+            features: plan.features.flags(),
             labels: plan.labels.clone(),
             tests: run.tests.take(),
             timings: run.timings,

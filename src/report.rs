@@ -66,6 +66,9 @@ pub struct ServiceReport {
     /// The manifest digest the registry serves for the pushed tags (checked to be the tested
     /// image: its config digest is [`Self::image_id`]).
     pub digest: Option<String>,
+    /// Cargo's feature flags the binary was built with (`--features a,b`, `--all-features`,
+    /// `--no-default-features`); empty for cargo's defaults.
+    pub features: Vec<String>,
     /// The image's labels (the plan's).
     pub labels: BTreeMap<String, String>,
     /// The test stage's results.

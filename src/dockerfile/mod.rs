@@ -176,6 +176,7 @@ fn plans(global: &GlobalArgs) -> Result<(Workspace, Vec<ImagePlan>)> {
     let options = PlanOptions {
         allow_dirty: true,
         ci_run_url: None,
+        features: global.selection().features,
     };
     let plan = crate::make_plan(&services, &Default::default(), &options)?;
     Ok((ws, plan.images))

@@ -133,6 +133,7 @@ pub(crate) mod tests_support {
             workspace_root: "/ws".into(),
             manifest_path: "/ws/app/Cargo.toml".into(),
             config,
+            features: Default::default(),
         }
     }
 }

@@ -162,8 +162,9 @@ impl Session<'_> {
         for check in checks {
             cmd.args(["--test", &check.test]);
         }
+        cmd.args(self.plan.features.flags());
         if config.static_link {
-            cmd.args(["--target", "x86_64-unknown-linux-gnu"]);
+            cmd.args(["--target", crate::toolchain::host_triple()]);
             let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
             if !flags.contains("crt-static") {
                 flags.push_str(" -C target-feature=+crt-static");

@@ -215,6 +215,9 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         services: services_report,
     };
     let path = report.write(&ws.metadata.target_directory)?;
+    if let Some(summary) = crate::ui::github::step_summary_path() {
+        report.append_markdown(&summary)?;
+    }
     match shell.format() {
         MessageFormat::Json => shell.stdout(&report.json())?,
         MessageFormat::Human => shell.raw(&format!("\n{}", report.human())),

@@ -324,6 +324,9 @@ pub fn lint_command(shell: &Shell, global: &GlobalArgs) -> Result<()> {
             }
         }
     }
+    for f in &findings {
+        shell.annotate_finding(f);
+    }
     let blocking = findings.iter().filter(|f| f.severity >= threshold).count();
     if blocking > 0 {
         return Err(Error::Dockerfile {

@@ -34,6 +34,51 @@ const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 pub struct Engine {
     docker: Docker,
     host: String,
+    published: Published,
+}
+
+/// Where the engine publishes test containers' ports and where this host reaches them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The engine host's address the ports are bound to (`127.0.0.1` for a local engine; every
+    /// address, `0.0.0.0`, for a remote one, which this host reaches from the outside).
+    pub bind_ip: String,
+    /// The address this host connects to: loopback for a local engine, the engine host's
+    /// address (`DOCKER_HOST`'s host) for a remote one.
+    pub host: String,
+}
+
+impl Endpoint {
+    /// Where test containers are published, from where the engine is: a unix socket or a
+    /// loopback address is this host; any other address is the engine host's, so ports are bound
+    /// to all its addresses and reached at that one.
+    pub fn published(&self) -> Published {
+        let local = Published {
+            bind_ip: "127.0.0.1".into(),
+            host: "127.0.0.1".into(),
+        };
+        let addr = match self {
+            Endpoint::Unix(_) => return local,
+            Endpoint::Tcp(addr) | Endpoint::Tls { addr, .. } => addr,
+        };
+        let host = match addr.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => h,
+            _ => addr.as_str(),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            local
+        } else {
+            Published {
+                bind_ip: "0.0.0.0".into(),
+                host: host.to_owned(),
+            }
+        }
+    }
 }
 
 /// Where the engine is and how to talk to it, from the environment (as the docker CLI reads it).
@@ -215,7 +260,11 @@ impl Engine {
         if let Ok(mut connected) = CONNECTED.write() {
             *connected = Some(host.clone());
         }
-        Ok(Engine { docker, host })
+        Ok(Engine {
+            docker,
+            host,
+            published: endpoint.published(),
+        })
     }
 
     /// The bollard client.
@@ -226,6 +275,11 @@ impl Engine {
     /// Where the engine is, as people write it (`unix:///var/run/docker.sock`).
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// Where test containers' ports are published and reached (see [`Endpoint::published`]).
+    pub fn published(&self) -> &Published {
+        &self.published
     }
 }
 
@@ -449,6 +503,33 @@ mod tests {
                 addr: "build.example:2376".into(),
                 cert_path: "/home/u/.docker".into()
             }
+        );
+    }
+
+    #[test]
+    fn remote_engines_publish_where_this_host_reaches_them() {
+        let local = Published {
+            bind_ip: "127.0.0.1".into(),
+            host: "127.0.0.1".into(),
+        };
+        assert_eq!(Endpoint::Unix("/run/docker.sock".into()).published(), local);
+        assert_eq!(Endpoint::Tcp("127.0.0.1:2375".into()).published(), local);
+        assert_eq!(Endpoint::Tcp("localhost:2375".into()).published(), local);
+        assert_eq!(
+            Endpoint::Tcp("10.0.0.5:2375".into()).published(),
+            Published {
+                bind_ip: "0.0.0.0".into(),
+                host: "10.0.0.5".into()
+            }
+        );
+        assert_eq!(
+            Endpoint::Tls {
+                addr: "build.example:2376".into(),
+                cert_path: "/c".into()
+            }
+            .published()
+            .host,
+            "build.example"
         );
     }
 

@@ -371,7 +371,7 @@ impl Session<'_> {
                 format!("port {} is not published", probe.port),
             ),
             Some(host) => match http::request(
-                "127.0.0.1",
+                &self.engine.published().host,
                 *host,
                 &probe.method,
                 &path,

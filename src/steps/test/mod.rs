@@ -427,10 +427,12 @@ impl Session<'_> {
             .or_else(|| self.ports.keys().next().copied())
     }
 
-    /// `127.0.0.1:<published>` of the main port.
+    /// `HOST:<published>` of the main port, where this host reaches it (loopback for a local
+    /// engine, the engine host for a remote one).
     fn address(&self) -> Option<String> {
         let port = self.first_port()?;
-        self.ports.get(&port).map(|p| format!("127.0.0.1:{p}"))
+        let host = &self.engine.published().host;
+        self.ports.get(&port).map(|p| format!("{host}:{p}"))
     }
 
     /// `KEY=value` environment of host commands (and, adjusted, of in-container tests).
@@ -442,11 +444,13 @@ impl Session<'_> {
             format!("CONTAINER_ID={}", self.container_id()),
             format!("SHA={}", self.plan.revision),
             format!("VERSION={}", self.plan.version),
-            "SERVICE_HOST=127.0.0.1".to_string(),
+            format!("SERVICE_HOST={}", self.engine.published().host),
         ];
         if let Some(port) = self.first_port().and_then(|p| self.ports.get(&p)) {
             env.push(format!("SERVICE_PORT={port}"));
-            env.push(format!("SERVICE_ADDR=127.0.0.1:{port}"));
+        }
+        if let Some(addr) = self.address() {
+            env.push(format!("SERVICE_ADDR={addr}"));
         }
         env
     }

@@ -118,3 +118,55 @@ fn a_client_on_another_host_releases_through_a_tcp_engine() {
     assert!(fx.tags().contains_key("0.1.0"));
     assert_eq!(containers_of_package(&fx.package), 0);
 }
+
+#[test]
+fn the_docker_cli_current_context_selects_the_engine_when_docker_host_is_unset() {
+    let proxy = EngineProxy::start();
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path().to_str().unwrap();
+    // The docker CLI writes the context in its own format; the tool reads it.
+    support::docker_ok([
+        "--config",
+        dir,
+        "context",
+        "create",
+        "cdr-test-remote",
+        "--docker",
+        &format!("host={}", proxy.docker_host()),
+    ]);
+    support::docker_ok(["--config", dir, "context", "use", "cdr-test-remote"]);
+    let fx = Fixture::new("context", None, "0.1.0", "");
+    let plan = |fx: &Fixture| {
+        Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"))
+            .args(["docker-release", "plan", "--manifest-path"])
+            .arg(fx.path().join("Cargo.toml"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .env("DOCKER_CONFIG", dir)
+            .output()
+            .unwrap()
+    };
+    let out = plan(&fx);
+    assert_success(&out);
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        proxy.connections() > 0,
+        "the engine was reached through the context's host"
+    );
+
+    // The context's engine gone: the plan says which engine, and where it came from.
+    proxy.cut();
+    let out = plan(&fx);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach the Docker engine at {}",
+            proxy.docker_host()
+        )) && stderr.contains("(docker context `cdr-test-remote`)"),
+        "{stderr}"
+    );
+}

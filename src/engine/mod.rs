@@ -1,8 +1,10 @@
 //! The only code that talks to the Docker engine (bollard): build, run, exec, tag, push, inspect.
 //!
 //! [`Engine::connect`] finds the engine as the docker CLI does (`DOCKER_HOST`, TLS through
-//! `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`), negotiates the API version and pings before anything
-//! else happens. The image operations the release steps need are behind the narrow
+//! `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, else the CLI's current context), negotiates the API
+//! version and pings before anything else happens. Every request has a timeout; long streamed
+//! calls are watched by [`Engine::supervised`], and an engine that goes away is an error naming
+//! it and the step ([`engine_fault`]). The image operations the release steps need are behind the narrow
 //! [`images::ImageStore`] trait so that the steps can be tested with a recording fake as well as
 //! against the real engine.
 
@@ -10,6 +12,7 @@ pub mod build;
 pub mod container;
 pub mod context;
 pub mod credentials;
+pub mod docker_context;
 pub mod images;
 pub mod registry;
 
@@ -210,17 +213,30 @@ impl Endpoint {
 }
 
 impl Engine {
-    /// Connects as the docker CLI does (`DOCKER_HOST`, else the local socket; TLS with
-    /// `DOCKER_TLS_VERIFY`), negotiates the API version and pings, so that an unreachable engine is
+    /// Connects as the docker CLI does (`DOCKER_HOST`, else the docker CLI's current context,
+    /// else the local socket; TLS with `DOCKER_TLS_VERIFY`), negotiates the API version and pings, so that an unreachable engine is
     /// reported before anything else happens.
     pub async fn connect() -> Result<Engine> {
-        let endpoint = endpoint_from(|k| std::env::var(k).ok())?;
-        let engine = Self::connect_to(&endpoint).await?;
-        let source = if std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty()) {
-            "DOCKER_HOST"
+        let env = |k: &str| std::env::var(k).ok();
+        let (endpoint, source) = if std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty()) {
+            (endpoint_from(env)?, "DOCKER_HOST".to_owned())
+        } else if let Some((name, endpoint)) = docker_context::current_context(env)? {
+            (endpoint, format!("docker context `{name}`"))
         } else {
-            "the default"
+            (endpoint_from(env)?, "the default".to_owned())
         };
+        let engine = Self::connect_to(&endpoint).await.map_err(|e| match e {
+            Error::Step {
+                step,
+                message,
+                help,
+            } => Error::Step {
+                step,
+                message: format!("{message} ({source})"),
+                help,
+            },
+            other => other,
+        })?;
         if let Ok(mut connected) = CONNECTED.write() {
             *connected = Some(format!("{} ({source})", engine.host));
         }

@@ -24,6 +24,8 @@ fn engine_socket() -> String {
 
 struct State {
     mode: AtomicU8,
+    /// Connections accepted so far.
+    accepted: std::sync::atomic::AtomicUsize,
     /// Both ends of every connection, to close them when cut.
     sockets: Mutex<Vec<Socket>>,
 }
@@ -52,6 +54,7 @@ impl EngineProxy {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
             mode: AtomicU8::new(RUNNING),
+            accepted: Default::default(),
             sockets: Mutex::new(Vec::new()),
         });
         let socket = engine_socket();
@@ -63,6 +66,7 @@ impl EngineProxy {
                 }
                 match listener.accept() {
                     Ok((client, _)) => {
+                        s.accepted.fetch_add(1, Ordering::SeqCst);
                         client.set_nonblocking(false).unwrap();
                         accept(&s, client, &socket);
                     }
@@ -79,6 +83,11 @@ impl EngineProxy {
     /// `tcp://ADDR`, for `DOCKER_HOST`.
     pub fn docker_host(&self) -> String {
         format!("tcp://{}", self.addr)
+    }
+
+    /// How many connections the proxy has accepted.
+    pub fn connections(&self) -> usize {
+        self.state.accepted.load(Ordering::SeqCst)
     }
 
     /// The listening address.

@@ -13,6 +13,7 @@ pub mod container;
 pub mod context;
 pub mod credentials;
 pub mod docker_context;
+pub mod forward;
 pub mod images;
 pub mod registry;
 
@@ -38,6 +39,8 @@ pub struct Engine {
     docker: Docker,
     host: String,
     published: Published,
+    /// `[user@]host[:port]` of an ssh engine, whose published ports are forwarded.
+    ssh: Option<String>,
 }
 
 /// Where the engine publishes test containers' ports and where this host reaches them.
@@ -61,7 +64,9 @@ impl Endpoint {
             host: "127.0.0.1".into(),
         };
         let addr = match self {
-            Endpoint::Unix(_) => return local,
+            // An ssh engine publishes on its own loopback; the test stage forwards the ports
+            // (`crate::engine::forward`) and reaches them on this host's.
+            Endpoint::Unix(_) | Endpoint::Ssh(_) => return local,
             Endpoint::Tcp(addr) | Endpoint::Tls { addr, .. } => addr,
         };
         let host = match addr.rsplit_once(':') {
@@ -91,6 +96,9 @@ pub enum Endpoint {
     Unix(String),
     /// Plain HTTP over TCP, `host:port`.
     Tcp(String),
+    /// SSH to the engine host, `[user@]host[:port]`: the engine's socket through `ssh` (the
+    /// OpenSSH client and its config), and test ports reached through forwarded ports.
+    Ssh(String),
     /// TCP with TLS: the address and the directory holding `ca.pem`, `cert.pem`, `key.pem`.
     Tls {
         /// `host:port`.
@@ -111,7 +119,7 @@ pub fn endpoint_from(get: impl Fn(&str) -> Option<String>) -> Result<Endpoint> {
         Error::usage(
             format!("DOCKER_HOST `{host}` {why}"),
             Some(
-                "use unix:///path/to/docker.sock or tcp://HOST:PORT (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS)"
+                "use unix:///path/to/docker.sock, tcp://HOST:PORT (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS) or ssh://[USER@]HOST"
                     .to_owned(),
             ),
         )
@@ -121,6 +129,26 @@ pub fn endpoint_from(get: impl Fn(&str) -> Option<String>) -> Result<Endpoint> {
             return Err(bad("names no socket"));
         }
         return Ok(Endpoint::Unix(path.to_owned()));
+    }
+    if let Some(target) = host.strip_prefix("ssh://") {
+        let target = target.trim_end_matches('/');
+        if target.is_empty() || target.contains('/') {
+            return Err(bad("names no ssh host (use ssh://[user@]host)"));
+        }
+        if target
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            // bollard hands the whole `host:port` to ssh as the host name.
+            return Err(Error::usage(
+                format!("DOCKER_HOST `{host}`: a port in an ssh:// engine address is not supported"),
+                Some(
+                    "name the port in your ssh config (`Host build` / `HostName …` / `Port …`) and use ssh://[user@]build"
+                        .to_owned(),
+                ),
+            ));
+        }
+        return Ok(Endpoint::Ssh(target.to_owned()));
     }
     let addr = host
         .strip_prefix("tcp://")
@@ -160,6 +188,7 @@ impl Endpoint {
         match self {
             Endpoint::Unix(p) => format!("unix://{p}"),
             Endpoint::Tcp(a) => format!("tcp://{a}"),
+            Endpoint::Ssh(t) => format!("ssh://{t}"),
             Endpoint::Tls { addr, .. } => format!("tcp://{addr} (TLS)"),
         }
     }
@@ -176,6 +205,13 @@ impl Endpoint {
             Endpoint::Unix(path) => {
                 Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version).map_err(refused)
             }
+            Endpoint::Ssh(target) => Docker::connect_with_ssh(
+                &format!("ssh://{target}"),
+                REQUEST_TIMEOUT_SECS,
+                version,
+                None,
+            )
+            .map_err(refused),
             Endpoint::Tcp(addr) => {
                 Docker::connect_with_http(addr, REQUEST_TIMEOUT_SECS, version).map_err(refused)
             }
@@ -280,6 +316,10 @@ impl Engine {
             docker,
             host,
             published: endpoint.published(),
+            ssh: match endpoint {
+                Endpoint::Ssh(target) => Some(target.clone()),
+                _ => None,
+            },
         })
     }
 
@@ -291,6 +331,11 @@ impl Engine {
     /// Where the engine is, as people write it (`unix:///var/run/docker.sock`).
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// `[user@]host[:port]` when the engine is reached over ssh.
+    pub fn ssh_target(&self) -> Option<&str> {
+        self.ssh.as_deref()
     }
 
     /// Where test containers' ports are published and reached (see [`Endpoint::published`]).
@@ -547,6 +592,19 @@ mod tests {
             .host,
             "build.example"
         );
+    }
+
+    #[test]
+    fn ssh_hosts_are_ssh_endpoints() {
+        assert_eq!(
+            endpoint_from(env(&[("DOCKER_HOST", "ssh://ci@build.example")])).unwrap(),
+            Endpoint::Ssh("ci@build.example".into())
+        );
+        let e = endpoint_from(env(&[("DOCKER_HOST", "ssh://ci@build.example:2222")])).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(endpoint_from(env(&[("DOCKER_HOST", "ssh://")])).is_err());
+        let local = Endpoint::Ssh("build".into()).published();
+        assert_eq!(local.host, "127.0.0.1", "reached through forwarded ports");
     }
 
     #[test]

@@ -131,6 +131,7 @@ pub async fn run_with_report(
         container: None,
         container_name: container_name(plan),
         ports: BTreeMap::new(),
+        forwards: None,
         current: None,
         keep_on_failure: options.keep_on_failure,
     };
@@ -214,6 +215,8 @@ struct Session<'a> {
     container_name: String,
     /// Container port -> published loopback port.
     ports: BTreeMap<u16, u16>,
+    /// The ports forwarded from an ssh engine's host, while the container runs.
+    forwards: Option<crate::engine::forward::PortForwards>,
     /// The check running now, named when the deadline or Ctrl-C interrupts it.
     current: Option<String>,
     /// `--keep-on-failure`.
@@ -379,6 +382,13 @@ impl Session<'_> {
         self.container = Some(ContainerGuard::new(self.engine, &id));
         self.engine.start_container(&id).await?;
         self.ports = self.engine.published_ports(&id).await?;
+        if let Some(target) = self.engine.ssh_target() {
+            // An ssh engine published them on its own loopback: reach them through ssh.
+            let (forwards, local) =
+                crate::engine::forward::PortForwards::open(target, &self.ports).await?;
+            self.forwards = Some(forwards);
+            self.ports = local;
+        }
         self.shell.verbose(
             "Started",
             format!(

@@ -136,11 +136,11 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             }
             failure = error;
         } else {
-            let tagged = match steps::tag::check_conflicts(&engine, &released, release.force).await
-            {
-                Ok(()) => steps::tag::apply_tags(&engine, &released, all_passed, shell).await,
-                Err(e) => Err(e),
+            let tagging = async {
+                steps::tag::check_conflicts(&engine, &released, release.force).await?;
+                steps::tag::apply_tags(&engine, &released, all_passed, shell).await
             };
+            let tagged = engine.supervised("tag", tagging).await;
             let tag_ms = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
             match tagged {
                 Ok(outcomes) => {
@@ -157,11 +157,16 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     let mut services_report = Vec::new();
     for (plan, run) in plans.iter().zip(runs.iter_mut()) {
         let size = match &run.image_id {
-            Some(id) => engine::images::ImageStore::image(&engine, id)
-                .await
-                .ok()
-                .flatten()
-                .map(|i| i.size),
+            // The size is worth a moment, not a wait on an engine that stopped answering.
+            Some(id) => tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                engine::images::ImageStore::image(&engine, id),
+            )
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten()
+            .map(|i| i.size),
             None => None,
         };
         let state = match (&run.error, &run.tags, &failure) {
@@ -297,10 +302,11 @@ async fn tag_and_push(
     Option<error::Error>,
 ) {
     let mut pushed: Vec<Pushed> = released.iter().map(|_| Pushed::default()).collect();
-    let checked = match steps::tag::check_conflicts(engine, released, force).await {
-        Ok(()) => pusher.check_conflicts(released, force).await,
-        Err(e) => Err(e),
+    let checking = async {
+        steps::tag::check_conflicts(engine, released, force).await?;
+        pusher.check_conflicts(released, force).await
     };
+    let checked = engine.supervised("push", checking).await;
     if let Err(e) = checked {
         return (None, pushed, Some(e));
     }
@@ -360,7 +366,13 @@ async fn tag_and_push(
     };
 
     // 1. Every service's non-floating tags, locally then in the registry, read back.
-    let fixed_out = match steps::tag::apply_tags(engine, &as_refs(&fixed), true, shell).await {
+    let fixed_out = match engine
+        .supervised(
+            "tag",
+            steps::tag::apply_tags(engine, &as_refs(&fixed), true, shell),
+        )
+        .await
+    {
         Ok(o) => o,
         Err(e) => return (None, pushed, Some(e)),
     };
@@ -370,7 +382,12 @@ async fn tag_and_push(
     }
 
     // 2. Only now the floating tags of all services.
-    let floating_out = match steps::tag::apply_tags(engine, &as_refs(&floating), true, shell).await
+    let floating_out = match engine
+        .supervised(
+            "tag",
+            steps::tag::apply_tags(engine, &as_refs(&floating), true, shell),
+        )
+        .await
     {
         Ok(o) => o,
         Err(e) => return (Some(merge(&fixed_out, None, held)), pushed, Some(e)),

@@ -84,6 +84,49 @@ fn an_engine_that_stops_answering_mid_build_fails_within_seconds_naming_it() {
     assert!(fx.tags().is_empty(), "nothing is tagged");
 }
 
+#[test]
+fn an_engine_that_stops_answering_mid_push_fails_naming_it_and_moves_no_floating_tag() {
+    let registry = support::Registry::start();
+    let fx = Fixture::new("fault", Some(&registry.addr), "1.0.0", "");
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
+    let proxy = EngineProxy::start();
+    let host = proxy.docker_host();
+    let mut child = fx.spawn_release_with(
+        &["--push"],
+        &[
+            ("DOCKER_HOST", &host),
+            ("DOCKER_CONFIG", config.path().to_str().unwrap()),
+        ],
+    );
+    let log = StderrLog::of(&mut child);
+    // The immutable tags are applied right before they are pushed.
+    log.wait_for("the tags", |t| t.contains("Tagged"));
+    proxy.freeze();
+    let (status, took) = wait_at_most(&mut child, Duration::from_secs(60), &log);
+    let text = log.text();
+    eprintln!("exit {:?} {took:?} after the freeze", status.code());
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(took < Duration::from_secs(20), "{took:?}\n{text}");
+    assert!(
+        text.contains(&format!(
+            "push failed: the Docker engine at {host} (DOCKER_HOST) stopped answering"
+        )),
+        "the error names the step and the engine:\n{text}"
+    );
+    drop(proxy);
+    let repo = fx.image.split_once('/').unwrap().1;
+    let pushed = registry.tags(repo);
+    assert!(
+        !pushed.contains(&"latest".to_owned()) && !pushed.contains(&"1.0".to_owned()),
+        "no floating tag reaches the registry: {pushed:?}"
+    );
+    assert!(
+        !fx.tags().contains_key("latest"),
+        "no floating tag moves locally"
+    );
+}
+
 fn text_of(out: &std::process::Output) -> String {
     text(&out.stderr)
 }

@@ -77,6 +77,21 @@ pub struct GlobalArgs {
     /// Equivalent to specifying both --locked and --offline
     #[arg(long, global = true, help_heading = "Manifest Options")]
     pub frozen: bool,
+    /// Space or comma separated list of features to activate
+    #[arg(
+        short = 'F',
+        long,
+        value_name = "FEATURES",
+        global = true,
+        help_heading = "Feature Selection"
+    )]
+    pub features: Vec<String>,
+    /// Activate all available features
+    #[arg(long, global = true, help_heading = "Feature Selection")]
+    pub all_features: bool,
+    /// Do not activate the `default` feature
+    #[arg(long, global = true, help_heading = "Feature Selection")]
+    pub no_default_features: bool,
     /// Allow uncommitted changes: the image is tagged `<sha>-dirty` only
     #[arg(long, global = true, help_heading = "Release Options")]
     pub allow_dirty: bool,
@@ -213,6 +228,17 @@ impl GlobalArgs {
             workspace: self.workspace,
             exclude: self.exclude.clone(),
             cargo_flags,
+            features: crate::workspace::CargoFeatures {
+                features: self
+                    .features
+                    .iter()
+                    .flat_map(|f| f.split([',', ' ']))
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                all_features: self.all_features,
+                no_default_features: self.no_default_features,
+            },
         }
     }
 }
@@ -264,5 +290,25 @@ mod tests {
         let Cli::DockerRelease(args) =
             parse(&["cargo", "docker-release", "promote", "-p", "a"]).unwrap();
         assert!(matches!(args.command, Some(Command::Promote)));
+    }
+
+    #[test]
+    fn feature_flags_are_read_as_cargo_reads_them() {
+        let Cli::DockerRelease(args) = Cli::try_parse_from([
+            "cargo",
+            "docker-release",
+            "-F",
+            "a,b",
+            "--features",
+            "c d",
+            "--no-default-features",
+        ])
+        .unwrap();
+        let features = args.global.selection().features;
+        assert_eq!(features.features, ["a", "b", "c", "d"]);
+        assert_eq!(
+            features.flags(),
+            ["--no-default-features", "--features", "a,b,c,d"]
+        );
     }
 }

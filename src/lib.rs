@@ -23,10 +23,12 @@ pub mod engine;
 pub mod error;
 pub mod git;
 pub mod init;
+pub mod interrupt;
 pub mod plan;
 pub mod release;
 pub mod report;
 pub mod steps;
+pub mod toolchain;
 pub mod ui;
 pub mod workspace;
 
@@ -91,11 +93,16 @@ pub fn load_services(
     require_section: bool,
 ) -> Result<(Workspace, Vec<Service>)> {
     let selection = global.selection();
+    selection.features.check_names()?;
     let ws = Workspace::load(&selection)?;
     let services = ws
         .select(&selection, require_section)?
         .into_iter()
-        .map(|p| ws.service(p))
+        .map(|p| {
+            let service = ws.service(p)?;
+            selection.features.check_required(p, &service.config.bin)?;
+            Ok(service)
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok((ws, services))
 }
@@ -141,6 +148,7 @@ pub fn plan_options(global: &GlobalArgs) -> PlanOptions {
     PlanOptions {
         allow_dirty: global.allow_dirty,
         ci_run_url: ci_run_url(),
+        features: global.selection().features,
     }
 }
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::config::ServiceConfig;
 use crate::error::{Error, Result};
 use crate::git::Revision;
+use crate::workspace::CargoFeatures;
 
 /// Label prefix of OCI annotations.
 pub const OCI: &str = "org.opencontainers.image";
@@ -55,6 +56,9 @@ pub struct ImagePlan {
     pub manifest_path: Utf8PathBuf,
     /// Resolved configuration.
     pub config: ServiceConfig,
+    /// Cargo's feature selection (`--features`, ...), part of the image's build inputs.
+    #[serde(skip_serializing_if = "CargoFeatures::is_default")]
+    pub features: CargoFeatures,
 }
 
 impl ImagePlan {
@@ -159,6 +163,8 @@ pub struct PlanOptions {
     pub allow_dirty: bool,
     /// URL of the CI run, recorded as a label.
     pub ci_run_url: Option<String>,
+    /// Cargo's feature selection from the command line.
+    pub features: CargoFeatures,
 }
 
 /// Computes the plan of one service.
@@ -223,6 +229,7 @@ pub fn plan_image(
         workspace_root: package.workspace_root.clone(),
         manifest_path: package.manifest_path.clone(),
         config: config.clone(),
+        features: options.features.clone(),
     })
 }
 

@@ -4,6 +4,7 @@
 
 use crate::cli::{GlobalArgs, MessageFormat, ReleaseArgs};
 use crate::error::{self, Result};
+use crate::interrupt::Interrupt;
 use crate::plan::{self, KnownReleases};
 use crate::ui::Shell;
 use crate::{
@@ -18,6 +19,10 @@ use crate::{
 pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) -> Result<()> {
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now();
+    // SIGINT, SIGTERM and SIGHUP stop the dockerfile and build steps where they are (cargo's
+    // process group is killed, the engine cancels a build whose connection closes); the test
+    // stage removes its container. Nothing is tagged either way.
+    let interrupt = Interrupt::listen()?;
     let (ws, services) = load_services(global, true)?;
     ws.check_lockfile()?;
     let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
@@ -104,16 +109,8 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         keep_on_failure: release.keep_on_failure,
         junit: release.junit.clone(),
         several_services: plans.len() > 1,
+        interrupt: Some(interrupt.clone()),
     };
-    // Ctrl-C stops the dockerfile and build steps where they are (the cargo child is killed, the
-    // engine cancels a build whose connection closes); the test stage handles it itself and
-    // removes its container. Nothing is tagged either way.
-    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = interrupt_tx.send(true);
-        }
-    });
     use futures_util::StreamExt;
     let mut runs: Vec<ServiceRun> = futures_util::stream::iter(plans.iter().map(|p| {
         service_run(
@@ -128,8 +125,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     .buffered(jobs)
     .collect()
     .await;
-    watcher.abort();
-    let interrupted = *interrupt.borrow()
+    let interrupted = interrupt.received().is_some()
         || runs
             .iter()
             .any(|r| matches!(r.error, Some(error::Error::Interrupted)));
@@ -159,11 +155,11 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             }
             failure = error;
         } else {
-            let tagged = match steps::tag::check_conflicts(&engine, &released, release.force).await
-            {
-                Ok(()) => steps::tag::apply_tags(&engine, &released, all_passed, shell).await,
-                Err(e) => Err(e),
+            let tagging = async {
+                steps::tag::check_conflicts(&engine, &released, release.force).await?;
+                steps::tag::apply_tags(&engine, &released, all_passed, shell).await
             };
+            let tagged = engine.supervised("tag", tagging).await;
             let tag_ms = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
             match tagged {
                 Ok(outcomes) => {
@@ -180,11 +176,16 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     let mut services_report = Vec::new();
     for (plan, run) in plans.iter().zip(runs.iter_mut()) {
         let size = match &run.image_id {
-            Some(id) => engine::images::ImageStore::image(&engine, id)
-                .await
-                .ok()
-                .flatten()
-                .map(|i| i.size),
+            // The size is worth a moment, not a wait on an engine that stopped answering.
+            Some(id) => tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                engine::images::ImageStore::image(&engine, id),
+            )
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten()
+            .map(|i| i.size),
             None => None,
         };
         let state = match (&run.error, &run.tags, &failure) {
@@ -224,6 +225,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             pushed: std::mem::take(&mut run.pushed),
             push: std::mem::take(&mut run.push),
             digest: run.digest.take(),
+            features: plan.features.flags(),
             labels: plan.labels.clone(),
             tests: run.tests.take(),
             timings: run.timings,
@@ -238,6 +240,9 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         services: services_report,
     };
     let path = report.write(&ws.metadata.target_directory)?;
+    if let Some(summary) = crate::ui::github::step_summary_path() {
+        report.append_markdown(&summary)?;
+    }
     match shell.format() {
         MessageFormat::Json => shell.stdout(&report.json())?,
         MessageFormat::Human => shell.raw(&format!("\n{}", report.human())),
@@ -319,10 +324,11 @@ async fn tag_and_push(
     Option<error::Error>,
 ) {
     let mut pushed: Vec<Pushed> = released.iter().map(|_| Pushed::default()).collect();
-    let checked = match steps::tag::check_conflicts(engine, released, force).await {
-        Ok(()) => pusher.check_conflicts(released, force, shell),
-        Err(e) => Err(e),
+    let checking = async {
+        steps::tag::check_conflicts(engine, released, force).await?;
+        pusher.check_conflicts(released, force, shell)
     };
+    let checked = engine.supervised("push", checking).await;
     if let Err(e) = checked {
         return (None, pushed, Some(e));
     }
@@ -382,7 +388,13 @@ async fn tag_and_push(
     };
 
     // 1. Every service's non-floating tags, locally then in the registry, read back.
-    let fixed_out = match steps::tag::apply_tags(engine, &as_refs(&fixed), true, shell).await {
+    let fixed_out = match engine
+        .supervised(
+            "tag",
+            steps::tag::apply_tags(engine, &as_refs(&fixed), true, shell),
+        )
+        .await
+    {
         Ok(o) => o,
         Err(e) => return (None, pushed, Some(e)),
     };
@@ -392,7 +404,12 @@ async fn tag_and_push(
     }
 
     // 2. Only now the floating tags of all services.
-    let floating_out = match steps::tag::apply_tags(engine, &as_refs(&floating), true, shell).await
+    let floating_out = match engine
+        .supervised(
+            "tag",
+            steps::tag::apply_tags(engine, &as_refs(&floating), true, shell),
+        )
+        .await
     {
         Ok(o) => o,
         Err(e) => return (Some(merge(&fixed_out, None, held)), pushed, Some(e)),
@@ -417,7 +434,9 @@ async fn push_part(
     for ((p, id), pushed) in part.iter().zip(pushed.iter_mut()) {
         let started = std::time::Instant::now();
         let tags: Vec<&str> = p.applied_tags().map(|t| t.name.as_str()).collect();
-        let result = pusher.push_tags(engine, p, id, &tags, shell).await;
+        let result = engine
+            .supervised("push", pusher.push_tags(engine, p, id, &tags, shell))
+            .await;
         pushed.push_ms += started.elapsed().as_millis() as u64;
         let done = result?;
         pushed.tags.extend(tags.iter().map(|t| (*t).to_owned()));
@@ -436,11 +455,11 @@ async fn service_run(
     plan: &plan::ImagePlan,
     cargo_flags: &[String],
     test_options: &steps::TestStageOptions,
-    mut interrupt: tokio::sync::watch::Receiver<bool>,
+    mut interrupt: Interrupt,
     shell: &Shell,
 ) -> ServiceRun {
     let mut run = ServiceRun::default();
-    if *interrupt.borrow() {
+    if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
         return run;
     }
@@ -453,10 +472,13 @@ async fn service_run(
         }
     };
     run.timings.dockerfile_ms = step.elapsed().as_millis() as u64;
-    let build = steps::build::build(engine, plan, &rendered, cargo_flags, shell);
+    let build = engine.supervised(
+        "build",
+        steps::build::build(engine, plan, &rendered, cargo_flags, shell),
+    );
     let built = tokio::select! {
         built = build => built,
-        _ = interrupt.wait_for(|stop| *stop) => Err(error::Error::Interrupted),
+        _ = interrupt.wait() => Err(error::Error::Interrupted),
     };
     let built = match built {
         Ok(b) => b,
@@ -470,7 +492,7 @@ async fn service_run(
     run.image_id = Some(built.image_id.clone());
     run.reused = built.reused;
     run.context_bytes = built.context_bytes;
-    if *interrupt.borrow() {
+    if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
         return run;
     }

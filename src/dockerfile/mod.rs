@@ -180,6 +180,7 @@ fn plans(global: &GlobalArgs) -> Result<(Workspace, Vec<ImagePlan>)> {
     let options = PlanOptions {
         allow_dirty: true,
         ci_run_url: None,
+        features: global.selection().features,
     };
     let plan = crate::make_plan(&services, &Default::default(), &options)?;
     Ok((ws, plan.images))
@@ -326,6 +327,9 @@ pub fn lint_command(shell: &Shell, global: &GlobalArgs) -> Result<()> {
                 shell.stdout(&format!("{f}\n"))?;
             }
         }
+    }
+    for f in &findings {
+        shell.annotate_finding(f);
     }
     let blocking = findings.iter().filter(|f| f.severity >= threshold).count();
     if blocking > 0 {

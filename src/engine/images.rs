@@ -289,6 +289,13 @@ impl Engine {
                 Err(bollard::errors::Error::DockerStreamError { error }) => {
                     return Err(failed(error));
                 }
+                Err(e) if super::is_connection_fault(&e) => {
+                    return Err(super::engine_error(
+                        "push",
+                        &format!("pushing {repo}:{tag}"),
+                        e,
+                    ));
+                }
                 Err(e) => return Err(failed(super::innermost(&e))),
             }
         }

@@ -10,6 +10,7 @@
 //! an install hint: it never skips.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod registry;
 pub mod service;
 

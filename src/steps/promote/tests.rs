@@ -159,10 +159,12 @@ fn plan_for(package: &str, version: &str, sha: &str, known: &[Version]) -> Image
         dirty: false,
         dirty_files: vec![],
         head_tags: vec![],
+        inputs: vec![],
     };
     let options = PlanOptions {
         allow_dirty: false,
         ci_run_url: Some("https://ci/run/promote-job".into()),
+        features: Default::default(),
     };
     plan_image(&input, &config, &git, known, &options).unwrap()
 }

@@ -59,7 +59,7 @@ impl Fixture {
         let (_, services) = cargo_docker_release::load_services(&global, true).unwrap();
         let options = PlanOptions {
             allow_dirty: true,
-            ci_run_url: None,
+            ..Default::default()
         };
         let mut plan =
             cargo_docker_release::make_plan(&services, &Default::default(), &options).unwrap();
@@ -140,7 +140,10 @@ fn docker_strategy_dockerfile_caches_cargo_in_buildkit_mounts() {
     ] {
         assert!(text.contains(target), "a cache mount at {target}:\n{text}");
     }
-    assert!(text.contains("Needs BuildKit"), "the file says which builder it needs");
+    assert!(
+        text.contains("Needs BuildKit"),
+        "the file says which builder it needs"
+    );
     assert_eq!(
         lint::buildkit_syntax(&text)
             .iter()

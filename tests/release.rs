@@ -216,7 +216,8 @@ fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
     use cargo_docker_release::engine::context;
     use cargo_docker_release::ui::Shell;
     let dir = tempfile::tempdir().unwrap();
-    let dockerfile = format!("FROM scratch\nLABEL {TEST_LABEL}=1\nCOPY [\"missing\", \"/missing\"]\n");
+    let dockerfile =
+        format!("FROM scratch\nLABEL {TEST_LABEL}=1\nCOPY [\"missing\", \"/missing\"]\n");
     let ctx = context::directory_context(
         camino::Utf8Path::from_path(dir.path()).unwrap(),
         "",
@@ -259,9 +260,18 @@ fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
         });
         assert_eq!(error.exit_code(), 1);
         let text = format!("{error:?}");
-        assert!(text.contains("COPY"), "{builder:?} names the failing step: {text}");
-        assert!(text.contains("Dockerfile:3"), "{builder:?} names its line: {text}");
-        assert!(error.to_string().contains("missing"), "{builder:?}: {error}");
+        assert!(
+            text.contains("COPY"),
+            "{builder:?} names the failing step: {text}"
+        );
+        assert!(
+            text.contains("Dockerfile:3"),
+            "{builder:?} names its line: {text}"
+        );
+        assert!(
+            error.to_string().contains("missing"),
+            "{builder:?}: {error}"
+        );
     }
 }
 

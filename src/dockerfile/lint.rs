@@ -174,10 +174,7 @@ fn heredoc_delimiters(keyword: &str, args: &str) -> Vec<(String, bool)> {
             Some(a) => (true, a),
             None => (false, after),
         };
-        let word: String = after
-            .chars()
-            .take_while(|c| !c.is_whitespace())
-            .collect();
+        let word: String = after.chars().take_while(|c| !c.is_whitespace()).collect();
         let name: String = word
             .trim_matches(|c| c == '"' || c == '\'')
             .chars()
@@ -375,6 +372,52 @@ pub fn unquote(word: &str) -> String {
         }
     }
     out
+}
+
+/// The context paths a Dockerfile's `COPY`/`ADD` instructions read (not `--from` copies, not
+/// URLs), as written (relative to the context root, leading `/` and `./` dropped). A path with a
+/// wildcard is cut before its first wildcard component: its directory is what it may read.
+pub fn copied_sources(text: &str) -> Vec<String> {
+    let mut sources = Vec::new();
+    for instruction in parse(text) {
+        if instruction.keyword != "COPY" && instruction.keyword != "ADD" {
+            continue;
+        }
+        let args = instruction.args.trim();
+        let mut words: Vec<String> = if args.starts_with('[') {
+            match serde_json::from_str::<Vec<String>>(args) {
+                Ok(w) => w,
+                Err(_) => continue,
+            }
+        } else {
+            words(args).iter().map(|w| unquote(w)).collect()
+        };
+        let flags = words.iter().take_while(|w| w.starts_with("--")).count();
+        if words[..flags].iter().any(|f| f.starts_with("--from")) {
+            continue;
+        }
+        words.drain(..flags);
+        words.pop(); // the destination
+        for source in words {
+            if source.contains("://") || source.starts_with("git@") {
+                continue;
+            }
+            let mut kept = Vec::new();
+            for part in source.trim_start_matches('/').split('/') {
+                if part.contains(['*', '?', '[']) {
+                    break;
+                }
+                if part.is_empty() || part == "." {
+                    continue;
+                }
+                kept.push(part);
+            }
+            sources.push(kept.join("/"));
+        }
+    }
+    sources.sort();
+    sources.dedup();
+    sources
 }
 
 /// `KEY=VALUE ...` or the old `KEY VALUE` form of `ENV`/`LABEL`: the unquoted keys and values.
@@ -753,7 +796,10 @@ mod tests {
         let ins = parse(text);
         let keywords: Vec<&str> = ins.iter().map(|i| i.keyword.as_str()).collect();
         assert_eq!(keywords, ["FROM", "COPY", "RUN", "RUN", "COPY", "USER"]);
-        assert_eq!(ins[1].flags(), [("chmod", Some("755")), ("from", Some("b"))]);
+        assert_eq!(
+            ins[1].flags(),
+            [("chmod", Some("755")), ("from", Some("b"))]
+        );
         assert_eq!(ins[3].heredocs, ["FROM evil\nUSER root\n"]);
         assert_eq!(ins[4].heredocs, ["hello\n"]);
         assert_eq!(ins[5].line, 11);
@@ -761,12 +807,20 @@ mod tests {
         let what: Vec<&str> = all.iter().map(|s| s.what.as_str()).collect();
         assert_eq!(
             what,
-            ["COPY --chmod", "RUN --mount", "RUN heredoc", "COPY --link", "COPY heredoc"]
+            [
+                "COPY --chmod",
+                "RUN --mount",
+                "RUN heredoc",
+                "COPY --link",
+                "COPY heredoc"
+            ]
         );
         assert_eq!(all[0].needs, SyntaxNeed::BuildKit);
         assert_eq!(all[2].needs, SyntaxNeed::NewerFrontend);
         assert!(!has_syntax_directive(text));
-        assert!(has_syntax_directive("# syntax=docker/dockerfile:1.7\nFROM a\n"));
+        assert!(has_syntax_directive(
+            "# syntax=docker/dockerfile:1.7\nFROM a\n"
+        ));
         assert!(heredoc_delimiters("RUN", "echo $((1<<2)) <<< x").is_empty());
     }
 

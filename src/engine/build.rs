@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bollard::auth::DockerCredentials;
-use bollard::models::{BuildInfo, BuildInfoAux};
 use bollard::moby::buildkit::v1::StatusResponse;
+use bollard::models::{BuildInfo, BuildInfoAux};
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -251,9 +251,9 @@ impl BuildkitProgress {
             }
             state.completed = true;
             state.millis = match (&v.started, &v.completed) {
-                (Some(s), Some(c)) => Some(
-                    (c.seconds - s.seconds) * 1000 + i64::from(c.nanos - s.nanos) / 1_000_000,
-                ),
+                (Some(s), Some(c)) => {
+                    Some((c.seconds - s.seconds) * 1000 + i64::from(c.nanos - s.nanos) / 1_000_000)
+                }
                 _ => None,
             };
             // The unterminated last line is complete now.
@@ -312,7 +312,6 @@ impl BuildkitProgress {
                 (v.name.as_str(), log)
             })
     }
-
 }
 
 fn push_line(log: &mut VecDeque<String>, line: String) {
@@ -414,7 +413,10 @@ fn session_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("cargo-docker-release-{}-{n}-{nanos:08x}", std::process::id())
+    format!(
+        "cargo-docker-release-{}-{n}-{nanos:08x}",
+        std::process::id()
+    )
 }
 
 /// Whether an engine of this API version and OS runs BuildKit builds through the Engine API:
@@ -430,7 +432,9 @@ pub fn offers_buildkit(api_version: &str, os: &str) -> bool {
 
 /// The engine's product version (`20.10.24`) as `(major, minor)`.
 fn product_version(version: &str) -> Option<(u32, u32)> {
-    let mut parts = version.split(['.', '+', '-']).map(|p| p.parse::<u32>().ok());
+    let mut parts = version
+        .split(['.', '+', '-'])
+        .map(|p| p.parse::<u32>().ok());
     Some((parts.next()??, parts.next()??))
 }
 
@@ -483,17 +487,12 @@ impl Engine {
         let name = job.name;
         let plain = bar.is_hidden();
         let full = shell.verbosity() >= Verbosity::Verbose;
-        let body = bollard::body_full(job.context.tar.clone().into());
+        let body = bollard::body_try_stream(job.context.stream());
         // `X-Registry-Config`: credentials keyed by server address.
         let credentials: HashMap<String, DockerCredentials> = job
             .credentials
             .iter()
-            .map(|(host, c)| {
-                (
-                    super::credentials::server_address(host),
-                    c.for_engine(host),
-                )
-            })
+            .map(|(host, c)| (super::credentials::server_address(host), c.for_engine(host)))
             .collect();
         let mut options = job.options.clone();
         options.version = BuilderVersion::BuilderV1;
@@ -571,7 +570,7 @@ impl Engine {
         let name = job.name;
         let plain = bar.is_hidden();
         let full = shell.verbosity() >= Verbosity::Verbose;
-        let body = bollard::body_full(job.context.tar.clone().into());
+        let body = bollard::body_try_stream(job.context.stream());
         // The session's auth provider: credentials keyed by the host BuildKit asks for.
         let credentials: HashMap<String, DockerCredentials> = job
             .credentials
@@ -590,7 +589,9 @@ impl Engine {
         options.session = Some(session_id());
         options.rm = true;
         options.forcerm = false;
-        let mut stream = self.docker().build_image(options, Some(credentials), Some(body));
+        let mut stream = self
+            .docker()
+            .build_image(options, Some(credentials), Some(body));
         let mut progress = BuildkitProgress::default();
         let mut image_id = None;
         let started = Instant::now();
@@ -639,19 +640,14 @@ impl Engine {
             }
             return Err(failure_error(job, &error, failed.map(|(s, _)| s)));
         }
-        image_id.ok_or_else(|| Error::step("build", format!("{name}: BuildKit reported no image ID")))
+        image_id
+            .ok_or_else(|| Error::step("build", format!("{name}: BuildKit reported no image ID")))
     }
 }
 
 /// One BuildKit event on the terminal: every event with `-v` (as the docker CLI's plain
 /// progress, `#3 [2/5] COPY …`), one line per started step when the output is plain.
-fn show_event(
-    event: &BuildEvent,
-    name: &str,
-    plain: bool,
-    full: bool,
-    shell: &Shell,
-) {
+fn show_event(event: &BuildEvent, name: &str, plain: bool, full: bool, shell: &Shell) {
     match event {
         BuildEvent::Started {
             number,
@@ -787,7 +783,12 @@ mod tests {
         cached.cached = true;
         let events = p.apply(&StatusResponse {
             vertexes: vec![
-                vertex("i", "[internal] load build definition from Dockerfile", Some(0), Some(1)),
+                vertex(
+                    "i",
+                    "[internal] load build definition from Dockerfile",
+                    Some(0),
+                    Some(1),
+                ),
                 cached,
                 vertex("b", "[2/3] RUN make", None, None),
             ],
@@ -861,11 +862,20 @@ mod tests {
             Some(10)
         );
         assert_eq!(
-            step_line(dockerfile, "Step 6/7 : COPY --from=builder [\"/a\", \"/a\"]"),
+            step_line(
+                dockerfile,
+                "Step 6/7 : COPY --from=builder [\"/a\", \"/a\"]"
+            ),
             Some(9)
         );
-        assert_eq!(step_line(dockerfile, "Step 3/7 : WORKDIR /elsewhere"), Some(3));
-        assert_eq!(step_line("FROM scratch\nCOPY a /a\n", "[2/2] COPY a /a"), Some(2));
+        assert_eq!(
+            step_line(dockerfile, "Step 3/7 : WORKDIR /elsewhere"),
+            Some(3)
+        );
+        assert_eq!(
+            step_line("FROM scratch\nCOPY a /a\n", "[2/2] COPY a /a"),
+            Some(2)
+        );
         assert_eq!(step_line(dockerfile, "exporting to image"), None);
     }
 

@@ -315,6 +315,54 @@ fn a_clean_handwritten_dockerfile_is_used_as_is() {
 }
 
 #[test]
+fn lint_accepts_buildkit_flags_and_heredocs_in_a_handwritten_dockerfile() {
+    let fixture = Fixture::new("handwritten");
+    let generated = dockerfile::for_image(&Fixture::new("host").plan(None))
+        .unwrap()
+        .dockerfile
+        .replace("bin/orders", "bin/legacy")
+        .replace("/orders", "/legacy");
+    // BuildKit's syntax before the final `USER`: flags, a cache mount and two heredocs, whose
+    // bodies (an instruction-like `USER root` among them) are not instructions.
+    let user = generated.rfind("\nUSER ").expect("a USER line") + 1;
+    let buildkit = "COPY --chmod=755 --link [\"bin/legacy\", \"/usr/local/bin/legacy2\"]\n\
+                    RUN --mount=type=cache,target=/cache [\"/usr/local/bin/legacy\", \"--version\"]\n\
+                    RUN <<EOF\nUSER root\nEOF\n\
+                    COPY <<-EOT /etc/motd\n\thello\n\tEOT\n";
+    let text = format!("{}{buildkit}{}", &generated[..user], &generated[user..]);
+    std::fs::write(fixture.path("Dockerfile"), &text).unwrap();
+    let out = fixture.run(&["lint", "--message-format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{json:#}\n{text}",
+        stderr(&out)
+    );
+    let findings = json["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["severity"] != "error" && f["severity"] != "warning"),
+        "{json:#}"
+    );
+    let used: Vec<String> = lint::buildkit_syntax(&text)
+        .into_iter()
+        .map(|u| u.what)
+        .collect();
+    assert_eq!(
+        used,
+        [
+            "COPY --chmod",
+            "COPY --link",
+            "RUN --mount",
+            "RUN heredoc",
+            "COPY heredoc"
+        ]
+    );
+}
+
+#[test]
 fn check_passes_after_write_and_a_new_commit_and_fails_after_a_manifest_change() {
     let fixture = Fixture::new("host");
     let out = fixture.run(&["dockerfile", "--check"]);

@@ -475,15 +475,63 @@ pub fn is_secret_name(name: &str) -> bool {
 /// stage only: a builder stage's user or command never reaches the image.
 pub fn lint(file: &str, text: &str, with_hadolint: bool) -> Vec<Finding> {
     let mut findings = builtin(file, text);
-    if with_hadolint && let Some(more) = hadolint(file, text) {
+    let (view, heredoc_lines) = hadolint_view(text);
+    if with_hadolint && let Some(more) = hadolint(file, &view) {
         let final_stage = final_stage_line(text);
-        findings
-            .extend(more.into_iter().filter(|f| {
-                !FINAL_STAGE_RULES.contains(&f.rule.as_str()) || f.line >= final_stage
-            }));
+        findings.extend(more.into_iter().filter(|f| {
+            (!FINAL_STAGE_RULES.contains(&f.rule.as_str()) || f.line >= final_stage)
+                && !heredoc_lines.contains(&f.line)
+        }));
     }
     findings.sort_by(|a, b| (a.line, &a.rule).cmp(&(b.line, &b.rule)));
     findings
+}
+
+/// The text hadolint reads, and the lines of instructions with heredocs. hadolint's parser does
+/// not know BuildKit's heredocs (it stops at the first body line with `DL1000`): each body and
+/// its delimiter become comment lines, so every other line keeps its number and its findings,
+/// and hadolint's findings on the heredoc instructions themselves are dropped.
+fn hadolint_view(text: &str) -> (String, Vec<usize>) {
+    let heredoc_lines: Vec<usize> = parse(text)
+        .iter()
+        .filter(|i| !i.heredocs.is_empty())
+        .map(|i| i.line)
+        .collect();
+    if heredoc_lines.is_empty() {
+        return (text.to_owned(), heredoc_lines);
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut view: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    let instructions = parse(text);
+    for (k, ins) in instructions.iter().enumerate() {
+        if ins.heredocs.is_empty() {
+            continue;
+        }
+        // The body runs from the instruction's last line to the line before the next
+        // instruction; its own (possibly continued) lines stay, the rest become comments.
+        let own_lines = 1 + text
+            .split('\n')
+            .skip(ins.line - 1)
+            .take_while(|l| l.trim_end().ends_with('\\'))
+            .count();
+        let body_start = ins.line - 1 + own_lines;
+        let end = instructions
+            .get(k + 1)
+            .map_or(lines.len(), |next| next.line - 1);
+        let delimiters: Vec<(String, bool)> = heredoc_delimiters(&ins.keyword, &ins.args);
+        let mut remaining = delimiters.len();
+        for (n, line) in view.iter_mut().enumerate().take(end).skip(body_start) {
+            if remaining == 0 {
+                break;
+            }
+            let trimmed = lines[n].trim_end_matches('\r').trim_start_matches('\t');
+            if delimiters.iter().any(|(d, _)| d == trimmed) {
+                remaining -= 1;
+            }
+            *line = "#".to_owned();
+        }
+    }
+    (view.join("\n"), heredoc_lines)
 }
 
 /// hadolint rules that only matter in the stage that becomes the image.
@@ -822,6 +870,16 @@ mod tests {
             "# syntax=docker/dockerfile:1.7\nFROM a\n"
         ));
         assert!(heredoc_delimiters("RUN", "echo $((1<<2)) <<< x").is_empty());
+    }
+
+    #[test]
+    fn hadolint_reads_heredoc_bodies_as_comments_with_every_line_in_place() {
+        let text = "FROM a:1\nRUN <<EOF\nset -e\nUSER root\nEOF\nUSER 1:1\n";
+        let (view, lines) = hadolint_view(text);
+        assert_eq!(view, "FROM a:1\nRUN <<EOF\n#\n#\n#\nUSER 1:1\n");
+        assert_eq!(lines, [2]);
+        let plain = "FROM a:1\nUSER 1:1\n";
+        assert_eq!(hadolint_view(plain), (plain.to_owned(), Vec::new()));
     }
 
     #[test]

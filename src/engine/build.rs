@@ -330,14 +330,17 @@ fn is_step(name: &str) -> bool {
 /// The 1-based Dockerfile line of a step as the builders name it: BuildKit's
 /// `[builder 4/6] RUN cargo build` or the classic `Step 9/14 : RUN cargo build`.
 ///
-/// The instruction text is matched within its stage first (BuildKit shows it with variables
-/// expanded, so the step's number in its stage decides when the text does not match).
+/// The instruction text is matched first, within its stage for BuildKit (which shows exec-form
+/// `COPY`/`ADD` arguments without their quotes and variables expanded); when it does not match,
+/// the step's number decides: the classic builder counts every instruction of the file, BuildKit
+/// only the ones of its stage that make a vertex (`FROM` an image, `RUN`, `COPY`, `ADD`,
+/// `WORKDIR`).
 pub fn step_line(dockerfile: &str, step: &str) -> Option<usize> {
     let instructions = lint::parse(dockerfile);
     let normalize = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let text_of = |i: &Instruction| normalize(&format!("{} {}", i.keyword, i.args));
+    let unquoted = |s: &str| s.replace('"', "");
     if let Some(rest) = step.strip_prefix("Step ") {
-        // Classic: the step number counts every instruction of the file.
         let (number, text) = rest.split_once(" : ")?;
         let n: usize = number.split('/').next()?.trim().parse().ok()?;
         let wanted = normalize(text);
@@ -370,6 +373,7 @@ pub fn step_line(dockerfile: &str, step: &str) -> Option<usize> {
             body.push(i);
         }
     }
+    let stage_names: Vec<String> = stages.iter().filter_map(|(n, _)| n.clone()).collect();
     let stage = match stage_name {
         None => stages.last(),
         Some(name) => stages
@@ -381,11 +385,35 @@ pub fn step_line(dockerfile: &str, step: &str) -> Option<usize> {
             }),
     }?;
     let wanted = normalize(text);
+    let makes_vertex = |i: &Instruction| match i.keyword.as_str() {
+        "FROM" => {
+            let base = lint::words(&i.args)
+                .into_iter()
+                .find(|w| !w.starts_with("--"))
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            base != "scratch" && !stage_names.contains(&base)
+        }
+        "RUN" | "COPY" | "ADD" | "WORKDIR" => true,
+        _ => false,
+    };
     stage
         .1
         .iter()
         .find(|i| text_of(i) == wanted)
-        .or_else(|| stage.1.get(index.checked_sub(1)?))
+        .or_else(|| {
+            stage
+                .1
+                .iter()
+                .find(|i| unquoted(&text_of(i)) == unquoted(&wanted))
+        })
+        .or_else(|| {
+            stage
+                .1
+                .iter()
+                .filter(|i| makes_vertex(i))
+                .nth(index.checked_sub(1)?)
+        })
         .map(|i| i.line)
 }
 
@@ -855,8 +883,25 @@ mod tests {
             step_line(dockerfile, "[builder 4/4] RUN cargo   build --release"),
             Some(5)
         );
-        // Expanded variables: the step's number in its stage decides.
-        assert_eq!(step_line(dockerfile, "[builder 3/4] ENV A=1"), Some(4));
+        // Expanded variables: the step's number among the stage's vertices decides.
+        assert_eq!(
+            step_line(dockerfile, "[builder 2/4] WORKDIR /elsewhere"),
+            Some(3)
+        );
+        assert_eq!(
+            step_line(
+                "FROM scratch\nLABEL a=b\nCOPY [\"missing\", \"/missing\"]\n",
+                "[1/1] COPY [missing, /missing]"
+            ),
+            Some(3)
+        );
+        assert_eq!(
+            step_line(
+                "FROM scratch\nENV X=1\nCOPY a /a\nRUN [\"/a\", \"$X\"]\n",
+                "[2/2] RUN [\"/a\", \"1\"]"
+            ),
+            Some(4)
+        );
         assert_eq!(
             step_line(dockerfile, "[stage-1 3/3] RUN [\"/a\", \"--version\"]"),
             Some(10)

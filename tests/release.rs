@@ -495,34 +495,79 @@ fn a_service_that_never_becomes_healthy_fails_at_its_deadline_with_no_tags_and_n
     );
 }
 
+/// Processes running the fixture's binary from inside an image (`/usr/local/bin/<package>`).
+fn processes_of(fx: &Fixture) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-a", "-f", &format!("/usr/local/bin/{} ", fx.package)])
+        .output()
+        .unwrap();
+    text(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+/// Polls `done` until it holds; panics after `limit`.
+fn eventually(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
-fn ctrl_c_during_the_image_build_stops_the_release_with_nothing_tagged() {
+fn ctrl_c_during_the_image_build_stops_the_build_with_nothing_tagged_for_both_builders() {
     use std::io::BufRead;
     let fx = Fixture::new("release", None, "0.1.0", "");
-    let mut child = fx.spawn_release();
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut seen = Vec::new();
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        let building = line.contains(": Step 2/");
-        seen.push(line);
-        if building {
-            let status = std::process::Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success());
-            break;
-        }
-    }
-    let status = child.wait().unwrap();
-    assert!(
-        seen.iter().any(|l| l.contains(": Step 2/")),
-        "{}",
-        seen.join("\n")
+    // The smoke test, run by the build, outlasts the signal.
+    with_smoke_test(
+        &fx,
+        "std::thread::sleep(std::time::Duration::from_secs(120));",
     );
-    assert_eq!(status.code(), Some(130), "{}", seen.join("\n"));
-    assert!(fx.tags().is_empty());
+    for (builder, env) in [("BuildKit", "1"), ("classic", "0")] {
+        let mut child = fx.spawn_release_with(&[], &[("DOCKER_BUILDKIT", env)]);
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut seen = Vec::new();
+        let mut lines = stderr.lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let running = line.contains(&format!(" RUN [\"/usr/local/bin/{}\"", fx.package));
+            seen.push(line);
+            if running {
+                break;
+            }
+        }
+        assert!(
+            seen.iter().any(|l| l.contains(" RUN [")),
+            "{builder}: {}",
+            seen.join("\n")
+        );
+        // The smoke test has started once its step is shown; interrupt it.
+        eventually(
+            std::time::Duration::from_secs(20),
+            "the smoke test to run",
+            || !processes_of(&fx).is_empty(),
+        );
+        let signalled = std::time::Instant::now();
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        seen.extend(lines.map_while(|l| l.ok()));
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{builder}: {}", seen.join("\n"));
+        assert!(
+            signalled.elapsed() < std::time::Duration::from_secs(10),
+            "{builder}: exited {:?} after SIGINT",
+            signalled.elapsed()
+        );
+        assert!(fx.tags().is_empty(), "{builder}: nothing tagged");
+        // The engine cancels the build whose connection closed: the step's process goes.
+        eventually(
+            std::time::Duration::from_secs(20),
+            "the build's smoke test to be stopped",
+            || processes_of(&fx).is_empty(),
+        );
+    }
 }
 
 #[test]
@@ -592,4 +637,169 @@ fn ctrl_c_during_the_tests_removes_the_container_and_tags_nothing() {
             .len()
     });
     assert_eq!(containers, 0, "no container of the service is left");
+}
+
+/// The comments of an image's history: BuildKit marks each layer it made
+/// `buildkit.dockerfile.v0`, the classic builder leaves them empty.
+fn history_comments(image: &str) -> Vec<String> {
+    support::docker_ok(["history", "--no-trunc", "--format", "{{.Comment}}", image])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The report of the fixture's last release.
+fn report_of(fx: &Fixture) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(fx.path().join("target/docker-release/report.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn buildkit_builds_the_image_by_default_and_the_classic_builder_with_docker_buildkit_0() {
+    let fx = Fixture::new("release", None, "0.1.0", "");
+    let out = fx.run(&[]);
+    assert_success(&out);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("with BuildKit"), "status line: {stderr}");
+    assert!(stderr.contains("built by BuildKit"), "summary: {stderr}");
+    assert_eq!(report_of(&fx)["services"][0]["builder"], "buildkit");
+    let id = fx.tags()["0.1.0"].clone();
+    let comments = history_comments(&id);
+    assert!(
+        comments.iter().any(|c| c == "buildkit.dockerfile.v0"),
+        "BuildKit made the layers: {comments:?}"
+    );
+    let info = block_on(async { engine().await.image(&id).await.unwrap().unwrap() });
+    assert_eq!(
+        info.labels
+            .get("io.cargo-docker-release.builder")
+            .map(String::as_str),
+        Some("buildkit")
+    );
+
+    fx.write_manifest("0.2.0", "");
+    fx.commit("0.2.0");
+    let out = fx.run_env(&["--message-format", "json"], &[("DOCKER_BUILDKIT", "0")]);
+    assert_success(&out);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("with the classic builder"), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["services"][0]["builder"], "classic");
+    let comments = history_comments(&fx.tags()["0.2.0"]);
+    assert!(
+        comments.iter().all(|c| c != "buildkit.dockerfile.v0"),
+        "the classic builder made the layers: {comments:?}"
+    );
+
+    // The manifest's `buildkit = false` selects the classic builder too; a wrong type is a
+    // located configuration error.
+    fx.write_manifest("0.3.0", "buildkit = false\n");
+    fx.commit("0.3.0");
+    let out = fx.run(&[]);
+    assert_success(&out);
+    assert_eq!(report_of(&fx)["services"][0]["builder"], "classic");
+    fx.write_manifest("0.4.0", "buildkit = \"no\"\n");
+    fx.commit("0.4.0");
+    let out = fx.run(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("Cargo.toml:") && stderr.contains("buildkit"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_handwritten_dockerfile_with_copy_chmod_releases_with_buildkit() {
+    let fx = Fixture::new("release", None, "0.1.0", "");
+    let generated = fx.run(&["dockerfile"]);
+    assert_success(&generated);
+    let bin = format!("[\"bin/{0}\", \"/usr/local/bin/{0}\"]", fx.package);
+    let dockerfile =
+        text(&generated.stdout).replace(&format!("COPY {bin}"), &format!("COPY --chmod=755 {bin}"));
+    assert!(dockerfile.contains("COPY --chmod=755"), "{dockerfile}");
+    fx.write("Dockerfile", &dockerfile);
+    fx.write_manifest("0.1.0", "dockerfile = \"Dockerfile\"\n");
+    fx.commit("hand-written Dockerfile with COPY --chmod");
+
+    // The classic builder cannot build it: a located error before anything is built.
+    let out = fx.run_env(&[], &[("DOCKER_BUILDKIT", "0")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let line = dockerfile
+        .lines()
+        .position(|l| l.starts_with("COPY --chmod"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!("Dockerfile:{line}: `COPY --chmod` needs BuildKit")),
+        "{stderr}"
+    );
+    assert!(fx.tags().is_empty());
+
+    let out = fx.run(&[]);
+    assert_success(&out);
+    assert_eq!(report_of(&fx)["services"][0]["builder"], "buildkit");
+    assert!(fx.tags().contains_key("0.1.0"));
+}
+
+/// The fixture's service, whose `--version` (its smoke test) does `behaviour` instead of
+/// printing its version.
+fn with_smoke_test(fx: &Fixture, behaviour: &str) {
+    fx.write(
+        "src/main.rs",
+        &MAIN_RS.replace(
+            "Some(\"--version\") => println!(\"{} {}\", env!(\"CARGO_PKG_NAME\"), env!(\"CARGO_PKG_VERSION\")),",
+            &format!("Some(\"--version\") => {{ {behaviour} }}"),
+        ),
+    );
+    fx.write_manifest(
+        "0.1.0",
+        &format!(
+            "smoke-test = [\"/usr/local/bin/{}\", \"--version\"]\n",
+            fx.package
+        ),
+    );
+    fx.commit("smoke test");
+}
+
+#[test]
+fn a_failing_run_step_exits_1_with_its_last_output_lines_its_instruction_and_line() {
+    let fx = Fixture::new("release", None, "0.1.0", "");
+    with_smoke_test(
+        &fx,
+        "for i in 0..50 { eprintln!(\"smoke line {i}\"); } eprintln!(\"fatal: the smoke test failed\"); std::process::exit(3);",
+    );
+    let rendered = text(&fx.run(&["dockerfile"]).stdout);
+    let line = rendered
+        .lines()
+        .position(|l| l.starts_with("RUN [\"/usr/local/bin/"))
+        .unwrap()
+        + 1;
+    for (builder, env) in [("BuildKit", "1"), ("classic", "0")] {
+        let out = fx.run_env(&[], &[("DOCKER_BUILDKIT", env)]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{builder}: {stderr}");
+        assert!(
+            stderr.contains("fatal: the smoke test failed"),
+            "{builder}: {stderr}"
+        );
+        assert!(stderr.contains("smoke line 49"), "{builder}: {stderr}");
+        assert!(
+            !stderr.contains("smoke line 5\n"),
+            "{builder}: only the last lines of the step's log: {stderr}"
+        );
+        // The help may be wrapped to the terminal's width.
+        let words = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            words.contains(&format!(
+                "`RUN [\"/usr/local/bin/{}\", \"--version\"]` at Dockerfile (generated):{line} failed",
+                fx.package
+            )),
+            "{builder}: names the instruction and its line: {stderr}"
+        );
+        assert!(fx.tags().is_empty());
+    }
 }

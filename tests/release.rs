@@ -353,10 +353,13 @@ fn prune_keeps_latest_the_newest_release_and_n_more_and_removes_leftover_contain
     assert!(gone, "the leftover container was removed");
 }
 
-#[test]
-fn docker_strategy_builds_in_the_builder_image_and_a_source_change_reuses_the_dependency_layer() {
+/// The example workspace with the suite's builder image, its `orders` image under the test
+/// images' names, `extra` added to the workspace's `[workspace.metadata.docker]`.
+fn docker_strategy_workspace(
+    images: &support::TestImages,
+    extra: impl FnOnce(&mut support::FixtureRepo),
+) -> (support::FixtureRepo, String) {
     let builder = support::rust_builder_image();
-    let images = support::TestImages::new("release-docker");
     let mut fx = support::fixture_repo(support::example_dir("workspace"));
     let repo = images.repo("orders");
     fx.edit_toml("orders/Cargo.toml", |d| {
@@ -370,7 +373,20 @@ fn docker_strategy_builds_in_the_builder_image_and_a_source_change_reuses_the_de
     fx.edit_toml("Cargo.toml", |d| {
         d["workspace"]["metadata"]["docker"]["builder"] = toml_edit::value(builder.as_str());
     });
+    extra(&mut fx);
     fx.commit_all("test images and builder");
+    (fx, repo)
+}
+
+#[test]
+fn classic_docker_strategy_builds_in_the_builder_image_and_a_source_change_reuses_the_dependency_layer()
+ {
+    let images = support::TestImages::new("release-docker");
+    let (mut fx, repo) = docker_strategy_workspace(&images, |fx| {
+        fx.edit_toml("Cargo.toml", |d| {
+            d["workspace"]["metadata"]["docker"]["buildkit"] = toml_edit::value(false);
+        });
+    });
 
     let first = fx.run(["-p", "orders", "-v"]);
     first.success();
@@ -393,6 +409,7 @@ fn docker_strategy_builds_in_the_builder_image_and_a_source_change_reuses_the_de
     // The docker strategy sends the sources, never `target/` or `.git`.
     let sent = &first.stderr;
     assert!(sent.contains("of build context"), "{sent}");
+    assert!(sent.contains("with the classic builder"), "{sent}");
 
     fx.write("orders/src/extra.rs", "// a source-only change\n");
     fx.commit_all("source-only change");
@@ -409,6 +426,96 @@ fn docker_strategy_builds_in_the_builder_image_and_a_source_change_reuses_the_de
         "the dependency layer is reused after a source-only change:\n{}",
         second.stderr
     );
+}
+
+#[test]
+fn buildkit_docker_strategy_keeps_cargo_s_target_dir_in_a_cache_mount_across_source_changes() {
+    let images = support::TestImages::new("release-docker-bk");
+    // A vendored dependency (directory source replacing crates.io): compiled once, then found
+    // in the target directory's cache mount by the next build.
+    let (mut fx, repo) = docker_strategy_workspace(&images, |fx| {
+        fx.write(
+            "vendor/tinydep/Cargo.toml",
+            "[package]\nname = \"tinydep\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        );
+        fx.write(
+            "vendor/tinydep/src/lib.rs",
+            "pub fn answer() -> u32 {\n    42\n}\n",
+        );
+        fx.write(
+            "vendor/tinydep/.cargo-checksum.json",
+            "{\"files\":{},\"package\":null}",
+        );
+        fx.write(
+            ".cargo/config.toml",
+            "[source.crates-io]\nreplace-with = \"vendored\"\n\n[source.vendored]\ndirectory = \"vendor\"\n",
+        );
+        fx.edit_toml("orders/Cargo.toml", |d| {
+            d["dependencies"]["tinydep"] = toml_edit::value("0.1");
+        });
+        let lock = std::process::Command::new("cargo")
+            .args(["generate-lockfile", "--offline"])
+            .current_dir(fx.path(""))
+            .output()
+            .unwrap();
+        assert!(lock.status.success(), "{}", text(&lock.stderr));
+    });
+    let dockerfile = fx.run(["dockerfile", "-p", "orders"]);
+    dockerfile.success();
+    assert!(
+        dockerfile.stdout.contains("--mount=type=cache"),
+        "{}",
+        dockerfile.stdout
+    );
+
+    let first = fx.run(["-p", "orders", "-v"]);
+    first.success();
+    assert!(first.stderr.contains("with BuildKit"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("Compiling tinydep v0.1.0"),
+        "the first build compiles the dependency:\n{}",
+        first.stderr
+    );
+    let sha = fx.head_sha();
+    let info = block_on(async {
+        engine()
+            .await
+            .image(&format!("{repo}:1.4.2"))
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(info.env_var("SHA"), Some(sha.as_str()));
+
+    fx.write(
+        "orders/src/main.rs",
+        &format!(
+            "{}\n// a source-only change\n",
+            fx.read("orders/src/main.rs")
+        ),
+    );
+    fx.commit_all("source-only change");
+    let second = fx.run(["-p", "orders", "-v", "--force"]);
+    second.success();
+    assert!(
+        second.stderr.contains("Compiling orders v1.4.2"),
+        "the changed crate is compiled:\n{}",
+        second.stderr
+    );
+    assert!(
+        !second.stderr.contains("Compiling tinydep"),
+        "the dependency comes from the cache mount:\n{}",
+        second.stderr
+    );
+    let info = block_on(async {
+        engine()
+            .await
+            .image(&format!("{repo}:1.4.2"))
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(info.env_var("SHA"), Some(fx.head_sha().as_str()));
 }
 
 /// The image ID the fixture's last release built (tagged or not), by its package label.

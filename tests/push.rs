@@ -682,3 +682,86 @@ fn an_identity_token_from_a_credential_helper_pushes_to_a_token_registry() {
     assert_eq!(registry.config_digest(fx.repo(), "0.3.0"), Some(id.clone()));
     assert_eq!(registry.config_digest(fx.repo(), "latest"), Some(id));
 }
+
+/// A tag the test made on the engine, removed when dropped.
+struct LocalTag(String);
+
+impl Drop for LocalTag {
+    fn drop(&mut self) {
+        support::docker(["rmi", &self.0]);
+    }
+}
+
+#[test]
+fn a_base_image_from_a_private_registry_is_pulled_with_docker_config_credentials_by_both_builders()
+{
+    let registry = Registry::start_with_auth("ci", "s3cret");
+    let config = registry.docker_config();
+    let config_dir = config.to_str().unwrap();
+    // The suite's busybox image, pushed to the private registry as the service's base.
+    let base = registry.image(&format!("cdr-test/base-{}", unique()));
+    let base_ref = format!("{base}:1");
+    let _local = LocalTag(base_ref.clone());
+    support::docker_ok(["tag", &support::busybox_image(), &base_ref]);
+    support::docker_ok(["--config", config_dir, "push", &base_ref]);
+
+    let fx = Fixture::new("privbase", None, "0.1.0", "");
+    let with_base = |version: &str| {
+        fx.write_manifest(version, "static = true\n");
+        let manifest = fx.path().join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(
+            &manifest,
+            text.replace("base = \"scratch\"", &format!("base = \"{base_ref}\"")),
+        )
+        .unwrap();
+        fx.commit(version);
+    };
+    with_base("0.1.0");
+    let none = empty_docker_config();
+    let none = none.path().to_str().unwrap();
+    for (builder, env, version) in [("buildkit", "1", "0.1.0"), ("classic", "0", "0.2.0")] {
+        if version != "0.1.0" {
+            with_base(version);
+        }
+        // The engine holds no copy under that name (BuildKit keeps what it pulls in its own
+        // store): the build must pull it.
+        support::docker(["rmi", &base_ref]);
+        assert!(!support::image_exists(&base_ref));
+        let refused = fx.run_env(
+            &["--message-format", "json"],
+            &[("DOCKER_CONFIG", none), ("DOCKER_BUILDKIT", env)],
+        );
+        assert_eq!(
+            refused.status.code(),
+            Some(1),
+            "{builder} without credentials: {}",
+            text(&refused.stderr)
+        );
+        let words = text(&refused.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            words.contains("could not pull an image the Dockerfile starts FROM"),
+            "{builder}: {words}"
+        );
+        assert!(
+            !fx.tags().contains_key(version),
+            "{builder}: nothing tagged"
+        );
+
+        let out = fx.run_env(
+            &["--message-format", "json"],
+            &[("DOCKER_CONFIG", config_dir), ("DOCKER_BUILDKIT", env)],
+        );
+        assert_success(&out);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["services"][0]["builder"], builder);
+        assert!(
+            fx.tags().contains_key(version),
+            "{builder}: {:?}",
+            fx.tags()
+        );
+    }
+}

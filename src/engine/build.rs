@@ -417,8 +417,11 @@ pub fn step_line(dockerfile: &str, step: &str) -> Option<usize> {
         .map(|i| i.line)
 }
 
-/// Whether a build error is the engine failing to pull a base image.
+/// Whether a build error is the engine failing to pull a base image (BuildKit: `pulling from
+/// host … failed with status code …: 401 Unauthorized`; the classic builder: `pull access
+/// denied`, `unauthorized: …`).
 fn is_pull_failure(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
     [
         "pull access denied",
         "manifest unknown",
@@ -428,6 +431,8 @@ fn is_pull_failure(message: &str) -> bool {
         "not found: manifest",
         "failed to authorize",
         "unauthorized",
+        "pulling from host",
+        "no basic auth credentials",
     ]
     .iter()
     .any(|m| message.contains(m))
@@ -933,6 +938,20 @@ mod tests {
         assert!(!offers_buildkit("", "linux"));
         assert_eq!(product_version("20.10.24+dfsg1"), Some((20, 10)));
         assert_eq!(product_version("27.3.1"), Some((27, 3)));
+    }
+
+    #[test]
+    fn both_builders_pull_failures_are_recognised() {
+        assert!(is_pull_failure(
+            "failed to solve with frontend dockerfile.v0: failed to create LLB definition: \
+             pulling from host 127.0.0.1:5000 failed with status code [manifests 1]: 401 Unauthorized"
+        ));
+        assert!(is_pull_failure(
+            "Head \"http://127.0.0.1:5000/v2/a/manifests/1\": no basic auth credentials"
+        ));
+        assert!(!is_pull_failure(
+            "executor failed running [/a]: exit code: 3"
+        ));
     }
 
     #[test]

@@ -20,9 +20,9 @@ COPY {{ copy }}
 # The caches live at the official Rust images' CARGO_HOME. Touching the targets makes cargo
 # recompile the workspace's own crates whatever the cached target directory holds; the binary is
 # copied out of the cache mount, which is not part of the image.
-RUN --mount=type=cache,id={{ package }}-cargo-registry,target=/usr/local/cargo/registry \
-    --mount=type=cache,id={{ package }}-cargo-git,target=/usr/local/cargo/git \
-    --mount=type=cache,id={{ package }}-target,target=/src/target \
+RUN --mount=type=cache,id={{ workspace.cache_id }}-cargo-registry,target=/usr/local/cargo/registry \
+    --mount=type=cache,id={{ workspace.cache_id }}-cargo-git,target=/usr/local/cargo/git \
+    --mount=type=cache,id={{ workspace.cache_id }}-target,target=/src/target \
     {{ workspace.touch_script }} \
  && {{ workspace.cargo_build }} \
  && mkdir -p /out \

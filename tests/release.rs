@@ -909,4 +909,15 @@ fn a_failing_run_step_exits_1_with_its_last_output_lines_its_instruction_and_lin
         );
         assert!(fx.tags().is_empty());
     }
+    // `-v` shows every line of every step as it runs.
+    let verbose = fx.run(&["-v"]);
+    assert_eq!(verbose.status.code(), Some(1));
+    let stderr = text(&verbose.stderr);
+    for line in [
+        "smoke line 0",
+        "smoke line 25",
+        "fatal: the smoke test failed",
+    ] {
+        assert!(stderr.contains(line), "{line} with -v: {stderr}");
+    }
 }

@@ -36,7 +36,7 @@
 //! the manifest's `build-args`, declared in the `docker` strategy's builder stage), `buildkit`
 //! (whether the file is for BuildKit, `buildkit = false` in the manifest renders the classic
 //! builder's) and, for the `docker` strategy, `workspace` (`{manifests, sources, stub_script,
-//! touch_script, cargo_build, binary, target_binary}`).
+//! touch_script, cargo_build, binary, target_binary, cache_id}`).
 //! User templates may `{% include "runtime.dockerfile" %}`, the shared runtime part.
 //!
 //! # Lint

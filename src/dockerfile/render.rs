@@ -145,6 +145,26 @@ impl WorkspaceLayout {
 /// Root files and directories that cargo reads before compiling (see [`WorkspaceLayout`]).
 pub const CARGO_INPUTS: [&str; 4] = [".cargo", "vendor", "rust-toolchain.toml", "rust-toolchain"];
 
+/// The cache mounts' id prefix for `image`: the repository, which the manifest validation keeps
+/// to Docker's reference grammar (checked again here: it goes into a `--mount` option list).
+fn cache_id(image: &str) -> Result<String> {
+    let ok = !image.is_empty()
+        && image
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b));
+    if ok {
+        Ok(image.to_owned())
+    } else {
+        Err(Error::Dockerfile {
+            message: format!("the image name {image:?} cannot name a BuildKit cache mount"),
+            help: Some(
+                "image names are lower-case letters, digits, `.`, `_`, `-`, `/` and `:`".into(),
+            ),
+            code: 2,
+        })
+    }
+}
+
 /// Paths go into `COPY` arguments and shell commands: only characters that are literal in both.
 pub fn check_path(path: &str) -> Result<()> {
     let ok = path
@@ -209,6 +229,9 @@ struct WorkspaceVars {
     binary: String,
     /// Where cargo puts the binary (BuildKit copies it out of the cached target directory).
     target_binary: String,
+    /// The prefix of the BuildKit cache mounts' ids: the image repository, so that two
+    /// projects with a package of the same name on one engine never share a target directory.
+    cache_id: String,
 }
 
 /// The variables every template gets (the built-in ones and a user's `template = "path"`).
@@ -640,6 +663,7 @@ fn workspace_vars(
             format!("{out_dir}/{}", config.bin)
         },
         target_binary: format!("{out_dir}/{}", config.bin),
+        cache_id: cache_id(&plan.image)?,
     })
 }
 

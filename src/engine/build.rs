@@ -99,7 +99,7 @@ impl BuildLog {
         let mut out = Vec::new();
         while let Some(i) = self.partial.find('\n') {
             let line: String = self.partial.drain(..=i).collect();
-            let line = line.trim_end_matches(['\n', '\r']).to_owned();
+            let line = without_escapes(line.trim_end_matches(['\n', '\r']));
             if line.starts_with("Step ") && line.contains(" : ") {
                 self.step_start = self.lines.len();
                 self.current_step = Some(line.clone());
@@ -233,7 +233,7 @@ impl BuildkitProgress {
             state.partial.push_str(&String::from_utf8_lossy(&log.msg));
             while let Some(i) = state.partial.find('\n') {
                 let line: String = state.partial.drain(..=i).collect();
-                let line = line.trim_end_matches(['\n', '\r']).to_owned();
+                let line = without_escapes(line.trim_end_matches(['\n', '\r']));
                 push_line(&mut state.log, line.clone());
                 events.push(BuildEvent::Log {
                     number: state.number,
@@ -258,7 +258,7 @@ impl BuildkitProgress {
             };
             // The unterminated last line is complete now.
             if !state.partial.is_empty() {
-                let line = std::mem::take(&mut state.partial);
+                let line = without_escapes(&std::mem::take(&mut state.partial));
                 push_line(&mut state.log, line.clone());
                 events.push(BuildEvent::Log {
                     number: state.number,
@@ -312,6 +312,32 @@ impl BuildkitProgress {
                 (v.name.as_str(), log)
             })
     }
+}
+
+/// A line of build output without its terminal escape sequences (the classic builder colours a
+/// step's stderr, `\x1b[91m…\x1b[0m`, around every write) or other control characters, so
+/// that it reads as plain text and cannot drive the terminal.
+fn without_escapes(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: `ESC [` parameters up to a final letter; otherwise one character after ESC.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else if c == '\t' || !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn push_line(log: &mut VecDeque<String>, line: String) {
@@ -952,6 +978,14 @@ mod tests {
         assert!(!is_pull_failure(
             "executor failed running [/a]: exit code: 3"
         ));
+    }
+
+    #[test]
+    fn build_output_loses_its_terminal_escapes() {
+        let mut log = BuildLog::default();
+        log.feed("Step 2/3 : RUN [\"/a\"]\n\x1b[91msmoke line \x1b[0m\x1b[91m49\x1b[0m\x1b[91m\n");
+        assert_eq!(log.lines[1], "smoke line 49");
+        assert_eq!(without_escapes("a\x1b]0;title\x07b\tc"), "a0;titleb\tc");
     }
 
     #[test]

@@ -853,6 +853,69 @@ mod tests {
     use super::*;
 
     #[test]
+    fn buildkit_unless_the_environment_the_manifest_or_the_engine_says_otherwise() {
+        assert_eq!(choose_builder(true, None, true), BuilderChoice::Default);
+        assert_eq!(
+            choose_builder(true, Some(true), true),
+            BuilderChoice::Default
+        );
+        assert_eq!(
+            choose_builder(true, Some(false), true),
+            BuilderChoice::EnvDisabled
+        );
+        assert_eq!(
+            choose_builder(false, None, true),
+            BuilderChoice::ManifestDisabled
+        );
+        assert_eq!(
+            choose_builder(true, None, false),
+            BuilderChoice::EngineLacks
+        );
+        assert_eq!(
+            choose_builder(true, Some(true), false).builder(),
+            Builder::Classic
+        );
+        assert_eq!(docker_buildkit_env(None).unwrap(), None);
+        assert_eq!(docker_buildkit_env(Some("")).unwrap(), None);
+        assert_eq!(docker_buildkit_env(Some("0")).unwrap(), Some(false));
+        assert_eq!(docker_buildkit_env(Some("true")).unwrap(), Some(true));
+        assert_eq!(
+            docker_buildkit_env(Some("nope")).unwrap_err().exit_code(),
+            2
+        );
+    }
+
+    #[test]
+    fn buildkit_syntax_is_refused_before_the_build_where_the_builder_lacks_it() {
+        let text = "FROM scratch\nCOPY --chmod=755 a /a\nCOPY --link b /b\n";
+        let old = EngineBuilders {
+            buildkit: true,
+            newer_frontend: false,
+        };
+        let classic = check_syntax(text, "Dockerfile", BuilderChoice::EnvDisabled, old)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            classic.contains("Dockerfile:2: `COPY --chmod` needs BuildKit"),
+            "{classic}"
+        );
+        let frontend = check_syntax(text, "Dockerfile", BuilderChoice::Default, old)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            frontend.contains("Dockerfile:3: `COPY --link`"),
+            "{frontend}"
+        );
+        let newer = EngineBuilders {
+            buildkit: true,
+            newer_frontend: true,
+        };
+        assert!(check_syntax(text, "Dockerfile", BuilderChoice::Default, newer).is_ok());
+        let with_syntax = format!("# syntax=docker/dockerfile:1.7\n{text}");
+        assert!(check_syntax(&with_syntax, "Dockerfile", BuilderChoice::Default, old).is_ok());
+    }
+
+    #[test]
     fn static_builds_append_crt_static_to_the_users_rustflags() {
         assert_eq!(
             rustflags(Some("-C opt-level=3"), true).as_deref(),

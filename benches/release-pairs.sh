@@ -15,7 +15,8 @@
 #
 # usage: benches/release-pairs.sh [PAIRS] [EXAMPLE_DIR]   (default: 5 examples/hello)
 #        PROFILE=debug benches/release-pairs.sh           (default: release)
-#        HAND_BUILDKIT=1 benches/release-pairs.sh         (the hand sequence with DOCKER_BUILDKIT=1)
+#        HAND_BUILDKIT=1 benches/release-pairs.sh         (the hand sequence with DOCKER_BUILDKIT=1;
+#                                                          the docker CLI needs buildx for it)
 #
 # Needs: a Docker engine, the docker CLI (for the hand-written side only), cargo, curl, jq,
 # python3, git. Everything is made under unique names; the images it made are removed at exit.

@@ -346,6 +346,22 @@ fn lint_accepts_buildkit_flags_and_heredocs_in_a_handwritten_dockerfile() {
             .all(|f| f["severity"] != "error" && f["severity"] != "warning"),
         "{json:#}"
     );
+    // What the engine's built-in frontend may lack is a note, at its line.
+    let base = text
+        .lines()
+        .position(|l| l.starts_with("COPY --chmod"))
+        .unwrap()
+        + 1;
+    let notes: Vec<u64> = findings
+        .iter()
+        .filter(|f| f["rule"] == "buildkit-frontend")
+        .map(|f| f["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        notes,
+        [base, base + 2, base + 5].map(|l| l as u64),
+        "{json:#}"
+    );
     let used: Vec<String> = lint::buildkit_syntax(&text)
         .into_iter()
         .map(|u| u.what)

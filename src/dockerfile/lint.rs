@@ -654,6 +654,24 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
         }
     }
 
+    // Syntax the engine's built-in Dockerfile frontend may not know: a note, not a finding that
+    // fails; the build step refuses it on an engine whose frontend is older.
+    if !has_syntax_directive(text) {
+        for u in buildkit_syntax(text) {
+            if u.needs == SyntaxNeed::NewerFrontend {
+                add(
+                    u.line,
+                    "buildkit-frontend",
+                    Severity::Info,
+                    format!(
+                        "`{}` needs BuildKit's Dockerfile frontend 1.4 or later (built into Docker 23 and later); on an older engine, a `# syntax=docker/dockerfile:1` line makes it pull that frontend",
+                        u.what
+                    ),
+                );
+            }
+        }
+    }
+
     let Some(from) = final_from else {
         add(
             1,

@@ -360,7 +360,7 @@ fn excerpt(text: &str, span: Option<Range<usize>>) -> (String, Option<Range<usiz
     let new_end = out.len();
     out.push_str(&after);
     out.push('\n');
-    if line_end < text.len() {
+    if line_end + 1 < text.len() {
         let next_end = text[line_end + 1..]
             .find('\n')
             .map_or(text.len(), |i| line_end + 1 + i);

@@ -52,7 +52,15 @@ pub(super) fn test_layer(src: &ManifestSource, at: &[String], test: &TestLayer) 
         if !p.starts_with('/') || !p.bytes().all(|b| b.is_ascii_graphic()) || p.len() > 8192 {
             return Err(fail(
                 keys,
-                format!("`{}` is not an HTTP request path", shown(p)),
+                format!(
+                    "{}: `{}` is not a request path",
+                    if p.starts_with('/') {
+                        "HTTP path must be visible ASCII (no spaces, CR or LF)"
+                    } else {
+                        "HTTP path must start with `/`"
+                    },
+                    shown(p)
+                ),
                 "write an absolute path of visible ASCII, at most 8 KiB, e.g. `/healthz?full=1`; percent-encode spaces and other bytes (`%20`)",
             ));
         }
@@ -223,7 +231,10 @@ fn test_structure(src: &ManifestSource, at: &[String], s: &StructureLayer) -> Re
         if !p.starts_with('/') || p.contains('\0') || p.len() > 4096 {
             return Err(fail(
                 keys,
-                format!("`{}` is not an absolute path in the image", shown(p)),
+                format!(
+                    "`{}` cannot be checked: paths in the image must be absolute, without NUL, at most 4 KiB",
+                    shown(p)
+                ),
                 "paths in the image are absolute, e.g. `/usr/local/bin/orders`",
             ));
         }

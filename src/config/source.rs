@@ -165,17 +165,15 @@ fn deser_error(path: &str, text: &str, e: &toml::de::Error) -> crate::error::Err
         .into()
 }
 
-/// The key whose value starts at byte `start`: the last bare or quoted key before an `=` on the
-/// same line (`expose = "8080"`, `tags = { sha = "yes" }`).
+/// The key whose value is at byte `start`: the last bare or quoted key before the nearest `=` on
+/// the same line (`expose = "8080"`, `expose = [1, 70000]`, `tags = { sha = "yes" }`).
 fn key_before(text: &str, start: usize) -> Option<String> {
     let start = (0..=start.min(text.len()))
         .rev()
         .find(|i| text.is_char_boundary(*i))?;
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let before = text[line_start..start]
-        .trim_end()
-        .strip_suffix('=')?
-        .trim_end();
+    let line = &text[line_start..start];
+    let before = line[..line.rfind('=')?].trim_end();
     let key: String = before
         .chars()
         .rev()
@@ -237,6 +235,10 @@ fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
 
 /// The candidate closest to `input`, if it is close enough to be a likely typo.
 pub fn strsim_best<'a>(input: &str, candidates: &'a [String]) -> Option<&'a str> {
+    // Comparing costs the product of the lengths: a 1 MB key is no typo of a 10-byte one.
+    if input.len() > 100 {
+        return None;
+    }
     candidates
         .iter()
         .map(|c| (strsim::jaro_winkler(input, c), c))

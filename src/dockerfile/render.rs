@@ -311,10 +311,11 @@ fn go_duration(d: std::time::Duration) -> String {
 /// Longest line Docker's parser reads (Go's `bufio.Scanner` token limit, 64 KiB minus one).
 pub const MAX_LINE: usize = 65_535;
 
-/// Fuel of one rendering: far more than any template of a real workspace needs, far less than a
-/// loop of 10^10 iterations (minijinja charges about one unit per instruction, and one per byte
-/// of a string it builds).
-pub const TEMPLATE_FUEL: u64 = 50_000_000;
+/// Fuel of one rendering: far more than any template of a real workspace needs (the built-in ones
+/// for a workspace of 100 members take a few thousand), far less than a loop of 10^10 iterations:
+/// minijinja charges about one unit per instruction and one per byte of a string it builds, and
+/// 5 million units take well under a second.
+pub const TEMPLATE_FUEL: u64 = 5_000_000;
 
 /// Largest rendered Dockerfile.
 pub const MAX_OUTPUT: usize = 4 << 20;

@@ -77,6 +77,21 @@ pub struct GlobalArgs {
     /// Equivalent to specifying both --locked and --offline
     #[arg(long, global = true, help_heading = "Manifest Options")]
     pub frozen: bool,
+    /// Space or comma separated list of features to activate
+    #[arg(
+        short = 'F',
+        long,
+        value_name = "FEATURES",
+        global = true,
+        help_heading = "Feature Selection"
+    )]
+    pub features: Vec<String>,
+    /// Activate all available features
+    #[arg(long, global = true, help_heading = "Feature Selection")]
+    pub all_features: bool,
+    /// Do not activate the `default` feature
+    #[arg(long, global = true, help_heading = "Feature Selection")]
+    pub no_default_features: bool,
     /// Allow uncommitted changes: the image is tagged `<sha>-dirty` only
     #[arg(long, global = true, help_heading = "Release Options")]
     pub allow_dirty: bool,
@@ -104,13 +119,24 @@ pub struct ReleaseArgs {
     /// Write a JUnit XML report of the tests to PATH
     #[arg(long, value_name = "PATH")]
     pub junit: Option<Utf8PathBuf>,
+    /// Run one stage of a release split across CI jobs: `immutable` pushes only the version, SHA
+    /// and extra tags (then `promote` moves the floating ones for every service at once)
+    #[arg(long, value_enum, value_name = "STAGE", requires = "push")]
+    pub stage: Option<Stage>,
+}
+
+/// `--stage`: the part of a release one CI job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Stage {
+    /// Build, test and push only the immutable tags; nothing floating moves.
+    Immutable,
 }
 
 /// The stages that can run on their own.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print what a release would do: images, every tag with its reason, labels
-    Plan,
+    Plan(PlanArgs),
     /// Render the Dockerfile from the templates
     Dockerfile(DockerfileArgs),
     /// Check the Dockerfile a package uses (built-in rules, plus hadolint when installed)
@@ -121,6 +147,18 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Remove stale images of the managed repositories and leftover test containers
     Prune(PruneArgs),
+    /// Move the floating tags (X.Y, X, latest) of every selected service inside the registry,
+    /// once each service's immutable tags of this revision are there (after `--stage immutable`)
+    Promote,
+}
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Print the services a release still has to build, as a CI matrix (`{"include":[…]}`),
+    /// skipping those whose immutable tags of this revision are already in the registry
+    #[arg(long)]
+    pub matrix: bool,
 }
 
 /// `dockerfile`.
@@ -216,6 +254,17 @@ impl GlobalArgs {
             workspace: self.workspace,
             exclude: self.exclude.clone(),
             cargo_flags,
+            features: crate::workspace::CargoFeatures {
+                features: self
+                    .features
+                    .iter()
+                    .flat_map(|f| f.split([',', ' ']))
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                all_features: self.all_features,
+                no_default_features: self.no_default_features,
+            },
         }
     }
 }
@@ -247,7 +296,45 @@ mod tests {
     fn parses_as_cargo_subcommand() {
         let Cli::DockerRelease(args) =
             Cli::try_parse_from(["cargo", "docker-release", "plan", "-p", "a", "-p", "b"]).unwrap();
-        assert!(matches!(args.command, Some(Command::Plan)));
+        assert!(matches!(args.command, Some(Command::Plan(_))));
         assert_eq!(args.global.package, ["a", "b"]);
+    }
+
+    #[test]
+    fn stage_immutable_needs_push_and_promote_and_matrix_parse() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        assert!(parse(&["cargo", "docker-release", "--stage", "immutable"]).is_err());
+        let Cli::DockerRelease(args) =
+            parse(&["cargo", "docker-release", "--push", "--stage", "immutable"]).unwrap();
+        assert_eq!(args.release.stage, Some(Stage::Immutable));
+        let Cli::DockerRelease(args) =
+            parse(&["cargo", "docker-release", "plan", "--matrix", "--workspace"]).unwrap();
+        assert!(matches!(
+            args.command,
+            Some(Command::Plan(PlanArgs { matrix: true }))
+        ));
+        let Cli::DockerRelease(args) =
+            parse(&["cargo", "docker-release", "promote", "-p", "a"]).unwrap();
+        assert!(matches!(args.command, Some(Command::Promote)));
+    }
+
+    #[test]
+    fn feature_flags_are_read_as_cargo_reads_them() {
+        let Cli::DockerRelease(args) = Cli::try_parse_from([
+            "cargo",
+            "docker-release",
+            "-F",
+            "a,b",
+            "--features",
+            "c d",
+            "--no-default-features",
+        ])
+        .unwrap();
+        let features = args.global.selection().features;
+        assert_eq!(features.features, ["a", "b", "c", "d"]);
+        assert_eq!(
+            features.flags(),
+            ["--no-default-features", "--features", "a,b,c,d"]
+        );
     }
 }

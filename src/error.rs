@@ -143,8 +143,8 @@ pub enum Error {
         #[help]
         help: Option<String>,
     },
-    /// The user interrupted the run.
-    #[error("interrupted")]
+    /// The run was interrupted (SIGINT, SIGTERM or SIGHUP; see [`crate::interrupt`]).
+    #[error("interrupted by {}", crate::interrupt::signal_name())]
     Interrupted,
     /// An I/O error with what we were doing.
     #[error("{context}: {source}")]
@@ -169,7 +169,7 @@ impl Error {
             | Error::TestConfig { .. } => 2,
             Error::Dockerfile { code, .. } => *code,
             Error::Step { .. } | Error::Io { .. } => 1,
-            Error::Interrupted => 130,
+            Error::Interrupted => crate::interrupt::exit_code(),
         }
     }
 

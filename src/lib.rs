@@ -16,16 +16,19 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod dockerfile;
 pub mod engine;
 pub mod error;
 pub mod git;
 pub mod init;
+pub mod interrupt;
 pub mod plan;
 pub mod release;
 pub mod report;
 pub mod steps;
+pub mod toolchain;
 pub mod ui;
 pub mod workspace;
 
@@ -47,7 +50,9 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
     let Cli::DockerRelease(args) = cli;
     let global = &args.global;
     match args.command {
-        Some(Command::Plan) => block_on(plan_command(global, shell)),
+        Some(Command::Plan(plan)) if plan.matrix => block_on(commands::plan::matrix(global, shell)),
+        Some(Command::Plan(_)) => block_on(plan_command(global, shell)),
+        Some(Command::Promote) => block_on(commands::promote::promote(global, shell)),
         Some(Command::Init) => {
             let ws = Workspace::load(&global.selection())?;
             for package in ws.select(&global.selection(), false)? {
@@ -88,11 +93,16 @@ pub fn load_services(
     require_section: bool,
 ) -> Result<(Workspace, Vec<Service>)> {
     let selection = global.selection();
+    selection.features.check_names()?;
     let ws = Workspace::load(&selection)?;
     let services = ws
         .select(&selection, require_section)?
         .into_iter()
-        .map(|p| ws.service(p))
+        .map(|p| {
+            let service = ws.service(p)?;
+            selection.features.check_required(p, &service.config.bin)?;
+            Ok(service)
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok((ws, services))
 }
@@ -103,15 +113,21 @@ pub fn make_plan(
     known: &KnownReleases,
     options: &PlanOptions,
 ) -> Result<ReleasePlan> {
+    let Some(first) = services.first() else {
+        return Ok(ReleasePlan { images: Vec::new() });
+    };
+    let repo = git::open(&first.package.workspace_root)?;
+    let queries: Vec<git::RevisionQuery<'_>> = services
+        .iter()
+        .map(|s| git::RevisionQuery {
+            package: &s.package.name,
+            inputs: &s.inputs,
+            mode: s.config.revision,
+        })
+        .collect();
+    let revisions = git::revisions(&repo, &queries)?;
     let mut images = Vec::new();
-    for service in services {
-        let repo = git::open(&service.package.dir)?;
-        let revision = git::revision(
-            &repo,
-            &service.package.name,
-            &service.inputs,
-            service.config.revision,
-        )?;
+    for (service, revision) in services.iter().zip(revisions) {
         let known = known
             .get(&service.config.image)
             .map(Vec::as_slice)
@@ -132,6 +148,7 @@ pub fn plan_options(global: &GlobalArgs) -> PlanOptions {
     PlanOptions {
         allow_dirty: global.allow_dirty,
         ci_run_url: ci_run_url(),
+        features: global.selection().features,
     }
 }
 
@@ -154,6 +171,9 @@ pub fn print_plan(shell: &Shell, plan: &ReleasePlan) -> Result<()> {
         MessageFormat::Json => {
             let json = serde_json::to_string_pretty(plan).expect("plans serialize");
             shell.stdout(&format!("{json}\n"))
+        }
+        MessageFormat::Human if shell.verbosity() >= ui::Verbosity::Verbose => {
+            shell.stdout(&plan.human_with_inputs())
         }
         MessageFormat::Human => shell.stdout(&plan.human()),
     }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::config::ServiceConfig;
 use crate::error::{Error, Result};
 use crate::git::Revision;
+use crate::workspace::CargoFeatures;
 
 /// Label prefix of OCI annotations.
 pub const OCI: &str = "org.opencontainers.image";
@@ -55,6 +56,9 @@ pub struct ImagePlan {
     pub manifest_path: Utf8PathBuf,
     /// Resolved configuration.
     pub config: ServiceConfig,
+    /// Cargo's feature selection (`--features`, ...), part of the image's build inputs.
+    #[serde(skip_serializing_if = "CargoFeatures::is_default")]
+    pub features: CargoFeatures,
 }
 
 impl ImagePlan {
@@ -159,6 +163,8 @@ pub struct PlanOptions {
     pub allow_dirty: bool,
     /// URL of the CI run, recorded as a label.
     pub ci_run_url: Option<String>,
+    /// Cargo's feature selection from the command line.
+    pub features: CargoFeatures,
 }
 
 /// Computes the plan of one service.
@@ -223,6 +229,7 @@ pub fn plan_image(
         workspace_root: package.workspace_root.clone(),
         manifest_path: package.manifest_path.clone(),
         config: config.clone(),
+        features: options.features.clone(),
     })
 }
 
@@ -508,6 +515,16 @@ pub fn labels_for(
 impl ReleasePlan {
     /// The plan for people: each image, each tag with its reason, the labels.
     pub fn human(&self) -> String {
+        self.human_text(false)
+    }
+
+    /// [`Self::human`] with every service's inputs (`plan -v`): the paths, relative to the
+    /// repository root, whose changes change its revision.
+    pub fn human_with_inputs(&self) -> String {
+        self.human_text(true)
+    }
+
+    fn human_text(&self, inputs: bool) -> String {
         use std::fmt::Write;
         let mut out = String::new();
         for image in &self.images {
@@ -529,6 +546,17 @@ impl ReleasePlan {
             for tag in &image.tags {
                 let mark = if tag.applied { "+" } else { "-" };
                 let _ = writeln!(out, "    {mark} {:width$}  {}", tag.name, tag.reason);
+            }
+            if inputs {
+                let _ = writeln!(out, "  inputs:");
+                for input in &image.git.inputs {
+                    let shown = if input.is_empty() {
+                        "(the whole repository)"
+                    } else {
+                        input
+                    };
+                    let _ = writeln!(out, "    {shown}");
+                }
             }
             let _ = writeln!(out, "  labels:");
             for (k, v) in &image.labels {
@@ -575,6 +603,7 @@ mod tests {
                 vec![]
             },
             head_tags: vec![],
+            inputs: vec![],
         }
     }
 

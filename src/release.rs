@@ -4,6 +4,7 @@
 
 use crate::cli::{GlobalArgs, MessageFormat, ReleaseArgs};
 use crate::error::{self, Result};
+use crate::interrupt::Interrupt;
 use crate::plan::{self, KnownReleases};
 use crate::ui::Shell;
 use crate::{
@@ -18,7 +19,12 @@ use crate::{
 pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) -> Result<()> {
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now();
+    // SIGINT, SIGTERM and SIGHUP stop the dockerfile and build steps where they are (cargo's
+    // process group is killed, the engine cancels a build whose connection closes); the test
+    // stage removes its container. Nothing is tagged either way.
+    let interrupt = Interrupt::listen()?;
     let (ws, services) = load_services(global, true)?;
+    ws.check_lockfile()?;
     let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
     let engine = match engine::Engine::connect().await {
         Ok(engine) => Some(engine),
@@ -36,20 +42,34 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     };
     // With --push the registry's releases decide the forward-only rule; a registry that refuses
     // or does not answer stops the release here, before anything is built or tagged.
-    let pusher = if release.push {
-        let pusher = steps::push::Pusher::new(&repositories)?;
-        match pusher.known_releases(&mut known, shell).await {
-            Ok(()) => {}
-            Err(e) if release.dry_run => shell.warn(format!(
-                "{e}; the plan below does not know the registry's releases"
-            )),
+    let mut pusher = if release.push {
+        let facts = match &engine {
+            Some(engine) => engine.push_facts().await?,
+            None => engine::info::PushFacts::default(),
+        };
+        let connected = match steps::push::Pusher::connect(&facts, &repositories).await {
+            Ok(mut pusher) => pusher.known_releases(&mut known).await.map(|()| pusher),
+            Err(e) => Err(e),
+        };
+        match connected {
+            Ok(pusher) => Some(pusher),
+            Err(e) if release.dry_run => {
+                shell.warn(format!(
+                    "{e}; the plan below does not know the registry's releases"
+                ));
+                None
+            }
             Err(e) => return Err(e),
         }
-        Some(pusher)
     } else {
         None
     };
-    let plan = make_plan(&services, &known, &plan_options(global))?;
+    let mut plan = make_plan(&services, &known, &plan_options(global))?;
+    if release.stage == Some(crate::cli::Stage::Immutable) {
+        plan.images
+            .iter_mut()
+            .for_each(steps::promote::immutable_stage);
+    }
     if release.dry_run {
         return print_plan(shell, &plan);
     }
@@ -68,6 +88,9 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     }
     let plans: Vec<&plan::ImagePlan> = plan.images.iter().collect();
     steps::tag::preflight(&engine, &plans, release.force).await?;
+    if let Some(pusher) = &mut pusher {
+        pusher.preflight(&plans, release.force, shell).await?;
+    }
     let leftovers = steps::test::remove_leftovers(&engine).await?;
     if leftovers > 0 {
         shell.status(
@@ -86,16 +109,8 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         keep_on_failure: release.keep_on_failure,
         junit: release.junit.clone(),
         several_services: plans.len() > 1,
+        interrupt: Some(interrupt.clone()),
     };
-    // Ctrl-C stops the dockerfile and build steps where they are (the cargo child is killed, the
-    // engine cancels a build whose connection closes); the test stage handles it itself and
-    // removes its container. Nothing is tagged either way.
-    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = interrupt_tx.send(true);
-        }
-    });
     use futures_util::StreamExt;
     let mut runs: Vec<ServiceRun> = futures_util::stream::iter(plans.iter().map(|p| {
         service_run(
@@ -110,8 +125,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     .buffered(jobs)
     .collect()
     .await;
-    watcher.abort();
-    let interrupted = *interrupt.borrow()
+    let interrupted = interrupt.received().is_some()
         || runs
             .iter()
             .any(|r| matches!(r.error, Some(error::Error::Interrupted)));
@@ -134,17 +148,18 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
                     run.tags = Some(outcomes);
                     run.pushed = pushed.tags;
                     run.digest = pushed.digest;
+                    run.push = pushed.push;
                     run.timings.push_ms = pushed.push_ms;
                     run.timings.tag_ms = elapsed.saturating_sub(pushed.push_ms);
                 }
             }
             failure = error;
         } else {
-            let tagged = match steps::tag::check_conflicts(&engine, &released, release.force).await
-            {
-                Ok(()) => steps::tag::apply_tags(&engine, &released, all_passed, shell).await,
-                Err(e) => Err(e),
+            let tagging = async {
+                steps::tag::check_conflicts(&engine, &released, release.force).await?;
+                steps::tag::apply_tags(&engine, &released, all_passed, shell).await
             };
+            let tagged = engine.supervised("tag", tagging).await;
             let tag_ms = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
             match tagged {
                 Ok(outcomes) => {
@@ -161,11 +176,16 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     let mut services_report = Vec::new();
     for (plan, run) in plans.iter().zip(runs.iter_mut()) {
         let size = match &run.image_id {
-            Some(id) => engine::images::ImageStore::image(&engine, id)
-                .await
-                .ok()
-                .flatten()
-                .map(|i| i.size),
+            // The size is worth a moment, not a wait on an engine that stopped answering.
+            Some(id) => tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                engine::images::ImageStore::image(&engine, id),
+            )
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten()
+            .map(|i| i.size),
             None => None,
         };
         let state = match (&run.error, &run.tags, &failure) {
@@ -203,7 +223,9 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             context_bytes: run.context_bytes,
             tags,
             pushed: std::mem::take(&mut run.pushed),
+            push: std::mem::take(&mut run.push),
             digest: run.digest.take(),
+            features: plan.features.flags(),
             labels: plan.labels.clone(),
             tests: run.tests.take(),
             timings: run.timings,
@@ -218,6 +240,9 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         services: services_report,
     };
     let path = report.write(&ws.metadata.target_directory)?;
+    if let Some(summary) = crate::ui::github::step_summary_path() {
+        report.append_markdown(&summary)?;
+    }
     match shell.format() {
         MessageFormat::Json => shell.stdout(&report.json())?,
         MessageFormat::Human => shell.raw(&format!("\n{}", report.human())),
@@ -258,6 +283,7 @@ struct ServiceRun {
     tests: Option<steps::TestReport>,
     tags: Option<Vec<steps::tag::TagOutcome>>,
     pushed: Vec<String>,
+    push: Vec<steps::push::TagPush>,
     digest: Option<String>,
     timings: report::StepTimings,
     error: Option<error::Error>,
@@ -267,6 +293,7 @@ struct ServiceRun {
 #[derive(Debug, Default)]
 struct Pushed {
     tags: Vec<String>,
+    push: Vec<steps::push::TagPush>,
     digest: Option<String>,
     push_ms: u64,
 }
@@ -297,10 +324,11 @@ async fn tag_and_push(
     Option<error::Error>,
 ) {
     let mut pushed: Vec<Pushed> = released.iter().map(|_| Pushed::default()).collect();
-    let checked = match steps::tag::check_conflicts(engine, released, force).await {
-        Ok(()) => pusher.check_conflicts(released, force).await,
-        Err(e) => Err(e),
+    let checking = async {
+        steps::tag::check_conflicts(engine, released, force).await?;
+        pusher.check_conflicts(released, force, shell)
     };
+    let checked = engine.supervised("push", checking).await;
     if let Err(e) = checked {
         return (None, pushed, Some(e));
     }
@@ -360,7 +388,13 @@ async fn tag_and_push(
     };
 
     // 1. Every service's non-floating tags, locally then in the registry, read back.
-    let fixed_out = match steps::tag::apply_tags(engine, &as_refs(&fixed), true, shell).await {
+    let fixed_out = match engine
+        .supervised(
+            "tag",
+            steps::tag::apply_tags(engine, &as_refs(&fixed), true, shell),
+        )
+        .await
+    {
         Ok(o) => o,
         Err(e) => return (None, pushed, Some(e)),
     };
@@ -370,7 +404,12 @@ async fn tag_and_push(
     }
 
     // 2. Only now the floating tags of all services.
-    let floating_out = match steps::tag::apply_tags(engine, &as_refs(&floating), true, shell).await
+    let floating_out = match engine
+        .supervised(
+            "tag",
+            steps::tag::apply_tags(engine, &as_refs(&floating), true, shell),
+        )
+        .await
     {
         Ok(o) => o,
         Err(e) => return (Some(merge(&fixed_out, None, held)), pushed, Some(e)),
@@ -395,16 +434,16 @@ async fn push_part(
     for ((p, id), pushed) in part.iter().zip(pushed.iter_mut()) {
         let started = std::time::Instant::now();
         let tags: Vec<&str> = p.applied_tags().map(|t| t.name.as_str()).collect();
-        let result = match pusher.push_tags(engine, p, &tags, shell).await {
-            Ok(()) => pusher.verify(engine, p, id, &tags).await,
-            Err(e) => Err(e),
-        };
+        let result = engine
+            .supervised("push", pusher.push_tags(engine, p, id, &tags, shell))
+            .await;
         pushed.push_ms += started.elapsed().as_millis() as u64;
-        let digest = result?;
+        let done = result?;
         pushed.tags.extend(tags.iter().map(|t| (*t).to_owned()));
         if pushed.digest.is_none() {
-            pushed.digest = digest;
+            pushed.digest = done.first().map(|t| t.digest.clone());
         }
+        pushed.push.extend(done);
     }
     Ok(())
 }
@@ -416,11 +455,11 @@ async fn service_run(
     plan: &plan::ImagePlan,
     cargo_flags: &[String],
     test_options: &steps::TestStageOptions,
-    mut interrupt: tokio::sync::watch::Receiver<bool>,
+    mut interrupt: Interrupt,
     shell: &Shell,
 ) -> ServiceRun {
     let mut run = ServiceRun::default();
-    if *interrupt.borrow() {
+    if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
         return run;
     }
@@ -433,10 +472,13 @@ async fn service_run(
         }
     };
     run.timings.dockerfile_ms = step.elapsed().as_millis() as u64;
-    let build = steps::build::build(engine, plan, &rendered, cargo_flags, shell);
+    let build = engine.supervised(
+        "build",
+        steps::build::build(engine, plan, &rendered, cargo_flags, shell),
+    );
     let built = tokio::select! {
         built = build => built,
-        _ = interrupt.wait_for(|stop| *stop) => Err(error::Error::Interrupted),
+        _ = interrupt.wait() => Err(error::Error::Interrupted),
     };
     let built = match built {
         Ok(b) => b,
@@ -450,7 +492,7 @@ async fn service_run(
     run.image_id = Some(built.image_id.clone());
     run.reused = built.reused;
     run.context_bytes = built.context_bytes;
-    if *interrupt.borrow() {
+    if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
         return run;
     }

@@ -63,9 +63,15 @@ pub struct ServiceReport {
     pub tags: Vec<TagOutcome>,
     /// The tags pushed to the registry (with `--push`), in push order.
     pub pushed: Vec<String>,
+    /// Per pushed tag: the digest the registry serves and whether it was verified to be the
+    /// tested image (and what `--force` replaced).
+    pub push: Vec<crate::steps::push::TagPush>,
     /// The manifest digest the registry serves for the pushed tags (checked to be the tested
     /// image: its config digest is [`Self::image_id`]).
     pub digest: Option<String>,
+    /// Cargo's feature flags the binary was built with (`--features a,b`, `--all-features`,
+    /// `--no-default-features`); empty for cargo's defaults.
+    pub features: Vec<String>,
     /// The image's labels (the plan's).
     pub labels: BTreeMap<String, String>,
     /// The test stage's results.
@@ -111,6 +117,102 @@ impl ReleaseReport {
         text
     }
 
+    /// The GitHub Actions job summary (Markdown): per service its state, image, tags (moved,
+    /// unchanged or held back), digest, tests and time, then each failed service's error.
+    pub fn markdown(&self) -> String {
+        use crate::ui::github::cell;
+        use std::fmt::Write;
+        let mut out = String::new();
+        let released = self
+            .services
+            .iter()
+            .filter(|s| s.state == ServiceState::Released)
+            .count();
+        let headline = if self.success {
+            format!("released {released} image(s)")
+        } else {
+            format!("failed ({released} of {} released)", self.services.len())
+        };
+        let _ = writeln!(out, "### cargo docker-release: {headline}\n");
+        let _ = writeln!(
+            out,
+            "| Service | State | Image | Tags | Digest | Tests | Time |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        for s in &self.services {
+            let state = match s.state {
+                ServiceState::Released => "✅ released",
+                ServiceState::NotTagged => "⏸️ not tagged",
+                ServiceState::Failed => "❌ failed",
+            };
+            let image = match &s.image_id {
+                Some(id) => format!("`{}` ({})", cell(&s.image), short_id(id)),
+                None => format!("`{}`", cell(&s.image)),
+            };
+            let tags: Vec<String> = s
+                .tags
+                .iter()
+                .filter(|t| t.planned || t.applied)
+                .map(|t| {
+                    let what = match (t.applied, t.moved) {
+                        (true, true) => "moved",
+                        (true, false) => "unchanged",
+                        (false, _) => "held back",
+                    };
+                    format!("`{}` {what}", cell(&t.name))
+                })
+                .collect();
+            let tests = match &s.tests {
+                Some(t) if !t.checks.is_empty() => format!(
+                    "{}/{} passed",
+                    t.checks.iter().filter(|c| c.passed).count(),
+                    t.checks.len()
+                ),
+                _ if s.reused => "passed earlier (reused)".to_owned(),
+                _ => "–".to_owned(),
+            };
+            let t = &s.timings;
+            let total =
+                t.dockerfile_ms + t.cargo_ms + t.image_ms + t.test_ms + t.tag_ms + t.push_ms;
+            let tags = if tags.is_empty() {
+                "–".to_owned()
+            } else {
+                tags.join("<br>")
+            };
+            let digest = s
+                .digest
+                .as_deref()
+                .map(|d| format!("`{d}`"))
+                .unwrap_or_else(|| "–".into());
+            let _ = writeln!(
+                out,
+                "| {} {} | {state} | {image} | {tags} | {digest} | {tests} | {:.1}s |",
+                cell(&s.package),
+                cell(&s.version),
+                total as f64 / 1000.0
+            );
+        }
+        for s in &self.services {
+            if let Some(e) = &s.error {
+                let fence = "```";
+                let text = e.trim_end().replace(fence, "` ` `");
+                let _ = writeln!(out, "\n**{}**:\n{fence}\n{text}\n{fence}", cell(&s.package));
+            }
+        }
+        out
+    }
+
+    /// Appends [`Self::markdown`] to `path` (`$GITHUB_STEP_SUMMARY`).
+    pub fn append_markdown(&self, path: &std::path::Path) -> Result<()> {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(format!("{}\n", self.markdown()).as_bytes()))
+            .map_err(|e| Error::io(format!("writing the job summary {}", path.display()), e))
+    }
+
     /// The summary for people: per service its state, image, ID, size, tags and step times.
     pub fn human(&self) -> String {
         use std::fmt::Write;
@@ -152,8 +254,22 @@ impl ReleaseReport {
             if let Some(digest) = &s.digest {
                 let _ = writeln!(out, "  digest   {digest}");
             }
-            if !s.pushed.is_empty() {
-                let _ = writeln!(out, "  pushed   {}", s.pushed.join(", "));
+            for p in &s.push {
+                let _ = writeln!(
+                    out,
+                    "  pushed   {} {}{}{}",
+                    p.tag,
+                    p.digest,
+                    if p.verified {
+                        " verified"
+                    } else {
+                        " NOT verified"
+                    },
+                    p.replaced
+                        .as_deref()
+                        .map(|r| format!(" (replaced {r})"))
+                        .unwrap_or_default()
+                );
             }
             if let Some(tests) = &s.tests
                 && !tests.checks.is_empty()

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::{Metadata, MetadataCommand, Package, PackageId, TargetKind};
 
-use crate::config::{self, ManifestSource, PackageFacts, ServiceConfig};
+use crate::config::{self, ManifestSource, PackageFacts, ServiceConfig, Strategy};
 use crate::error::{Error, Result};
 use crate::plan::PackageInput;
 
@@ -23,6 +23,135 @@ pub struct Selection {
     pub exclude: Vec<String>,
     /// `--locked`, `--offline`, `--frozen`, passed to cargo.
     pub cargo_flags: Vec<String>,
+    /// `-F/--features`, `--all-features`, `--no-default-features`.
+    pub features: CargoFeatures,
+}
+
+/// Cargo's feature selection, as given on the command line and as cargo reads it: passed to every
+/// cargo invocation, recorded in the report and part of the image's build inputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CargoFeatures {
+    /// `-F/--features`, each value split at commas and spaces, as cargo does.
+    pub features: Vec<String>,
+    /// `--all-features`.
+    pub all_features: bool,
+    /// `--no-default-features`.
+    pub no_default_features: bool,
+}
+
+impl CargoFeatures {
+    /// Whether nothing beyond cargo's defaults is selected.
+    pub fn is_default(&self) -> bool {
+        self.features.is_empty() && !self.all_features && !self.no_default_features
+    }
+
+    /// The cargo command-line flags (none for the defaults).
+    pub fn flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if self.all_features {
+            flags.push("--all-features".to_owned());
+        }
+        if self.no_default_features {
+            flags.push("--no-default-features".to_owned());
+        }
+        if !self.features.is_empty() {
+            flags.push("--features".to_owned());
+            flags.push(self.features.join(","));
+        }
+        flags
+    }
+
+    /// The features of `package` this selection enables, with what they enable in turn
+    /// (`[features]` of its manifest; `dep:` and `dependency/feature` entries are not features
+    /// of the package itself).
+    pub fn enabled(&self, package: &Package) -> BTreeSet<String> {
+        let mut stack: Vec<String> = Vec::new();
+        if self.all_features {
+            stack.extend(package.features.keys().cloned());
+        }
+        if !self.no_default_features && package.features.contains_key("default") {
+            stack.push("default".to_owned());
+        }
+        for f in &self.features {
+            match f.split_once('/') {
+                Some((pkg, feature)) if pkg == package.name.as_str() => {
+                    stack.push(feature.to_owned())
+                }
+                Some(_) => {}
+                None => stack.push(f.clone()),
+            }
+        }
+        let mut enabled = BTreeSet::new();
+        while let Some(f) = stack.pop() {
+            if !enabled.insert(f.clone()) {
+                continue;
+            }
+            for next in package.features.get(&f).into_iter().flatten() {
+                if !next.starts_with("dep:") && !next.contains('/') {
+                    stack.push(next.clone());
+                }
+            }
+        }
+        enabled
+    }
+
+    /// A usage error (exit 2) for a feature name cargo would not accept either.
+    pub fn check_names(&self) -> Result<()> {
+        let valid = |f: &str| {
+            let mut chars = f.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || "_-+./".contains(c))
+        };
+        match self.features.iter().find(|f| !valid(f)) {
+            None => Ok(()),
+            Some(f) => Err(Error::usage(
+                format!("`{}` is not a feature name", f.escape_debug()),
+                Some(
+                    "`--features` takes names of letters, digits, `_`, `-`, `+` and `.`, or `package/feature`"
+                        .to_owned(),
+                ),
+            )),
+        }
+    }
+
+    /// A configuration error (exit 2) when the binary `bin` of `package` has
+    /// `required-features` this selection does not enable, naming the feature and the flag.
+    pub fn check_required(&self, package: &Package, bin: &str) -> Result<()> {
+        let Some(target) = package
+            .targets
+            .iter()
+            .find(|t| t.kind.contains(&TargetKind::Bin) && t.name == bin)
+        else {
+            return Ok(());
+        };
+        let enabled = self.enabled(package);
+        let missing: Vec<&String> = target
+            .required_features
+            .iter()
+            .filter(|f| !f.contains('/') && !enabled.contains(f.as_str()))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = missing.iter().map(|f| format!("`{f}`")).collect();
+        let list: Vec<&str> = missing.iter().map(|f| f.as_str()).collect();
+        Err(Error::Usage {
+            message: format!(
+                "the binary `{bin}` of `{}` requires the feature{} {}, which {} not enabled",
+                package.name,
+                if missing.len() > 1 { "s" } else { "" },
+                names.join(", "),
+                if missing.len() > 1 { "are" } else { "is" },
+            ),
+            help: Some(format!(
+                "pass `--features {}` (or `--all-features`); `required-features` of [[bin]] `{bin}` in {}",
+                list.join(","),
+                package.manifest_path
+            )),
+        })
+    }
 }
 
 /// The workspace as cargo sees it, with each manifest's text for located errors.
@@ -176,15 +305,7 @@ impl Workspace {
             .filter(|m| m.path != manifest.path);
         let config = config::resolve(&facts, workspace_manifest, &manifest)?;
 
-        let mut inputs = vec![dir.clone()];
-        inputs.extend(self.path_dependencies(&package.id));
-        inputs.push(root.join("Cargo.lock"));
-        inputs.extend(config.dockerfile.iter().cloned());
-        inputs.extend(config.template.iter().cloned());
-        if self.root_manifest.is_some() && root.as_path() != dir.as_path() {
-            // The root manifest holds workspace defaults and profiles.
-            inputs.push(root.join("Cargo.toml"));
-        }
+        let inputs = self.inputs_of(package, &dir, &config);
 
         Ok(Service {
             package: PackageInput {
@@ -204,6 +325,134 @@ impl Workspace {
             },
             config,
             inputs,
+        })
+    }
+
+    /// Everything whose change changes the image of `package` (absolute paths, the crate
+    /// directory first; some may not exist, and their creation is a change too): the crate, its
+    /// path dependencies, `Cargo.lock`, the root manifest, `.cargo/config(.toml)` and
+    /// `rust-toolchain(.toml)` from the crate up to the file system root, the vendored source
+    /// directories those configs name, the Dockerfile or template, and for the `docker` strategy
+    /// the `.dockerignore` and what a hand-written Dockerfile copies from the context.
+    pub fn inputs_of(
+        &self,
+        package: &Package,
+        dir: &Utf8Path,
+        config: &ServiceConfig,
+    ) -> Vec<Utf8PathBuf> {
+        let root = &self.metadata.workspace_root;
+        let mut inputs = vec![dir.to_owned()];
+        inputs.extend(self.path_dependencies(&package.id));
+        inputs.push(root.join("Cargo.lock"));
+        if root.as_path() != dir {
+            // The root manifest holds workspace defaults, profiles and patches.
+            inputs.push(root.join("Cargo.toml"));
+        }
+        for ancestor in dir.ancestors() {
+            for name in CARGO_CONFIGS {
+                let path = ancestor.join(name);
+                inputs.extend(vendored_sources(&path));
+                inputs.push(path);
+            }
+            for name in TOOLCHAIN_FILES {
+                inputs.push(ancestor.join(name));
+            }
+        }
+        inputs.extend(config.dockerfile.iter().cloned());
+        inputs.extend(config.template.iter().cloned());
+        if config.strategy == Strategy::Docker {
+            inputs.extend(crate::engine::context::dockerignore_candidates(
+                &config.context,
+                config.dockerfile.as_deref(),
+            ));
+            if let Some(text) = config
+                .dockerfile
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+            {
+                for source in crate::dockerfile::lint::copied_sources(&text) {
+                    inputs.push(if source.is_empty() {
+                        config.context.clone()
+                    } else {
+                        config.context.join(source)
+                    });
+                }
+            }
+        }
+        inputs
+    }
+
+    /// Whether the committed `Cargo.lock` builds the workspace as cargo's `--locked` requires:
+    /// it exists, holds every member at its manifest's version, and a package for every
+    /// dependency that satisfies its requirement. Checked before anything is built, so that a
+    /// version bump committed without its lock file stops the release (exit 2) instead of cargo
+    /// rewriting the lock in the middle of it.
+    pub fn check_lockfile(&self) -> Result<()> {
+        let path = self.metadata.workspace_root.join("Cargo.lock");
+        let fix = "run `cargo update --workspace` and commit Cargo.lock; the image is built from \
+                   the lock file of the commit it is attributed to (cargo runs with `--locked`)";
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Workspace {
+                    message: format!("`{path}` does not exist"),
+                    help: Some(
+                        "run `cargo generate-lockfile` and commit Cargo.lock; cargo builds the image with `--locked`".into(),
+                    ),
+                });
+            }
+            Err(e) => return Err(Error::io(format!("reading `{path}`"), e)),
+        };
+        let lock: LockFile = toml::from_str(&text).map_err(|e| Error::Workspace {
+            message: format!("`{path}` is not a valid lock file: {}", e.message()),
+            help: Some("regenerate it with `cargo generate-lockfile` and commit it".into()),
+        })?;
+        let mut problems = Vec::new();
+        for member in self.metadata.workspace_packages() {
+            let locked: Vec<&LockedPackage> = lock
+                .package
+                .iter()
+                .filter(|p| p.name == member.name.as_str() && p.source.is_none())
+                .collect();
+            if !locked.iter().any(|p| p.version == member.version) {
+                problems.push(match locked.first() {
+                    Some(p) => format!(
+                        "`{}` is {} in {} but {} in Cargo.lock",
+                        member.name, member.version, member.manifest_path, p.version
+                    ),
+                    None => format!("`{}` {} is not in Cargo.lock", member.name, member.version),
+                });
+                continue;
+            }
+            for dep in &member.dependencies {
+                let satisfied = lock.package.iter().any(|p| {
+                    // A path or git dependency without a version accepts pre-releases too.
+                    p.name == dep.name
+                        && (dep.path.is_some()
+                            || dep.req == semver::VersionReq::STAR
+                            || dep.req.matches(&p.version))
+                });
+                if !satisfied {
+                    problems.push(format!(
+                        "`{}` depends on `{} {}`, which Cargo.lock does not have",
+                        member.name, dep.name, dep.req
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Workspace {
+            message: format!(
+                "`{path}` is out of date with the manifests:\n{}",
+                problems
+                    .iter()
+                    .map(|p| format!("  {p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            help: Some(fix.into()),
         })
     }
 
@@ -234,4 +483,48 @@ impl Workspace {
         }
         dirs
     }
+}
+
+/// Cargo's configuration files in a directory's `.cargo/` (cargo reads them from the working
+/// directory up to the file system root).
+const CARGO_CONFIGS: [&str; 2] = [".cargo/config.toml", ".cargo/config"];
+
+/// rustup's toolchain files (searched from the working directory up).
+const TOOLCHAIN_FILES: [&str; 2] = ["rust-toolchain.toml", "rust-toolchain"];
+
+/// The `directory` of every `[source.*]` of a cargo config file (vendored sources), resolved as
+/// cargo does: relative to the directory holding `.cargo/`.
+fn vendored_sources(config: &Utf8Path) -> Vec<Utf8PathBuf> {
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return Vec::new();
+    };
+    let Ok(value) = toml::from_str::<toml::Table>(&text) else {
+        return Vec::new();
+    };
+    let base = config
+        .parent()
+        .and_then(Utf8Path::parent)
+        .unwrap_or(Utf8Path::new("."));
+    value
+        .get("source")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flat_map(|sources| sources.values())
+        .filter_map(|source| source.get("directory")?.as_str())
+        .map(|d| base.join(d))
+        .collect()
+}
+
+/// The parts of `Cargo.lock` the lock check reads.
+#[derive(Debug, serde::Deserialize)]
+struct LockFile {
+    #[serde(default)]
+    package: Vec<LockedPackage>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LockedPackage {
+    name: String,
+    version: semver::Version,
+    source: Option<String>,
 }

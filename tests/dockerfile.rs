@@ -59,7 +59,7 @@ impl Fixture {
         let (_, services) = cargo_docker_release::load_services(&global, true).unwrap();
         let options = PlanOptions {
             allow_dirty: true,
-            ci_run_url: None,
+            ..Default::default()
         };
         let mut plan =
             cargo_docker_release::make_plan(&services, &Default::default(), &options).unwrap();

@@ -1,17 +1,25 @@
-//! `--push` end to end against a real registry (Debian's `docker-registry` on a loopback port,
-//! see `support::Registry`): the registry gets exactly the plan's tags, each serving the tested
-//! image (manifest config digest == local image ID) and the report carries the digest;
-//! credentials come from `DOCKER_CONFIG`; a refusing or absent registry fails the release with
-//! exit 1 before anything is tagged.
+//! `--push` end to end against real registries (Debian's `docker-registry`, see
+//! `support::registry`): on a loopback HTTP registry, the registry gets exactly the plan's tags,
+//! each serving the tested image, and the report carries the digest; credentials come from
+//! `DOCKER_CONFIG`; a refusing or absent registry fails the release before anything is tagged.
+//! Over HTTPS with token auth (under a test host name, CA in `/etc/docker/certs.d`), on an
+//! engine that holds no image of the repository: the registry alone keeps `latest` from moving
+//! back, refuses an immutable tag from another revision before anything is built (exit 2,
+//! `--force` overwrites and names what it replaced), and a wrong password or an unreachable
+//! registry stops the release before the build. An immutable tag another job pushes during the
+//! release is refused right before its push, and no floating tag moves.
 //!
 //! Each test starts its own registry (killed and its storage deleted on drop) and a fixture with
 //! a unique package and repository whose local images its guard removes. They run in parallel.
 
 mod support;
 
+use std::collections::BTreeMap;
+
 use cargo_docker_release::engine::images::ImageStore;
 use serde_json::Value;
 use support::Registry;
+use support::registry::{Auth, TEST_HOST};
 use support::service::*;
 
 fn applied_tags(plan: &Value) -> Vec<String> {
@@ -391,4 +399,286 @@ fn with_push_the_registrys_releases_keep_latest_from_moving_backwards() {
             Some(id.as_str())
         );
     }
+}
+
+/// `text` without whitespace and miette's margin, so that wrapped messages can be searched.
+fn flat(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect()
+}
+
+/// Removes every local tag of the fixture's repository: the engine of a fresh CI runner.
+fn forget_local_images(fx: &Fixture) {
+    block_on(async {
+        let engine = engine().await;
+        for t in engine.repository_tags(&fx.image).await.unwrap() {
+            engine
+                .untag(&format!("{}:{}", fx.image, t.tag))
+                .await
+                .unwrap();
+        }
+    });
+}
+
+/// Images the engine holds that were built for the fixture's package (tagged or not).
+fn built_images(fx: &Fixture) -> usize {
+    block_on(async {
+        engine()
+            .await
+            .images_labelled(&[("io.cargo-docker-release.package", &fx.package)])
+            .await
+            .unwrap()
+            .len()
+    })
+}
+
+/// Tag -> manifest digest of the fixture's repository in `registry`.
+fn registry_state(registry: &Registry, fx: &Fixture) -> BTreeMap<String, String> {
+    registry
+        .tags(fx.repo())
+        .into_iter()
+        .map(|t| {
+            let d = registry.manifest_digest(fx.repo(), &t).unwrap();
+            (t, d)
+        })
+        .collect()
+}
+
+#[test]
+fn on_an_https_token_registry_the_registry_alone_decides_what_moves() {
+    let registry = Registry::start_tls(Auth::Token("ci".into(), "s3cret".into()));
+    let fx = Fixture::new("push", Some(&registry.addr), "2.0.0", "");
+    let config = registry.docker_config();
+    let env = [("DOCKER_CONFIG", config.to_str().unwrap())];
+
+    // 2.0.0, pushed over HTTPS with tokens; the report has every tag's digest, verified.
+    let out = fx.run_env(&["--push", "--message-format", "json"], &env);
+    assert_success(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let push = report["services"][0]["push"].as_array().unwrap().clone();
+    assert_eq!(push.len(), 5, "{push:?}");
+    for p in &push {
+        let tag = p["tag"].as_str().unwrap();
+        assert_eq!(
+            p["digest"].as_str(),
+            registry.manifest_digest(fx.repo(), tag).as_deref(),
+            "{tag}"
+        );
+        assert_eq!(p["verified"], true, "{p}");
+    }
+    let id = fx.tags()["2.0.0"].clone();
+    assert_eq!(registry.config_digest(fx.repo(), "latest"), Some(id));
+    let newest = registry.manifest_digest(fx.repo(), "latest").unwrap();
+    assert!(
+        registry.token_server().unwrap().requests() > 0,
+        "the engine and the tool got tokens"
+    );
+    forget_local_images(&fx);
+
+    // 1.9.0 released later from an engine that never saw 2.0.0: latest stays on 2.0.0.
+    fx.write_manifest("1.9.0", "");
+    fx.commit("a 1.9 maintenance release");
+    let out = fx.run_env(&["--push"], &env);
+    assert_success(&out);
+    assert_eq!(
+        registry.manifest_digest(fx.repo(), "latest").as_deref(),
+        Some(newest.as_str()),
+        "latest stays on 2.0.0"
+    );
+    assert_eq!(
+        registry.manifest_digest(fx.repo(), "1"),
+        registry.manifest_digest(fx.repo(), "1.9.0")
+    );
+    let human = text(&out.stderr) + &text(&out.stdout);
+    assert!(
+        human.contains("verified"),
+        "the summary says verified:\n{human}"
+    );
+    forget_local_images(&fx);
+
+    // 2.0.0 again from another commit: exit 2 before anything is built; registry unchanged.
+    fx.write_manifest("2.0.0", "");
+    fx.write("src/extra.txt", "changed\n");
+    fx.commit("2.0.0 again, without a version bump");
+    let before = registry_state(&registry, &fx);
+    let built_before = built_images(&fx);
+    let out = fx.run_env(&["--push"], &env);
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        flat(&stderr).contains(&flat(&format!(
+            "{}:2.0.0 in registry {}",
+            fx.image, registry.addr
+        ))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--force"),
+        "the hint names --force:\n{stderr}"
+    );
+    assert_eq!(built_images(&fx), built_before, "nothing was built");
+    assert_eq!(
+        registry_state(&registry, &fx),
+        before,
+        "the registry is unchanged"
+    );
+
+    // --force overwrites it and says which image it replaced.
+    let out = fx.run_env(&["--push", "--force"], &env);
+    assert_success(&out);
+    let stderr = text(&out.stderr);
+    let replaced = &before["2.0.0"];
+    assert!(
+        stderr.contains("--force") && flat(&stderr).contains(replaced.as_str()),
+        "the warning names the replaced image {replaced}:\n{stderr}"
+    );
+    let now = registry.manifest_digest(fx.repo(), "2.0.0").unwrap();
+    assert_ne!(&now, replaced);
+    assert_eq!(registry.manifest_digest(fx.repo(), "latest"), Some(now));
+}
+
+#[test]
+fn a_wrong_password_or_an_unreachable_https_registry_stops_the_release_before_the_build() {
+    let registry = Registry::start_tls(Auth::Token("ci".into(), "s3cret".into()));
+    let fx = Fixture::new("push", Some(&registry.addr), "1.0.0", "");
+    let wrong = registry.docker_config_with("ci", "wrong-password");
+    let out = fx.run_env(&["--push"], &[("DOCKER_CONFIG", wrong.to_str().unwrap())]);
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        flat(&stderr).contains(&flat(&format!("registry {} (token)", registry.addr))),
+        "{stderr}"
+    );
+    assert!(stderr.contains("docker login"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong-password"),
+        "no secret printed:\n{stderr}"
+    );
+    assert_eq!(built_images(&fx), 0, "nothing was built");
+    assert!(registry.tags(fx.repo()).is_empty(), "nothing pushed");
+
+    // Nothing listens there (the host name resolves while the registry above holds it).
+    let addr = format!("{TEST_HOST}:{}", support::free_port());
+    let gone = Fixture::new("push", Some(&addr), "1.0.0", "");
+    let config = empty_docker_config();
+    let out = gone.run_env(
+        &["--push"],
+        &[("DOCKER_CONFIG", config.path().to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        flat(&stderr).contains(&flat(&format!("registry {addr} (ping)")))
+            && stderr.contains("unreachable"),
+        "{stderr}"
+    );
+    assert_eq!(built_images(&gone), 0, "nothing was built");
+}
+
+#[test]
+fn an_immutable_tag_pushed_by_someone_else_during_the_release_is_refused_and_nothing_floats() {
+    // Between the check before the build and the push, "another CI job" puts an image under
+    // 1.1.0 (a host test of the test stage does it with curl).
+    let registry = Registry::start();
+    let fx = Fixture::new("push", Some(&registry.addr), "1.1.0", "");
+    let repo = fx.repo().to_owned();
+    let (manifest, digest) = tiny_manifest(&registry, &repo);
+    let path = fx.path().join("other-job-manifest.json");
+    std::fs::write(&path, &manifest).unwrap();
+    fx.write_manifest(
+        "1.1.0",
+        &format!(
+            "[[package.metadata.docker.test.host]]\ncmd = [\"curl\", \"-sf\", \"-X\", \"PUT\", \"-H\", \"Content-Type: application/vnd.docker.distribution.manifest.v2+json\", \"--data-binary\", \"@{}\", \"http://{}/v2/{repo}/manifests/1.1.0\"]\n",
+            path.display(),
+            registry.addr
+        ),
+    );
+    fx.write(".gitignore", "/target\nother-job-manifest.json\n");
+    fx.commit("a release that races another job");
+    let config = empty_docker_config();
+    let out = fx.run_env(
+        &["--push"],
+        &[("DOCKER_CONFIG", config.path().to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("appeared"), "{stderr}");
+    assert_eq!(
+        registry.manifest_digest(&repo, "1.1.0"),
+        Some(digest),
+        "the other job's 1.1.0 stays"
+    );
+    let tags = registry.tags(&repo);
+    assert!(
+        !tags.iter().any(|t| t == "latest" || t == "1" || t == "1.1"),
+        "no floating tag moved: {tags:?}"
+    );
+}
+
+/// A tiny image manifest whose config blob is already in `repo` (but no tag): what another job
+/// would push. Returns the manifest bytes and digest.
+fn tiny_manifest(registry: &Registry, repo: &str) -> (String, String) {
+    let config = r#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = registry.put_blob(repo, config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": config.len(),
+            "digest": config_digest
+        },
+        "layers": []
+    })
+    .to_string();
+    let digest = support::registry::sha256(manifest.as_bytes());
+    (manifest, digest)
+}
+
+#[test]
+fn an_identity_token_from_a_credential_helper_pushes_to_a_token_registry() {
+    use std::os::unix::fs::PermissionsExt;
+    let registry = Registry::start_tls(Auth::Token("ci".into(), "s3cret".into()));
+    let fx = Fixture::new("push", Some(&registry.addr), "0.3.0", "");
+    let identity = registry.token_server().unwrap().identity_token.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let helper = dir.path().join("docker-credential-cdrtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\n[ \"$server\" = \"{}\" ] || {{ echo 'credentials not found'; exit 1; }}\necho '{{\"Username\":\"<token>\",\"Secret\":\"{identity}\"}}'\n",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(
+            "{{\"credHelpers\": {{\"{}\": \"cdrtest\"}}}}\n",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = fx.run_env(
+        &["--push"],
+        &[
+            ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+            ("PATH", &path),
+        ],
+    );
+    assert_success(&out);
+    assert!(
+        !text(&out.stderr).contains(&identity),
+        "the identity token is never printed"
+    );
+    let id = fx.tags()["0.3.0"].clone();
+    assert_eq!(registry.config_digest(fx.repo(), "0.3.0"), Some(id.clone()));
+    assert_eq!(registry.config_digest(fx.repo(), "latest"), Some(id));
 }

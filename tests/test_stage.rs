@@ -54,6 +54,7 @@ async fn every_kind_of_check_passes_and_junit_lists_each() {
     let options = TestOptions {
         keep_on_failure: false,
         junit: Some(junit.clone().try_into().unwrap()),
+        ..Default::default()
     };
     let (result, took) = run_stage(&fx, &options).await;
     let report = result.expect("every check passes");
@@ -507,7 +508,7 @@ path = "/missing"
     );
     let options = TestOptions {
         keep_on_failure: true,
-        junit: None,
+        ..Default::default()
     };
     let (result, _) = run_stage(&fx, &options).await;
     let message = step_failure(result);

@@ -248,6 +248,52 @@ pub fn unquote(word: &str) -> String {
     out
 }
 
+/// The context paths a Dockerfile's `COPY`/`ADD` instructions read (not `--from` copies, not
+/// URLs), as written (relative to the context root, leading `/` and `./` dropped). A path with a
+/// wildcard is cut before its first wildcard component: its directory is what it may read.
+pub fn copied_sources(text: &str) -> Vec<String> {
+    let mut sources = Vec::new();
+    for instruction in parse(text) {
+        if instruction.keyword != "COPY" && instruction.keyword != "ADD" {
+            continue;
+        }
+        let args = instruction.args.trim();
+        let mut words: Vec<String> = if args.starts_with('[') {
+            match serde_json::from_str::<Vec<String>>(args) {
+                Ok(w) => w,
+                Err(_) => continue,
+            }
+        } else {
+            words(args).iter().map(|w| unquote(w)).collect()
+        };
+        let flags = words.iter().take_while(|w| w.starts_with("--")).count();
+        if words[..flags].iter().any(|f| f.starts_with("--from")) {
+            continue;
+        }
+        words.drain(..flags);
+        words.pop(); // the destination
+        for source in words {
+            if source.contains("://") || source.starts_with("git@") {
+                continue;
+            }
+            let mut kept = Vec::new();
+            for part in source.trim_start_matches('/').split('/') {
+                if part.contains(['*', '?', '[']) {
+                    break;
+                }
+                if part.is_empty() || part == "." {
+                    continue;
+                }
+                kept.push(part);
+            }
+            sources.push(kept.join("/"));
+        }
+    }
+    sources.sort();
+    sources.dedup();
+    sources
+}
+
 /// `KEY=VALUE ...` or the old `KEY VALUE` form of `ENV`/`LABEL`: the unquoted keys and values.
 pub fn key_values(args: &str) -> Vec<(String, String)> {
     let words = words(args);

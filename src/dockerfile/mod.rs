@@ -175,10 +175,15 @@ pub fn rendered_with(plan: &ImagePlan, layout: Option<&WorkspaceLayout>) -> Resu
 /// Plans the selected services for rendering: the commit does not matter (see the module docs),
 /// so uncommitted changes, such as a freshly written Dockerfile, are allowed.
 fn plans(global: &GlobalArgs) -> Result<(Workspace, Vec<ImagePlan>)> {
-    let (ws, services) = crate::load_services(global, true)?;
+    let (ws, mut services) = crate::load_services(global, true)?;
+    // Nor does its history: a shallow CI clone can still render and check.
+    for service in &mut services {
+        service.config.revision = crate::config::RevisionMode::Head;
+    }
     let options = PlanOptions {
         allow_dirty: true,
         ci_run_url: None,
+        features: global.selection().features,
     };
     let plan = crate::make_plan(&services, &Default::default(), &options)?;
     Ok((ws, plan.images))
@@ -326,6 +331,9 @@ pub fn lint_command(shell: &Shell, global: &GlobalArgs, args: &LintArgs) -> Resu
                 shell.stdout(&format!("{f}\n"))?;
             }
         }
+    }
+    for f in &findings {
+        shell.annotate_finding(f);
     }
     let blocking = findings.iter().filter(|f| f.severity >= threshold).count();
     if blocking > 0 {

@@ -35,9 +35,6 @@ pub const TEMPLATES: [(&str, &str); 4] = [
     ("dockerignore", include_str!("../../templates/dockerignore")),
 ];
 
-/// The Rust target of statically linked builds.
-pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
-
 /// Build arguments whose values change with every commit; the Dockerfile declares them and the
 /// build passes them (see the module docs of [`super`]). `(name, label it fills)`.
 pub const VOLATILE_ARGS: [(&str, &str); 4] = [
@@ -423,7 +420,8 @@ pub fn render(
     // `ImageRef`'s grammar has no white space, `\\`, `$` or `#`: it cannot change the instruction.
     let base = config.base.to_string();
     let builder = config.builder.to_string();
-    let target = config.static_link.then_some(STATIC_TARGET);
+    // The Rust target of statically linked builds: the host's (see `crate::toolchain`).
+    let target = config.static_link.then(crate::toolchain::host_triple);
     let workspace = match config.strategy {
         Strategy::Host => None,
         Strategy::Docker => {
@@ -673,6 +671,14 @@ fn workspace_vars(
     }
     check_path(&plan.package)?;
     cargo.push(format!("-p {} --bin {}", plan.package, config.bin));
+    // `--features`, `--all-features`, `--no-default-features` from the command line.
+    for flag in plan.features.flags() {
+        cargo.push(escape::word(&flag).ok_or_else(|| Error::Dockerfile {
+            message: format!("the cargo flag {flag:?} cannot be written in a Dockerfile"),
+            help: Some("feature names are letters, digits, `_`, `-`, `+`, `.` and `/`".into()),
+            code: 2,
+        })?);
+    }
     let out_dir = match target {
         Some(t) => format!("/src/target/{t}/release"),
         None => "/src/target/release".into(),

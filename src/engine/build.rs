@@ -103,7 +103,7 @@ impl Engine {
         let bar = shell.spinner("Building", name);
         let plain = bar.is_hidden();
         let full = shell.verbosity() >= Verbosity::Verbose;
-        let body = bollard::body_full(context.tar.clone().into());
+        let body = bollard::body_try_stream(context.stream());
         let mut stream = self.docker().build_image(options, None, Some(body));
         let mut log = BuildLog::default();
         let mut image_id = None;

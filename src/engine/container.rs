@@ -33,7 +33,8 @@ pub struct ContainerSpec {
     pub image: String,
     /// `KEY=value` environment added to the image's.
     pub env: Vec<String>,
-    /// Container ports published on `127.0.0.1:<random>`.
+    /// Container ports published on `127.0.0.1:<random>` (every address of a remote engine's
+    /// host: [`super::Engine::published`]).
     pub ports: Vec<u16>,
     /// Labels of the container.
     pub labels: HashMap<String, String>,
@@ -77,6 +78,9 @@ pub struct PathStat {
 }
 
 fn engine_error(what: impl std::fmt::Display, e: bollard::errors::Error) -> Error {
+    if super::is_connection_fault(&e) {
+        return super::engine_error("test", &what.to_string(), e);
+    }
     Error::step("test", format!("{what}: {e}"))
 }
 
@@ -114,7 +118,7 @@ impl Engine {
             bindings.insert(
                 format!("{port}/tcp"),
                 Some(vec![PortBinding {
-                    host_ip: Some("127.0.0.1".into()),
+                    host_ip: Some(self.published().bind_ip.clone()),
                     host_port: Some(String::new()),
                 }]),
             );

@@ -1,119 +1,269 @@
-//! The build context, assembled in-process as a tar archive.
+//! The build context, assembled in-process as a tar archive and streamed to the engine.
 //!
 //! Only what the Dockerfile needs goes in: for the `host` strategy the Dockerfile and the one
 //! host-built binary at `bin/<bin>`; for the `docker` strategy the context directory filtered by
-//! the `.dockerignore` rules, never `.git` and never cargo's `target/`. Entries are sorted, owned by
-//! root, with normalized permissions and every time set to the commit time, so the same commit gives
-//! the same archive byte for byte (and the engine's layer cache sees the same files).
+//! the built-in exclusions (`target/`, `.git`, secrets: never sent, whatever the user's file
+//! says) and by the user's `.dockerignore` with Docker's rules ([`dockerignore`]). Entries are
+//! sorted, owned by root, with normalized permissions and every time set to the commit time, so
+//! the same commit gives the same archive byte for byte (and the engine's layer cache sees the
+//! same files).
+//!
+//! A [`BuildContext`] is the list of entries, not their bytes: [`BuildContext::stream`] reads
+//! each file only while the archive is sent, so a large context is never held in memory.
 
-use std::path::Path;
+pub mod dockerignore;
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
 use camino::{Utf8Path, Utf8PathBuf};
+
+pub use dockerignore::DockerIgnore;
 
 use crate::error::{Error, Result};
 
 /// Name of the Dockerfile inside the archive.
 pub const DOCKERFILE: &str = "Dockerfile";
 
-/// A finished build context.
+/// Bytes of a tar block.
+const BLOCK: u64 = 512;
+
+/// A build context: what the archive holds, in archive order.
 #[derive(Debug, Clone)]
 pub struct BuildContext {
-    /// The tar archive sent to the engine.
-    pub tar: Vec<u8>,
+    entries: Arc<Vec<Entry>>,
+    mtime: u64,
     /// Path of the Dockerfile inside the archive.
     pub dockerfile: String,
     /// Paths of the files in the archive (not directories), in archive order.
     pub files: Vec<String>,
 }
 
-impl BuildContext {
-    /// Bytes sent to the engine.
-    pub fn size(&self) -> usize {
-        self.tar.len()
+#[derive(Debug, Clone)]
+struct Entry {
+    path: String,
+    kind: EntryKind,
+}
+
+#[derive(Debug, Clone)]
+enum EntryKind {
+    Dir,
+    Data(Bytes),
+    File {
+        source: PathBuf,
+        size: u64,
+        executable: bool,
+    },
+    Symlink(PathBuf),
+}
+
+impl Entry {
+    /// Bytes this entry takes in a GNU tar archive (long names take an extra entry).
+    fn archived_size(&self) -> u64 {
+        let padded = |n: u64| n.div_ceil(BLOCK) * BLOCK;
+        let long = |name: &[u8]| {
+            if name.len() > 100 {
+                BLOCK + padded(name.len() as u64 + 1)
+            } else {
+                0
+            }
+        };
+        let name = match &self.kind {
+            EntryKind::Dir => format!("{}/", self.path),
+            _ => self.path.clone(),
+        };
+        let mut size = BLOCK + long(name.as_bytes());
+        match &self.kind {
+            EntryKind::Dir => {}
+            EntryKind::Data(data) => size += padded(data.len() as u64),
+            EntryKind::File { size: n, .. } => size += padded(*n),
+            EntryKind::Symlink(target) => {
+                size += long(target.as_os_str().as_encoded_bytes());
+            }
+        }
+        size
     }
 }
 
-/// Writes sorted, root-owned entries with one fixed time.
-struct Archive {
-    tar: tar::Builder<Vec<u8>>,
-    mtime: u64,
-    files: Vec<String>,
-}
-
-impl Archive {
-    fn new(mtime: i64) -> Self {
-        let mut tar = tar::Builder::new(Vec::new());
-        tar.mode(tar::HeaderMode::Deterministic);
-        Archive {
-            tar,
+impl BuildContext {
+    fn new(mtime: i64, dockerfile: &str) -> Self {
+        BuildContext {
+            entries: Arc::new(Vec::new()),
             mtime: mtime.max(0) as u64,
+            dockerfile: dockerfile.to_owned(),
             files: Vec::new(),
         }
     }
 
-    fn header(&self, kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_size(size);
-        h.set_mtime(self.mtime);
-        h.set_uid(0);
-        h.set_gid(0);
-        h
+    fn push(&mut self, path: &str, kind: EntryKind) {
+        if !matches!(kind, EntryKind::Dir | EntryKind::Symlink(_)) {
+            self.files.push(path.to_owned());
+        }
+        Arc::make_mut(&mut self.entries).push(Entry {
+            path: path.to_owned(),
+            kind,
+        });
     }
 
-    fn dir(&mut self, path: &str) -> Result<()> {
-        let mut h = self.header(tar::EntryType::Directory, 0o755, 0);
-        self.tar
-            .append_data(&mut h, format!("{path}/"), std::io::empty())
-            .map_err(|e| Error::io(format!("adding `{path}/` to the build context"), e))
-    }
-
-    fn file(&mut self, path: &str, data: &[u8], executable: bool) -> Result<()> {
-        let mode = if executable { 0o755 } else { 0o644 };
-        let mut h = self.header(tar::EntryType::Regular, mode, data.len() as u64);
-        self.tar
-            .append_data(&mut h, path, data)
-            .map_err(|e| Error::io(format!("adding `{path}` to the build context"), e))?;
-        self.files.push(path.to_owned());
-        Ok(())
+    fn data(&mut self, path: &str, data: impl Into<Bytes>) {
+        self.push(path, EntryKind::Data(data.into()));
     }
 
     fn disk_file(&mut self, path: &str, source: &Path) -> Result<()> {
-        let data = std::fs::read(source)
+        let meta = std::fs::metadata(source)
             .map_err(|e| Error::io(format!("reading `{}`", source.display()), e))?;
-        self.file(path, &data, is_executable(source))
+        self.push(
+            path,
+            EntryKind::File {
+                source: source.to_owned(),
+                size: meta.len(),
+                executable: is_executable(&meta),
+            },
+        );
+        Ok(())
     }
 
-    fn symlink(&mut self, path: &str, target: &Path) -> Result<()> {
-        let mut h = self.header(tar::EntryType::Symlink, 0o777, 0);
-        self.tar
-            .append_link(&mut h, path, target)
-            .map_err(|e| Error::io(format!("adding the link `{path}` to the build context"), e))
+    /// Bytes sent to the engine.
+    pub fn size(&self) -> usize {
+        let entries: u64 = self.entries.iter().map(Entry::archived_size).sum();
+        // The archive ends with two zero blocks.
+        (entries + 2 * BLOCK) as usize
     }
 
-    fn finish(self, dockerfile: &str) -> Result<BuildContext> {
-        let files = self.files;
-        let tar = self
-            .tar
-            .into_inner()
-            .map_err(|e| Error::io("finishing the build context", e))?;
-        Ok(BuildContext {
-            tar,
-            dockerfile: dockerfile.to_owned(),
-            files,
+    /// Writes the archive to `out`, reading each file as it goes.
+    pub fn write_to(&self, out: impl Write) -> Result<()> {
+        let mut tar = tar::Builder::new(out);
+        tar.mode(tar::HeaderMode::Deterministic);
+        let header = |kind: tar::EntryType, mode: u32, size: u64| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_mode(mode);
+            h.set_size(size);
+            h.set_mtime(self.mtime);
+            h.set_uid(0);
+            h.set_gid(0);
+            h
+        };
+        for entry in self.entries.iter() {
+            let path = entry.path.as_str();
+            let failed =
+                |e: std::io::Error| Error::io(format!("adding `{path}` to the build context"), e);
+            match &entry.kind {
+                EntryKind::Dir => {
+                    let mut h = header(tar::EntryType::Directory, 0o755, 0);
+                    tar.append_data(&mut h, format!("{path}/"), std::io::empty())
+                        .map_err(failed)?;
+                }
+                EntryKind::Data(data) => {
+                    let mut h = header(tar::EntryType::Regular, 0o644, data.len() as u64);
+                    tar.append_data(&mut h, path, data.as_ref())
+                        .map_err(failed)?;
+                }
+                EntryKind::File {
+                    source,
+                    size,
+                    executable,
+                } => {
+                    let file = std::fs::File::open(source)
+                        .map_err(|e| Error::io(format!("reading `{}`", source.display()), e))?;
+                    let mode = if *executable { 0o755 } else { 0o644 };
+                    let mut h = header(tar::EntryType::Regular, mode, *size);
+                    // Exactly the size announced: a file that grows while it is sent is cut, one
+                    // that shrinks fails the build rather than shifting the archive.
+                    let mut reader = std::io::Read::take(file, *size);
+                    tar.append_data(&mut h, path, &mut reader).map_err(failed)?;
+                    if reader.limit() != 0 {
+                        return Err(Error::step(
+                            "build",
+                            format!(
+                                "`{}` changed while the build context was sent",
+                                source.display()
+                            ),
+                        ));
+                    }
+                }
+                EntryKind::Symlink(target) => {
+                    let mut h = header(tar::EntryType::Symlink, 0o777, 0);
+                    tar.append_link(&mut h, path, target).map_err(failed)?;
+                }
+            }
+        }
+        tar.into_inner()
+            .map_err(|e| Error::io("finishing the build context", e))?
+            .flush()
+            .map_err(|e| Error::io("finishing the build context", e))
+    }
+
+    /// The whole archive in memory (tests and small contexts).
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.size());
+        self.write_to(&mut out)?;
+        Ok(out)
+    }
+
+    /// The archive as a stream of chunks, produced on a blocking thread while the engine reads
+    /// it: at most a few chunks are in memory at once. Must be polled inside a tokio runtime.
+    pub fn stream(
+        &self,
+    ) -> impl futures_util::Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send + 'static
+    {
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        let context = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut writer = ChunkWriter {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            if let Err(e) = context.write_to(&mut writer) {
+                // The engine sees a broken body; the reason goes with it.
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        });
+        futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+    }
+}
+
+/// Bytes per chunk of a streamed context.
+const CHUNK: usize = 256 * 1024;
+
+/// Sends full chunks down a channel; fails when the receiver (the request) is gone.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the build request ended")
         })
     }
 }
 
 #[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
+fn is_executable(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    meta.permissions().mode() & 0o111 != 0
 }
 
 #[cfg(not(unix))]
-fn is_executable(_: &Path) -> bool {
+fn is_executable(_: &std::fs::Metadata) -> bool {
     false
 }
 
@@ -124,38 +274,125 @@ pub fn host_context(
     binary: &Utf8Path,
     mtime: i64,
 ) -> Result<BuildContext> {
-    let mut archive = Archive::new(mtime);
-    archive.file(DOCKERFILE, dockerfile.as_bytes(), false)?;
-    archive.dir("bin")?;
-    let data = std::fs::read(binary)
+    let mut context = BuildContext::new(mtime, DOCKERFILE);
+    context.data(DOCKERFILE, dockerfile.to_owned());
+    context.push("bin", EntryKind::Dir);
+    let meta = std::fs::metadata(binary)
         .map_err(|e| Error::io(format!("reading the binary `{binary}`"), e))?;
-    archive.file(&format!("bin/{bin}"), &data, true)?;
-    archive.finish(DOCKERFILE)
+    context.push(
+        &format!("bin/{bin}"),
+        EntryKind::File {
+            source: binary.as_std_path().to_owned(),
+            size: meta.len(),
+            executable: true,
+        },
+    );
+    Ok(context)
 }
 
-/// The `docker` strategy's context: `dir` filtered by `dockerignore`, plus the Dockerfile.
-///
-/// `.git` and cargo's target directories (`target/` beside a `Cargo.toml`, or any directory
-/// holding cargo's `CACHEDIR.TAG`) are never sent, whatever the ignore file says. A file named
-/// `Dockerfile` at the top of `dir` is replaced by `dockerfile`.
+/// Where the user's `.dockerignore` of a context may be, in the order the builder looks: beside
+/// a hand-written Dockerfile as `<Dockerfile>.dockerignore` (BuildKit's rule), then at the
+/// context root.
+pub fn dockerignore_candidates(
+    context: &Utf8Path,
+    dockerfile: Option<&Utf8Path>,
+) -> Vec<Utf8PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(file) = dockerfile {
+        candidates.push(Utf8PathBuf::from(format!("{file}.dockerignore")));
+    }
+    candidates.push(context.join(".dockerignore"));
+    candidates
+}
+
+/// The user's `.dockerignore` for `context` (see [`dockerignore_candidates`]), parsed; a bad
+/// pattern is a configuration error naming the file and line.
+pub fn user_dockerignore(
+    context: &Utf8Path,
+    dockerfile: Option<&Utf8Path>,
+) -> Result<Option<(Utf8PathBuf, DockerIgnore)>> {
+    for path in dockerignore_candidates(context, dockerfile) {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(format!("reading `{path}`"), e)),
+        };
+        let ignore = DockerIgnore::parse(&text).map_err(|e| Error::Dockerfile {
+            message: format!(
+                "{path}:{}: bad pattern `{}`: {}",
+                e.line, e.pattern, e.message
+            ),
+            help: Some("fix the line; patterns follow Docker's .dockerignore rules".into()),
+            code: 2,
+        })?;
+        return Ok(Some((path, ignore)));
+    }
+    Ok(None)
+}
+
+/// The `docker` strategy's context: `dir` filtered by the built-in `dockerignore` rules (only),
+/// plus the Dockerfile. See [`service_context`] for a service's context with the user's file.
 pub fn directory_context(
     dir: &Utf8Path,
     dockerignore: &str,
     dockerfile: &str,
     mtime: i64,
 ) -> Result<BuildContext> {
-    let ignore = DockerIgnore::parse(dockerignore);
-    let mut archive = Archive::new(mtime);
-    archive.file(DOCKERFILE, dockerfile.as_bytes(), false)?;
-    walk(dir, Utf8Path::new(""), &ignore, &mut archive)?;
-    archive.finish(DOCKERFILE)
+    let builtin = builtin_rules(dockerignore)?;
+    context_of(dir, &builtin, &DockerIgnore::default(), dockerfile, mtime)
+}
+
+/// A service's `docker`-strategy context: `dir` filtered by the built-in rules and by the user's
+/// `.dockerignore` ([`user_dockerignore`]; `dockerfile_path` is a hand-written Dockerfile),
+/// plus the Dockerfile text.
+pub fn service_context(
+    dir: &Utf8Path,
+    builtin: &str,
+    dockerfile_path: Option<&Utf8Path>,
+    dockerfile: &str,
+    mtime: i64,
+) -> Result<BuildContext> {
+    let builtin = builtin_rules(builtin)?;
+    let user = user_dockerignore(dir, dockerfile_path)?
+        .map(|(_, ignore)| ignore)
+        .unwrap_or_default();
+    context_of(dir, &builtin, &user, dockerfile, mtime)
+}
+
+fn builtin_rules(text: &str) -> Result<DockerIgnore> {
+    DockerIgnore::parse(text).map_err(|e| Error::Dockerfile {
+        message: format!(
+            "the built-in .dockerignore has a bad pattern `{}`: {}",
+            e.pattern, e.message
+        ),
+        help: None,
+        code: 2,
+    })
+}
+
+/// `.git` and cargo's target directories (`target/` beside a `Cargo.toml`, or any directory
+/// holding cargo's `CACHEDIR.TAG`) are never sent, whatever the ignore files say, and neither is
+/// what `builtin` excludes. A file named `Dockerfile` at the top of `dir` is replaced by
+/// `dockerfile`.
+fn context_of(
+    dir: &Utf8Path,
+    builtin: &DockerIgnore,
+    user: &DockerIgnore,
+    dockerfile: &str,
+    mtime: i64,
+) -> Result<BuildContext> {
+    let mut context = BuildContext::new(mtime, DOCKERFILE);
+    context.data(DOCKERFILE, dockerfile.to_owned());
+    walk(dir, Utf8Path::new(""), builtin, user, &mut context)?;
+    Ok(context)
 }
 
 fn walk(
     root: &Utf8Path,
     rel: &Utf8Path,
-    ignore: &DockerIgnore,
-    archive: &mut Archive,
+    builtin: &DockerIgnore,
+    user: &DockerIgnore,
+    context: &mut BuildContext,
 ) -> Result<()> {
     let dir = root.join(rel);
     let mut entries: Vec<(String, std::fs::FileType)> = std::fs::read_dir(&dir)
@@ -173,7 +410,7 @@ fn walk(
         if rel.as_str().is_empty() && name == DOCKERFILE {
             continue;
         }
-        if name == ".git" {
+        if name == ".git" || builtin.excludes(path.as_str()) {
             continue;
         }
         if kind.is_dir()
@@ -181,109 +418,26 @@ fn walk(
         {
             continue;
         }
-        let excluded = ignore.excludes(path.as_str());
+        let excluded = user.excludes(path.as_str());
         if kind.is_dir() {
-            if excluded && !ignore.may_include_under(path.as_str()) {
+            if excluded && !user.may_include_under(path.as_str()) {
                 continue;
             }
             if !excluded {
-                archive.dir(path.as_str())?;
+                context.push(path.as_str(), EntryKind::Dir);
             }
-            walk(root, &path, ignore, archive)?;
+            walk(root, &path, builtin, user, context)?;
         } else if excluded {
             continue;
         } else if kind.is_symlink() {
             let target = std::fs::read_link(root.join(&path))
                 .map_err(|e| Error::io(format!("reading the link `{path}`"), e))?;
-            archive.symlink(path.as_str(), &target)?;
+            context.push(path.as_str(), EntryKind::Symlink(target));
         } else if kind.is_file() {
-            archive.disk_file(path.as_str(), root.join(&path).as_std_path())?;
+            context.disk_file(path.as_str(), root.join(&path).as_std_path())?;
         }
     }
     Ok(())
-}
-
-/// `.dockerignore` rules with Docker's semantics: patterns relative to the context root, a
-/// pattern that matches a directory excludes everything under it, `!` re-includes, the last
-/// matching rule wins.
-#[derive(Debug, Clone, Default)]
-pub struct DockerIgnore {
-    rules: Vec<(bool, glob::Pattern, String)>,
-}
-
-impl DockerIgnore {
-    /// Parses the text of a `.dockerignore` (comments and blank lines skipped).
-    pub fn parse(text: &str) -> Self {
-        let mut rules = Vec::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (negate, pattern) = match line.strip_prefix('!') {
-                Some(p) => (true, p.trim()),
-                None => (false, line),
-            };
-            let cleaned = clean(pattern);
-            if cleaned.is_empty() {
-                continue;
-            }
-            if let Ok(p) = glob::Pattern::new(&cleaned) {
-                rules.push((negate, p, cleaned));
-            }
-        }
-        DockerIgnore { rules }
-    }
-
-    /// Whether `path` (relative, `/`-separated) is left out of the context.
-    pub fn excludes(&self, path: &str) -> bool {
-        let options = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
-        let mut excluded = false;
-        for (negate, pattern, _) in &self.rules {
-            // A pattern matching a parent directory matches everything under it.
-            let matched = std::iter::once(path)
-                .chain(parents(path))
-                .any(|p| pattern.matches_with(p, options));
-            if matched {
-                excluded = !negate;
-            }
-        }
-        excluded
-    }
-
-    /// Whether some `!` rule could re-include a path under the excluded directory `dir`.
-    fn may_include_under(&self, dir: &str) -> bool {
-        self.rules.iter().any(|(negate, _, text)| {
-            *negate && (text.starts_with(&format!("{dir}/")) || text.starts_with("**"))
-        })
-    }
-}
-
-/// Docker's `filepath.Clean` of a pattern, with the leading `/` dropped.
-fn clean(pattern: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in pattern.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
-}
-
-/// `a/b/c` -> `a/b`, `a`.
-fn parents(path: &str) -> impl Iterator<Item = &str> {
-    path.char_indices()
-        .rev()
-        .filter(|(_, c)| *c == '/')
-        .map(move |(i, _)| &path[..i])
 }
 
 #[cfg(test)]
@@ -291,7 +445,8 @@ mod tests {
     use super::*;
 
     fn names(ctx: &BuildContext) -> Vec<String> {
-        let mut archive = tar::Archive::new(ctx.tar.as_slice());
+        let tar = ctx.to_vec().unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
         archive
             .entries()
             .unwrap()
@@ -303,7 +458,8 @@ mod tests {
     fn dockerignore_follows_dockers_rules() {
         let ignore = DockerIgnore::parse(
             "# comment\n/target\n*.pem\n**/*.key\nsecrets/\n!secrets/public.txt\ndocs\n",
-        );
+        )
+        .unwrap();
         assert!(ignore.excludes("target"));
         assert!(ignore.excludes("target/release/app"));
         assert!(ignore.excludes("server.pem"));
@@ -359,13 +515,14 @@ mod tests {
                 "sub/"
             ]
         );
-        let mut archive = tar::Archive::new(ctx.tar.as_slice());
+        let tar = ctx.to_vec().unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
         for entry in archive.entries().unwrap() {
             let entry = entry.unwrap();
             assert_eq!(entry.header().mtime().unwrap(), 1_700_000_000);
             assert_eq!(entry.header().uid().unwrap(), 0);
         }
-        let mut first = tar::Archive::new(ctx.tar.as_slice());
+        let mut first = tar::Archive::new(tar.as_slice());
         let mut dockerfile = String::new();
         std::io::Read::read_to_string(
             &mut first.entries().unwrap().next().unwrap().unwrap(),
@@ -384,8 +541,85 @@ mod tests {
         // A later mtime on disk changes nothing.
         std::fs::write(&bin, b"\x7fELF...").unwrap();
         let b = host_context("FROM scratch\n", "app", &bin, 1_600_000_000).unwrap();
-        assert_eq!(a.tar, b.tar);
+        assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap());
         assert_eq!(names(&a), ["Dockerfile", "bin/", "bin/app"]);
         assert_eq!(a.files, ["Dockerfile", "bin/app"]);
+    }
+
+    #[test]
+    fn the_announced_size_is_the_streamed_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        let long = format!("{}/{}.txt", "d".repeat(60), "f".repeat(80));
+        for (path, size) in [("a.txt", 0usize), ("b.bin", 513), (long.as_str(), 4096)] {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, vec![7u8; size]).unwrap();
+        }
+        std::os::unix::fs::symlink("x".repeat(150), root.join("link")).unwrap();
+        let ctx = directory_context(root, "", "FROM scratch\n", 0).unwrap();
+        let whole = ctx.to_vec().unwrap();
+        assert_eq!(ctx.size(), whole.len());
+        let streamed = tokio::runtime::Builder::new_multi_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                use futures_util::TryStreamExt;
+                ctx.stream()
+                    .try_fold(Vec::new(), |mut all, chunk| async move {
+                        all.extend_from_slice(&chunk);
+                        Ok(all)
+                    })
+                    .await
+            })
+            .unwrap();
+        assert_eq!(streamed, whole);
+    }
+
+    #[test]
+    fn the_users_dockerignore_applies_on_top_of_the_built_in_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        for path in [
+            "Cargo.toml",
+            ".env",
+            "docs/a.md",
+            "docs/keep.md",
+            "logs/x.log",
+            "logs/keep.txt",
+            "deep/er/k.pem",
+            "svc/Dockerfile.dockerignore",
+        ] {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        std::fs::write(
+            root.join(".dockerignore"),
+            "docs\n!docs/keep.md\nlogs**\n!logs/keep.txt\n!.env\n",
+        )
+        .unwrap();
+        let ctx = service_context(root, ".env\n", None, "FROM scratch\n", 0).unwrap();
+        assert_eq!(
+            ctx.files,
+            [
+                "Dockerfile",
+                ".dockerignore",
+                "Cargo.toml",
+                "deep/er/k.pem",
+                "docs/keep.md",
+                "logs/keep.txt",
+                "svc/Dockerfile.dockerignore"
+            ]
+        );
+        // Beside a hand-written Dockerfile, `<Dockerfile>.dockerignore` wins.
+        std::fs::write(root.join("svc/Dockerfile.dockerignore"), "**.pem\n").unwrap();
+        let dockerfile = root.join("svc/Dockerfile");
+        let ctx = service_context(root, "", Some(&dockerfile), "FROM scratch\n", 0).unwrap();
+        assert!(!ctx.files.iter().any(|f| f.ends_with(".pem")));
+        assert!(ctx.files.iter().any(|f| f == "docs/a.md"));
+        std::fs::write(root.join(".dockerignore"), "ok\n[oops\n").unwrap();
+        let e = service_context(root, "", None, "FROM scratch\n", 0).unwrap_err();
+        assert!(e.to_string().contains(".dockerignore:2"), "{e}");
     }
 }

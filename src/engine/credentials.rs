@@ -63,8 +63,10 @@ impl Credentials {
 
 /// The registry host of an image name: its first component when that looks like a host
 /// (`127.0.0.1:5000/acme/app`, `ghcr.io/acme/app`, `localhost/app`), else Docker Hub (`docker.io`).
+/// Docker Hub's other names (`index.docker.io`, `registry-1.docker.io`) are `docker.io`.
 pub fn registry_host(image: &str) -> &str {
     match image.split_once('/') {
+        Some(("index.docker.io" | "registry-1.docker.io", _)) => "docker.io",
         Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
         _ => "docker.io",
     }
@@ -74,10 +76,11 @@ pub fn registry_host(image: &str) -> &str {
 /// `app` -> `library/app` (Docker Hub's official images).
 pub fn repository_path(image: &str) -> String {
     let host = registry_host(image);
-    let rest = image
-        .strip_prefix(host)
-        .and_then(|r| r.strip_prefix('/'))
-        .unwrap_or(image);
+    let named = image.split_once('/').map_or("", |(first, _)| first);
+    let rest = match image.split_once('/') {
+        Some((_, rest)) if named == host || (host == "docker.io" && named.contains('.')) => rest,
+        _ => image,
+    };
     if host == "docker.io" && !rest.contains('/') {
         format!("library/{rest}")
     } else {
@@ -304,6 +307,14 @@ mod tests {
         assert_eq!(repository_path("127.0.0.1:5000/acme/app"), "acme/app");
         assert_eq!(repository_path("app"), "library/app");
         assert_eq!(repository_path("acme/app"), "acme/app");
+        assert_eq!(registry_host("docker.io/acme/app"), "docker.io");
+        assert_eq!(repository_path("docker.io/acme/app"), "acme/app");
+        assert_eq!(registry_host("index.docker.io/app"), "docker.io");
+        assert_eq!(repository_path("index.docker.io/app"), "library/app");
+        assert_eq!(repository_path("registry-1.docker.io/acme/app"), "acme/app");
+        assert_eq!(registry_host("localhost:5000/app"), "localhost:5000");
+        assert_eq!(repository_path("localhost/app"), "app");
+        assert_eq!(server_address("docker.io"), DOCKER_HUB_SERVER);
     }
 
     #[test]

@@ -71,6 +71,15 @@ pub trait ImageStore {
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>>;
     /// Every tag of `repo` in the local engine.
     async fn repository_tags(&self, repo: &str) -> Result<Vec<RepoTag>>;
+    /// Every tag of each of `repos`, in as few round trips as the store allows (the engine:
+    /// one image listing per 50 repositories, however many services a release has).
+    async fn repositories_tags(&self, repos: &[&str]) -> Result<BTreeMap<String, Vec<RepoTag>>> {
+        let mut all = BTreeMap::new();
+        for repo in repos {
+            all.insert((*repo).to_owned(), self.repository_tags(repo).await?);
+        }
+        Ok(all)
+    }
     /// Images carrying all of `labels`.
     async fn images_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<ImageInfo>>;
     /// Points `repo:tag` at `image_id` (moving it if it pointed elsewhere).
@@ -134,6 +143,44 @@ impl ImageStore for Engine {
         Ok(tags)
     }
 
+    async fn repositories_tags(&self, repos: &[&str]) -> Result<BTreeMap<String, Vec<RepoTag>>> {
+        let mut all: BTreeMap<String, Vec<RepoTag>> = repos
+            .iter()
+            .map(|r| ((*r).to_owned(), Vec::new()))
+            .collect();
+        // The engine ORs several `reference` filters; a bounded number keeps the URL short.
+        for chunk in repos.chunks(50) {
+            let filters = HashMap::from([(
+                "reference".to_owned(),
+                chunk.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>(),
+            )]);
+            let images = self
+                .docker()
+                .list_images(Some(ListImagesOptions {
+                    filters: Some(filters),
+                    ..Default::default()
+                }))
+                .await
+                .map_err(|e| engine_error("engine", "listing the images of the release", e))?;
+            for image in images {
+                for reference in &image.repo_tags {
+                    if let Some((r, tag)) = split_reference(reference)
+                        && let Some(tags) = all.get_mut(r)
+                    {
+                        tags.push(RepoTag {
+                            tag: tag.to_owned(),
+                            image_id: image.id.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        for tags in all.values_mut() {
+            tags.sort_by(|a, b| a.tag.cmp(&b.tag));
+        }
+        Ok(all)
+    }
+
     async fn images_labelled(&self, labels: &[(&str, &str)]) -> Result<Vec<ImageInfo>> {
         let filter = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let filters = HashMap::from([("label".to_owned(), filter)]);
@@ -187,15 +234,16 @@ impl ImageStore for Engine {
 
 impl Engine {
     /// Pushes `repo:tag` with `credentials` (none: anonymous); `progress` sees each status line
-    /// (`Pushing`, `Pushed`, `latest: digest: sha256:… size: …`). A refused or unreachable
-    /// registry is a `push` step failure with a hint.
+    /// (`Pushing`, `Pushed`, `latest: digest: sha256:… size: …`). Returns the manifest digest
+    /// the engine reports having pushed. A refused or unreachable registry is a `push` step
+    /// failure with a hint.
     pub async fn push(
         &self,
         repo: &str,
         tag: &str,
         credentials: Option<bollard::auth::DockerCredentials>,
         mut progress: impl FnMut(&str),
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         use futures_util::StreamExt;
         let host = super::credentials::registry_host(repo).to_owned();
         let failed = |message: String| {
@@ -224,6 +272,7 @@ impl Engine {
             }),
             credentials,
         );
+        let mut digest = None;
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
@@ -231,16 +280,26 @@ impl Engine {
                         return Err(failed(e));
                     }
                     if let Some(status) = info.status {
+                        if let Some(d) = pushed_digest(&status) {
+                            digest = Some(d.to_owned());
+                        }
                         progress(&status);
                     }
                 }
                 Err(bollard::errors::Error::DockerStreamError { error }) => {
                     return Err(failed(error));
                 }
+                Err(e) if super::is_connection_fault(&e) => {
+                    return Err(super::engine_error(
+                        "push",
+                        &format!("pushing {repo}:{tag}"),
+                        e,
+                    ));
+                }
                 Err(e) => return Err(failed(super::innermost(&e))),
             }
         }
-        Ok(())
+        Ok(digest)
     }
 
     /// The manifest digest the registry serves for `reference`, asked through the engine's
@@ -279,9 +338,27 @@ impl Engine {
     }
 }
 
+/// The digest of a push's final status line (`1.2.3: digest: sha256:… size: 528`).
+pub fn pushed_digest(status: &str) -> Option<&str> {
+    let rest = &status[status.find("digest: ")? + "digest: ".len()..];
+    let digest = rest.split_whitespace().next()?;
+    (digest.starts_with("sha256:") && digest.len() == 71).then_some(digest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pushed_digest_comes_from_the_final_status_line() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            pushed_digest(&format!("1.2.3: digest: {d} size: 528")),
+            Some(d.as_str())
+        );
+        assert_eq!(pushed_digest("Pushed"), None);
+        assert_eq!(pushed_digest("digest: sha256:short size: 1"), None);
+    }
 
     #[test]
     fn references_split_at_the_tag_not_the_registry_port() {

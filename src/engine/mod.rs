@@ -1,8 +1,10 @@
 //! The only code that talks to the Docker engine (bollard): build, run, exec, tag, push, inspect.
 //!
 //! [`Engine::connect`] finds the engine as the docker CLI does (`DOCKER_HOST`, TLS through
-//! `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`), negotiates the API version and pings before anything
-//! else happens. The image operations the release steps need are behind the narrow
+//! `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`, else the CLI's current context), negotiates the API
+//! version and pings before anything else happens. Every request has a timeout; long streamed
+//! calls are watched by [`Engine::supervised`], and an engine that goes away is an error naming
+//! it and the step ([`engine_fault`]). The image operations the release steps need are behind the narrow
 //! [`images::ImageStore`] trait so that the steps can be tested with a recording fake as well as
 //! against the real engine.
 
@@ -10,7 +12,10 @@ pub mod build;
 pub mod container;
 pub mod context;
 pub mod credentials;
+pub mod docker_context;
+pub mod forward;
 pub mod images;
+pub mod info;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
@@ -20,9 +25,10 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 
 use crate::error::{Error, Result};
 
-/// Seconds any single request may wait for the engine's answer (a build's answer starts once the
-/// context is received; the streamed output itself has no deadline).
-const REQUEST_TIMEOUT_SECS: u64 = 600;
+/// Seconds any single request may wait for the engine's answer to begin (a build's answer starts
+/// once the context is received). Streamed answers (build output, exec output, pushes) have no
+/// wall-clock deadline: [`Engine::supervised`] notices an engine that stops answering instead.
+const REQUEST_TIMEOUT_SECS: u64 = 120;
 /// How long the first ping may take before the engine counts as unreachable.
 const PING_TIMEOUT: Duration = Duration::from_secs(15);
 /// The docker CLI's default on Linux.
@@ -33,6 +39,55 @@ const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 pub struct Engine {
     docker: Docker,
     host: String,
+    published: Published,
+    /// `[user@]host[:port]` of an ssh engine, whose published ports are forwarded.
+    ssh: Option<String>,
+}
+
+/// Where the engine publishes test containers' ports and where this host reaches them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The engine host's address the ports are bound to (`127.0.0.1` for a local engine; every
+    /// address, `0.0.0.0`, for a remote one, which this host reaches from the outside).
+    pub bind_ip: String,
+    /// The address this host connects to: loopback for a local engine, the engine host's
+    /// address (`DOCKER_HOST`'s host) for a remote one.
+    pub host: String,
+}
+
+impl Endpoint {
+    /// Where test containers are published, from where the engine is: a unix socket or a
+    /// loopback address is this host; any other address is the engine host's, so ports are bound
+    /// to all its addresses and reached at that one.
+    pub fn published(&self) -> Published {
+        let local = Published {
+            bind_ip: "127.0.0.1".into(),
+            host: "127.0.0.1".into(),
+        };
+        let addr = match self {
+            // An ssh engine publishes on its own loopback; the test stage forwards the ports
+            // (`crate::engine::forward`) and reaches them on this host's.
+            Endpoint::Unix(_) | Endpoint::Ssh(_) => return local,
+            Endpoint::Tcp(addr) | Endpoint::Tls { addr, .. } => addr,
+        };
+        let host = match addr.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => h,
+            _ => addr.as_str(),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            local
+        } else {
+            Published {
+                bind_ip: "0.0.0.0".into(),
+                host: host.to_owned(),
+            }
+        }
+    }
 }
 
 /// Where the engine is and how to talk to it, from the environment (as the docker CLI reads it).
@@ -42,6 +97,9 @@ pub enum Endpoint {
     Unix(String),
     /// Plain HTTP over TCP, `host:port`.
     Tcp(String),
+    /// SSH to the engine host, `[user@]host[:port]`: the engine's socket through `ssh` (the
+    /// OpenSSH client and its config), and test ports reached through forwarded ports.
+    Ssh(String),
     /// TCP with TLS: the address and the directory holding `ca.pem`, `cert.pem`, `key.pem`.
     Tls {
         /// `host:port`.
@@ -62,7 +120,7 @@ pub fn endpoint_from(get: impl Fn(&str) -> Option<String>) -> Result<Endpoint> {
         Error::usage(
             format!("DOCKER_HOST `{host}` {why}"),
             Some(
-                "use unix:///path/to/docker.sock or tcp://HOST:PORT (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS)"
+                "use unix:///path/to/docker.sock, tcp://HOST:PORT (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS) or ssh://[USER@]HOST"
                     .to_owned(),
             ),
         )
@@ -72,6 +130,26 @@ pub fn endpoint_from(get: impl Fn(&str) -> Option<String>) -> Result<Endpoint> {
             return Err(bad("names no socket"));
         }
         return Ok(Endpoint::Unix(path.to_owned()));
+    }
+    if let Some(target) = host.strip_prefix("ssh://") {
+        let target = target.trim_end_matches('/');
+        if target.is_empty() || target.contains('/') {
+            return Err(bad("names no ssh host (use ssh://[user@]host)"));
+        }
+        if target
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            // bollard hands the whole `host:port` to ssh as the host name.
+            return Err(Error::usage(
+                format!("DOCKER_HOST `{host}`: a port in an ssh:// engine address is not supported"),
+                Some(
+                    "name the port in your ssh config (`Host build` / `HostName …` / `Port …`) and use ssh://[user@]build"
+                        .to_owned(),
+                ),
+            ));
+        }
+        return Ok(Endpoint::Ssh(target.to_owned()));
     }
     let addr = host
         .strip_prefix("tcp://")
@@ -111,6 +189,7 @@ impl Endpoint {
         match self {
             Endpoint::Unix(p) => format!("unix://{p}"),
             Endpoint::Tcp(a) => format!("tcp://{a}"),
+            Endpoint::Ssh(t) => format!("ssh://{t}"),
             Endpoint::Tls { addr, .. } => format!("tcp://{addr} (TLS)"),
         }
     }
@@ -127,6 +206,13 @@ impl Endpoint {
             Endpoint::Unix(path) => {
                 Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version).map_err(refused)
             }
+            Endpoint::Ssh(target) => Docker::connect_with_ssh(
+                &format!("ssh://{target}"),
+                REQUEST_TIMEOUT_SECS,
+                version,
+                None,
+            )
+            .map_err(refused),
             Endpoint::Tcp(addr) => {
                 Docker::connect_with_http(addr, REQUEST_TIMEOUT_SECS, version).map_err(refused)
             }
@@ -164,12 +250,34 @@ impl Endpoint {
 }
 
 impl Engine {
-    /// Connects as the docker CLI does (`DOCKER_HOST`, else the local socket; TLS with
-    /// `DOCKER_TLS_VERIFY`), negotiates the API version and pings, so that an unreachable engine is
+    /// Connects as the docker CLI does (`DOCKER_HOST`, else the docker CLI's current context,
+    /// else the local socket; TLS with `DOCKER_TLS_VERIFY`), negotiates the API version and pings, so that an unreachable engine is
     /// reported before anything else happens.
     pub async fn connect() -> Result<Engine> {
-        let endpoint = endpoint_from(|k| std::env::var(k).ok())?;
-        Self::connect_to(&endpoint).await
+        let env = |k: &str| std::env::var(k).ok();
+        let (endpoint, source) = if std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty()) {
+            (endpoint_from(env)?, "DOCKER_HOST".to_owned())
+        } else if let Some((name, endpoint)) = docker_context::current_context(env)? {
+            (endpoint, format!("docker context `{name}`"))
+        } else {
+            (endpoint_from(env)?, "the default".to_owned())
+        };
+        let engine = Self::connect_to(&endpoint).await.map_err(|e| match e {
+            Error::Step {
+                step,
+                message,
+                help,
+            } => Error::Step {
+                step,
+                message: format!("{message} ({source})"),
+                help,
+            },
+            other => other,
+        })?;
+        if let Ok(mut connected) = CONNECTED.write() {
+            *connected = Some(format!("{} ({source})", engine.host));
+        }
+        Ok(engine)
     }
 
     /// Connects to `endpoint` and checks that the engine answers.
@@ -202,7 +310,18 @@ impl Engine {
         let docker = tokio::time::timeout(PING_TIMEOUT, ping)
             .await
             .map_err(|_| unreachable(format!("no answer within {}s", PING_TIMEOUT.as_secs())))??;
-        Ok(Engine { docker, host })
+        if let Ok(mut connected) = CONNECTED.write() {
+            *connected = Some(host.clone());
+        }
+        Ok(Engine {
+            docker,
+            host,
+            published: endpoint.published(),
+            ssh: match endpoint {
+                Endpoint::Ssh(target) => Some(target.clone()),
+                _ => None,
+            },
+        })
     }
 
     /// The bollard client.
@@ -213,6 +332,35 @@ impl Engine {
     /// Where the engine is, as people write it (`unix:///var/run/docker.sock`).
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// `[user@]host[:port]` when the engine is reached over ssh.
+    pub fn ssh_target(&self) -> Option<&str> {
+        self.ssh.as_deref()
+    }
+
+    /// Where test containers' ports are published and reached (see [`Endpoint::published`]).
+    pub fn published(&self) -> &Published {
+        &self.published
+    }
+}
+
+/// What happened to the connection, in words: `closed the connection`, `did not answer within 60s`.
+fn connection_why(e: &bollard::errors::Error) -> String {
+    if matches!(e, bollard::errors::Error::RequestTimeoutError) {
+        return format!("did not answer within {REQUEST_TIMEOUT_SECS}s");
+    }
+    let cause = innermost(e);
+    let lower = cause.to_ascii_lowercase();
+    if lower.contains("connection closed")
+        || lower.contains("incomplete message")
+        || lower.contains("unexpected eof")
+        || lower.contains("reset by peer")
+        || lower.contains("broken pipe")
+    {
+        format!("closed the connection ({cause})")
+    } else {
+        format!("cannot be reached ({cause})")
     }
 }
 
@@ -242,8 +390,99 @@ pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
-/// A bollard error from a request, as a failed step with one readable line.
+/// The engine this process talks to, as [`Engine::connect`] found it, for fault messages.
+static CONNECTED: std::sync::RwLock<Option<String>> = std::sync::RwLock::new(None);
+
+/// `tcp://10.0.0.5:2375 (DOCKER_HOST)`: the engine of this run, for messages.
+pub fn connected_engine() -> String {
+    CONNECTED
+        .read()
+        .ok()
+        .and_then(|h| h.clone())
+        .unwrap_or_else(|| format!("{DEFAULT_HOST} (the default)"))
+}
+
+/// Whether `e` is the engine's connection failing (closed, refused, reset, timed out) rather than
+/// the engine answering with an error.
+pub(crate) fn is_connection_fault(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    matches!(
+        e,
+        E::RequestTimeoutError
+            | E::IOError { .. }
+            | E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
+            | E::SocketNotFoundError(_)
+    )
+}
+
+/// The release step `step` failed because the engine went away: the error names the engine (and
+/// where it came from) and the step, so a CI log says which host to look at.
+pub fn engine_fault(step: &'static str, what: &str, why: &str) -> Error {
+    let doing = if what.is_empty() {
+        String::new()
+    } else {
+        format!(" while {}", what.trim_end_matches(':'))
+    };
+    Error::step_with_help(
+        step,
+        format!("the Docker engine at {} {why}{doing}", connected_engine()),
+        "check that the engine is running and reachable from here (DOCKER_HOST, or the docker \
+         context); nothing was tagged, and the next run removes what this one left",
+    )
+}
+
+/// How often a long engine call checks that the engine still answers.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// How long such a check may wait for the engine's answer.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Engine {
+    /// Resolves when the engine stops answering or closes the connection during step `step`
+    /// (a ping every [`WATCH_INTERVAL`], each allowed [`WATCH_TIMEOUT`]): the idle timeout of
+    /// long calls (builds, test stages, pushes), which have no wall-clock cap of their own.
+    pub async fn stops_answering(&self, step: &'static str) -> Error {
+        loop {
+            tokio::time::sleep(WATCH_INTERVAL).await;
+            match tokio::time::timeout(WATCH_TIMEOUT, self.docker.ping()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) if is_connection_fault(&e) => {
+                    return engine_fault(step, "", &innermost(&e));
+                }
+                Ok(Err(_)) => {}
+                Err(_) => {
+                    return engine_fault(
+                        step,
+                        "",
+                        &format!(
+                            "stopped answering (no answer within {}s)",
+                            WATCH_TIMEOUT.as_secs()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Runs `work`, step `step` of the release, failing it as soon as the engine stops answering.
+    pub async fn supervised<T>(
+        &self,
+        step: &'static str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::select! {
+            r = work => r,
+            e = self.stops_answering(step) => Err(e),
+        }
+    }
+}
+
+/// A bollard error from a request, as a failed step with one readable line; the connection
+/// failing is an [`engine_fault`] naming the engine.
 pub(crate) fn engine_error(step: &'static str, what: &str, e: bollard::errors::Error) -> Error {
+    if is_connection_fault(&e) {
+        return engine_fault(step, what, &connection_why(&e));
+    }
     let why = match &e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         bollard::errors::Error::DockerStreamError { error } => error.clone(),
@@ -327,6 +566,46 @@ mod tests {
                 cert_path: "/home/u/.docker".into()
             }
         );
+    }
+
+    #[test]
+    fn remote_engines_publish_where_this_host_reaches_them() {
+        let local = Published {
+            bind_ip: "127.0.0.1".into(),
+            host: "127.0.0.1".into(),
+        };
+        assert_eq!(Endpoint::Unix("/run/docker.sock".into()).published(), local);
+        assert_eq!(Endpoint::Tcp("127.0.0.1:2375".into()).published(), local);
+        assert_eq!(Endpoint::Tcp("localhost:2375".into()).published(), local);
+        assert_eq!(
+            Endpoint::Tcp("10.0.0.5:2375".into()).published(),
+            Published {
+                bind_ip: "0.0.0.0".into(),
+                host: "10.0.0.5".into()
+            }
+        );
+        assert_eq!(
+            Endpoint::Tls {
+                addr: "build.example:2376".into(),
+                cert_path: "/c".into()
+            }
+            .published()
+            .host,
+            "build.example"
+        );
+    }
+
+    #[test]
+    fn ssh_hosts_are_ssh_endpoints() {
+        assert_eq!(
+            endpoint_from(env(&[("DOCKER_HOST", "ssh://ci@build.example")])).unwrap(),
+            Endpoint::Ssh("ci@build.example".into())
+        );
+        let e = endpoint_from(env(&[("DOCKER_HOST", "ssh://ci@build.example:2222")])).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(endpoint_from(env(&[("DOCKER_HOST", "ssh://")])).is_err());
+        let local = Endpoint::Ssh("build".into()).published();
+        assert_eq!(local.host, "127.0.0.1", "reached through forwarded ports");
     }
 
     #[test]

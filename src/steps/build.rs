@@ -52,7 +52,7 @@ pub async fn build(
 ) -> Result<BuiltImage> {
     let name = format!("{} {}", plan.package, plan.version);
     let args = build_args(plan, rendered);
-    let digest = inputs_digest(&rendered.dockerfile, &args);
+    let digest = inputs_digest(&rendered.dockerfile, &digest_inputs(plan, &args));
     if let Some(id) = reusable_image(engine, plan, &digest).await? {
         shell.status(
             "Reusing",
@@ -82,9 +82,10 @@ pub async fn build(
             (ctx, Some(binary))
         }
         Strategy::Docker => {
-            let ctx = context::directory_context(
+            let ctx = context::service_context(
                 &plan.config.context,
                 &rendered.dockerignore,
+                plan.config.dockerfile.as_deref(),
                 &rendered.dockerfile,
                 mtime,
             )?;
@@ -406,6 +407,18 @@ fn declared_args(dockerfile: &str) -> Vec<String> {
         .collect()
 }
 
+/// What goes into [`inputs_digest`] besides the Dockerfile: the build args, and cargo's feature
+/// flags when there are any (a host build's Dockerfile does not show them; without flags the
+/// digest is what it always was, so earlier images are still reused).
+fn digest_inputs(plan: &ImagePlan, args: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut inputs = args.clone();
+    if !plan.features.is_default() {
+        // NUL cannot appear in a build arg's name: no clash with a real one.
+        inputs.insert("\0cargo-features".into(), plan.features.flags().join(" "));
+    }
+    inputs
+}
+
 /// A stable digest of what, besides the revision, decides the image: the Dockerfile text and the
 /// build args (FNV-1a, 64 bits; it identifies, it does not protect).
 pub fn inputs_digest(dockerfile: &str, args: &BTreeMap<String, String>) -> String {
@@ -426,11 +439,6 @@ pub fn inputs_digest(dockerfile: &str, args: &BTreeMap<String, String>) -> Strin
     format!("fnv1a64:{hash:016x}")
 }
 
-/// The target triple of a static Linux build on this machine's architecture.
-pub fn static_target() -> String {
-    format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
-}
-
 /// The `cargo build` command line of the host strategy (without the program).
 pub fn cargo_args(plan: &ImagePlan, cargo_flags: &[String]) -> Vec<String> {
     let mut args: Vec<String> = [
@@ -448,9 +456,17 @@ pub fn cargo_args(plan: &ImagePlan, cargo_flags: &[String]) -> Vec<String> {
     .to_vec();
     if plan.config.static_link {
         args.push("--target".into());
-        args.push(static_target());
+        args.push(crate::toolchain::host_triple().to_owned());
     }
     args.extend(cargo_flags.iter().cloned());
+    // The image is built from the revision's Cargo.lock, never from one cargo rewrote.
+    if !cargo_flags
+        .iter()
+        .any(|f| f == "--locked" || f == "--frozen")
+    {
+        args.push("--locked".into());
+    }
+    args.extend(plan.features.flags());
     args
 }
 
@@ -495,7 +511,9 @@ pub async fn cargo_build(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        // Its own process group: the whole build (rustc, build scripts) stops with the step.
+        .process_group(0);
     if let Some(flags) = rustflags(
         std::env::var("RUSTFLAGS").ok().as_deref(),
         plan.config.static_link,
@@ -509,6 +527,7 @@ pub async fn cargo_build(
             "install Rust with rustup, or set CARGO to the cargo binary",
         )
     })?;
+    let _group = crate::interrupt::ProcessGroup::new(child.id());
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let stderr_task = {
@@ -603,6 +622,27 @@ mod tests {
     }
 
     #[test]
+    fn cargo_always_builds_from_the_lock_file() {
+        let plan = crate::steps::tests_support::image_plan("acme/app", "1.0.0", "c", vec![]);
+        let count = |flags: &[&str]| {
+            let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+            let args = cargo_args(&plan, &flags);
+            (
+                args.iter().filter(|a| *a == "--locked").count(),
+                args.iter().filter(|a| *a == "--offline").count(),
+            )
+        };
+        assert_eq!(count(&[]), (1, 0));
+        assert_eq!(count(&["--locked"]), (1, 0));
+        assert_eq!(count(&["--offline"]), (1, 1));
+        assert_eq!(
+            count(&["--frozen"]),
+            (0, 0),
+            "--frozen already means --locked"
+        );
+    }
+
+    #[test]
     fn declared_args_are_found_case_insensitively() {
         assert_eq!(
             declared_args("FROM x\narg REVISION\n  ARG VERSION=1\nRUN [\"a\"]\nARG\n"),
@@ -682,6 +722,25 @@ mod tests {
             reuse(&plan, "fnv1a64:1"),
             None,
             "a dirty tree is always rebuilt"
+        );
+    }
+
+    #[test]
+    fn feature_flags_are_build_inputs_and_no_flags_keep_the_old_digest() {
+        let rev = "cccccccccccccccccccccccccccccccccccccccc";
+        let mut plan = crate::steps::tests_support::image_plan("acme/app", "1.0.0", rev, vec![]);
+        let args = BTreeMap::new();
+        let plain = inputs_digest("FROM scratch\n", &digest_inputs(&plan, &args));
+        assert_eq!(plain, inputs_digest("FROM scratch\n", &args));
+        plan.features.features = vec!["metrics".into()];
+        let with = inputs_digest("FROM scratch\n", &digest_inputs(&plan, &args));
+        assert_ne!(with, plain);
+        assert!(cargo_args(&plan, &[]).ends_with(&["--features".into(), "metrics".into()]));
+        plan.features.features.clear();
+        plan.features.all_features = true;
+        assert_ne!(
+            inputs_digest("FROM scratch\n", &digest_inputs(&plan, &args)),
+            with
         );
     }
 

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod inspect;
+pub mod promote;
 pub mod prune;
 pub mod push;
 pub mod tag;
@@ -24,6 +25,8 @@ pub struct TestStageOptions {
     pub junit: Option<camino::Utf8PathBuf>,
     /// Whether several services are released, so each needs a JUnit file of its own.
     pub several_services: bool,
+    /// The run's signal listener (the stage listens itself when there is none).
+    pub interrupt: Option<crate::interrupt::Interrupt>,
 }
 
 /// Where one service's JUnit report goes: `PATH` itself, or `stem-<package>.ext` beside it when
@@ -61,6 +64,7 @@ pub async fn run_tests(
             .junit
             .as_deref()
             .map(|p| junit_path_for(p, &plan.package, options.several_services)),
+        interrupt: options.interrupt.clone(),
     };
     test::run_with_report(engine, plan, image_id, &options, shell).await
 }
@@ -123,6 +127,7 @@ pub(crate) mod tests_support {
                 dirty: false,
                 dirty_files: vec![],
                 head_tags: vec![],
+                inputs: vec![],
             },
             tags,
             labels: Default::default(),
@@ -130,6 +135,7 @@ pub(crate) mod tests_support {
             workspace_root: "/ws".into(),
             manifest_path: "/ws/app/Cargo.toml".into(),
             config,
+            features: Default::default(),
         }
     }
 }

@@ -1,23 +1,49 @@
-//! The push step (`--push`): the registry's known releases for the plan, the registry-side
-//! conflict check of immutable tags, pushing tags through the engine with the Docker config's
-//! credentials, and reading the manifest digest back to check it is the tested image.
+//! The push step (`--push`): the registry is the source of truth for the release.
 //!
-//! Loopback registries (`127.0.0.1:PORT`, `localhost:PORT`) are also read directly over their
-//! HTTP API ([`crate::engine::registry`]): tags, and each tag's manifest config digest, which must
-//! equal the local image ID. Other (HTTPS) registries are read through the engine: their known
-//! releases come from the local engine, and the pushed digest is checked against the engine's
-//! `RepoDigests` of the tested image.
+//! Before anything is built: every registry is pinged and authenticated
+//! ([`crate::engine::registry`]), its tags are the known releases of the forward-only rule, and
+//! an immutable tag (`X.Y.Z`, the SHA tag, immutable extra tags) that already exists there from
+//! another revision is a conflict (exit 2) unless `--force`, which warns naming the image it
+//! replaces. After the tests: the same tags must hold the tested image; right before each
+//! immutable tag is pushed it is read again (another CI job may have pushed it since). Pushes go
+//! through the engine with the Docker config's credentials; every pushed tag is read back: the
+//! registry's digest must be the one the engine reported, and it must be the tested image (its
+//! config digest with the classic image store, the manifest digest itself with containerd's).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use semver::Version;
+use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::engine::credentials::{self, Credentials, DockerConfig};
-use crate::engine::registry::RegistryClient;
+use crate::engine::info::{ImageStore, PushFacts};
+use crate::engine::registry::{Manifest, RegistryClient};
 use crate::error::{Error, Result};
-use crate::plan::{ImagePlan, KnownReleases};
+use crate::plan::{ImagePlan, KnownReleases, OCI};
+use crate::steps::build::short_id;
 use crate::ui::Shell;
+
+/// What the push did for one tag (in the report).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagPush {
+    /// The tag.
+    pub tag: String,
+    /// The manifest digest the registry serves for it after the push.
+    pub digest: String,
+    /// Whether the read-back matched the engine's digest and the tested image.
+    pub verified: bool,
+    /// The digest it held before, when `--force` replaced another image.
+    pub replaced: Option<String>,
+}
+
+/// An immutable tag found in the registry before the build.
+#[derive(Debug, Clone)]
+struct Existing {
+    digest: String,
+    config_digest: Option<String>,
+    revision: Option<String>,
+}
 
 /// Where one image repository is pushed and how.
 #[derive(Debug, Clone)]
@@ -25,229 +51,424 @@ struct Target {
     host: String,
     repository: String,
     credentials: Option<Credentials>,
-    client: Option<RegistryClient>,
 }
 
-/// The registries of the selected services, with their credentials.
-#[derive(Debug, Clone, Default)]
+/// The registries of the selected services: one authenticated client per host.
+#[derive(Debug)]
 pub struct Pusher {
     targets: BTreeMap<String, Target>,
+    clients: BTreeMap<String, RegistryClient>,
+    store: ImageStore,
+    listed: BTreeMap<String, BTreeSet<String>>,
+    existing: BTreeMap<(String, String), Existing>,
 }
 
 impl Pusher {
-    /// Credentials for every image's registry from the Docker config (read once).
-    pub fn new(images: &[&str]) -> Result<Self> {
+    /// Credentials for every image's registry from the Docker config (read once), and a client
+    /// per registry host, pinged and authenticated: a refused or unreachable registry stops the
+    /// release here.
+    pub async fn connect(facts: &PushFacts, images: &[&str]) -> Result<Self> {
         let config = DockerConfig::load()?;
-        let mut by_host: BTreeMap<String, Option<Credentials>> = BTreeMap::new();
         let mut targets = BTreeMap::new();
+        let mut clients = BTreeMap::new();
         for image in images {
             let host = credentials::registry_host(image).to_owned();
-            let creds = match by_host.get(&host) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = config.credentials(&host)?;
-                    by_host.insert(host.clone(), c.clone());
-                    c
-                }
-            };
+            if !clients.contains_key(&host) {
+                let creds = config.credentials(&host)?;
+                let client = RegistryClient::connect(&host, creds.clone(), &facts.insecure)
+                    .await?
+                    .for_push();
+                clients.insert(host.clone(), (client, creds));
+            }
             targets.insert(
                 (*image).to_owned(),
                 Target {
-                    client: RegistryClient::for_host(&host, creds.as_ref()),
                     repository: credentials::repository_path(image),
+                    credentials: clients[&host].1.clone(),
                     host,
-                    credentials: creds,
                 },
             );
         }
-        Ok(Pusher { targets })
-    }
-
-    fn target(&self, image: &str) -> Result<&Target> {
-        self.targets
-            .get(image)
-            .ok_or_else(|| Error::step("push", format!("no registry known for `{image}`")))
-    }
-
-    /// Replaces the engine's known releases by the registry's for every registry that can be
-    /// listed; a refused or unreachable registry stops the release before anything is built.
-    pub async fn known_releases(&self, known: &mut KnownReleases, shell: &Shell) -> Result<()> {
-        for (image, target) in &self.targets {
-            match &target.client {
-                Some(client) => {
-                    let mut versions: Vec<Version> = client
-                        .tags(&target.repository)
-                        .await?
-                        .into_iter()
-                        .filter_map(|t| Version::parse(&t.replace('_', "+")).ok())
-                        .collect();
-                    versions.sort();
-                    versions.dedup();
-                    known.insert(image.clone(), versions);
-                }
-                None => shell.note(format!(
-                    "known releases of {image} come from the local engine: tags of HTTPS registries are not listed"
-                )),
-            }
-        }
-        Ok(())
-    }
-
-    /// Before anything is pushed: every immutable tag either is absent from the registry or
-    /// already names the tested image. Otherwise [`Error::TagConflict`] (exit 2) unless `force`.
-    pub async fn check_conflicts(
-        &self,
-        released: &[(&ImagePlan, &str)],
-        force: bool,
-    ) -> Result<()> {
-        let mut conflicts = Vec::new();
-        for (plan, image_id) in released {
-            let target = self.target(&plan.image)?;
-            let Some(client) = &target.client else {
-                continue;
-            };
-            for tag in plan.applied_tags().filter(|t| t.kind.is_immutable()) {
-                if let Some(found) = client.manifest(&target.repository, &tag.name).await?
-                    && found.config_digest.as_deref() != Some(*image_id)
-                {
-                    conflicts.push(format!(
-                        "{}:{} in the registry is image {}, not the tested {}",
-                        plan.image,
-                        tag.name,
-                        found
-                            .config_digest
-                            .as_deref()
-                            .map_or("(an index)", crate::steps::build::short_id),
-                        crate::steps::build::short_id(image_id)
-                    ));
-                }
-            }
-        }
-        if conflicts.is_empty() || force {
-            return Ok(());
-        }
-        Err(Error::TagConflict {
-            message: format!(
-                "immutable tags already point to other images in the registry:\n{}",
-                conflicts
-                    .iter()
-                    .map(|c| format!("  {c}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-            help: Some(
-                "bump the version in Cargo.toml for a new release, or pass --force to overwrite them"
-                    .into(),
-            ),
+        Ok(Pusher {
+            targets,
+            clients: clients.into_iter().map(|(h, (c, _))| (h, c)).collect(),
+            store: facts.store,
+            listed: BTreeMap::new(),
+            existing: BTreeMap::new(),
         })
     }
 
-    /// Pushes `tags` of `plan.image` (already tagged locally on `image_id`), behind a spinner.
-    pub async fn push_tags(
-        &self,
-        engine: &Engine,
-        plan: &ImagePlan,
-        tags: &[&str],
-        shell: &Shell,
-    ) -> Result<()> {
-        if tags.is_empty() {
-            return Ok(());
+    fn target(&self, image: &str) -> Result<(&Target, &RegistryClient)> {
+        let target = self
+            .targets
+            .get(image)
+            .ok_or_else(|| Error::step("push", format!("no registry known for `{image}`")))?;
+        Ok((target, &self.clients[&target.host]))
+    }
+
+    /// Replaces the engine's known releases by the registry's: every tag of every repository
+    /// (all pages), kept for the conflict check.
+    pub async fn known_releases(&mut self, known: &mut KnownReleases) -> Result<()> {
+        let images: Vec<String> = self.targets.keys().cloned().collect();
+        for image in images {
+            let (target, client) = self.target(&image)?;
+            let tags = client.tags(&target.repository).await?;
+            let mut versions: Vec<Version> = tags
+                .iter()
+                .filter_map(|t| Version::parse(&t.replace('_', "+")).ok())
+                .collect();
+            versions.sort();
+            versions.dedup();
+            known.insert(image.clone(), versions);
+            self.listed.insert(image, tags.into_iter().collect());
         }
-        let target = self.target(&plan.image)?;
-        let creds = target
-            .credentials
-            .as_ref()
-            .map(|c| c.for_engine(&target.host));
-        let bar = shell.spinner("Pushing", &format!("{}:{}", plan.image, tags[0]));
-        for tag in tags {
-            let head = format!("{}:{tag}", plan.image);
-            bar.set_message(head.clone());
-            let pushed = engine
-                .push(&plan.image, tag, creds.clone(), |status| {
-                    bar.set_message(format!("{head}: {status}"));
-                })
-                .await;
-            if let Err(e) = pushed {
-                bar.finish_and_clear();
-                return Err(e);
-            }
-        }
-        bar.finish_and_clear();
-        shell.status("Pushed", format!("{} {}", plan.image, tags.join(", ")));
         Ok(())
     }
 
-    /// Reads the manifest of every pushed tag back from the registry and checks it is the tested
-    /// image; returns the manifest digest (of the first tag).
-    pub async fn verify(
+    /// Before the build: an immutable tag the plan applies that the registry already has from
+    /// another revision (by its `org.opencontainers.image.revision` label) can only conflict.
+    /// Every service is checked at once; with `force` each replaced image is named in a warning.
+    pub async fn preflight(
+        &mut self,
+        plans: &[&ImagePlan],
+        force: bool,
+        shell: &Shell,
+    ) -> Result<()> {
+        let mut conflicts = Vec::new();
+        let mut found = Vec::new();
+        for plan in plans {
+            let (target, client) = self.target(&plan.image)?;
+            let listed = self.listed.get(&plan.image).cloned().unwrap_or_default();
+            for tag in plan.applied_tags().filter(|t| t.kind.is_immutable()) {
+                if !listed.contains(&tag.name) {
+                    continue;
+                }
+                let Some((manifest, config)) = client.labels(&target.repository, &tag.name).await?
+                else {
+                    continue;
+                };
+                let existing = Existing {
+                    digest: manifest.digest.clone(),
+                    config_digest: manifest.config_digest.clone(),
+                    revision: config.labels.get(&format!("{OCI}.revision")).cloned(),
+                };
+                if existing.revision.as_deref() != Some(plan.revision.as_str()) {
+                    let what = format!(
+                        "{}:{} in registry {} is {} from revision {}",
+                        plan.image,
+                        tag.name,
+                        target.host,
+                        existing.digest,
+                        existing
+                            .revision
+                            .as_deref()
+                            .map_or("(unknown)", |r| &r[..r.len().min(12)])
+                    );
+                    if force {
+                        shell.warn(format!("--force: {what}; it will be replaced"));
+                    }
+                    conflicts.push(what);
+                }
+                found.push(((plan.image.clone(), tag.name.clone()), existing));
+            }
+        }
+        self.existing.extend(found);
+        conflict(conflicts, force)
+    }
+
+    /// After the tests, before any tag: the immutable tags the registry holds must already be
+    /// the tested images (same revision, rebuilt identically), unless `force`.
+    pub fn check_conflicts(
+        &self,
+        released: &[(&ImagePlan, &str)],
+        force: bool,
+        shell: &Shell,
+    ) -> Result<()> {
+        let mut conflicts = Vec::new();
+        for (plan, image_id) in released {
+            for tag in plan.applied_tags().filter(|t| t.kind.is_immutable()) {
+                let Some(existing) = self.existing.get(&(plan.image.clone(), tag.name.clone()))
+                else {
+                    continue;
+                };
+                if !self.is_image(
+                    &existing.digest,
+                    existing.config_digest.as_deref(),
+                    image_id,
+                ) && existing.revision.as_deref() == Some(plan.revision.as_str())
+                {
+                    let what = format!(
+                        "{}:{} in the registry is {}, not the tested image {}",
+                        plan.image,
+                        tag.name,
+                        existing.digest,
+                        short_id(image_id)
+                    );
+                    if force {
+                        shell.warn(format!("--force: {what}; it will be replaced"));
+                    }
+                    conflicts.push(what);
+                }
+            }
+        }
+        conflict(conflicts, force)
+    }
+
+    /// Whether a manifest (`digest`, `config_digest`) is the local image `image_id`, for this
+    /// engine's image store.
+    fn is_image(&self, digest: &str, config_digest: Option<&str>, image_id: &str) -> bool {
+        is_tested_image(self.store, digest, config_digest, image_id)
+    }
+
+    /// Right before pushing immutable `tag`: it must hold what the preflight saw (nothing, or an
+    /// image `--force` replaces), or already the tested image.
+    async fn recheck(&self, plan: &ImagePlan, image_id: &str, tag: &str) -> Result<Option<String>> {
+        let (target, client) = self.target(&plan.image)?;
+        let seen = self.existing.get(&(plan.image.clone(), tag.to_owned()));
+        let Some(now) = client.manifest_digest(&target.repository, tag).await? else {
+            return Ok(None);
+        };
+        if seen.is_some_and(|s| s.digest == now) {
+            let seen = seen.expect("checked");
+            let same = self.is_image(&seen.digest, seen.config_digest.as_deref(), image_id);
+            return Ok((!same).then(|| seen.digest.clone()));
+        }
+        let manifest = client.manifest(&target.repository, tag).await?;
+        if manifest
+            .as_ref()
+            .is_some_and(|m| self.is_image(&m.digest, m.config_digest.as_deref(), image_id))
+        {
+            return Ok(None);
+        }
+        Err(conflict_error(
+            vec![format!(
+                "{}:{tag} appeared in registry {} as {now} after the check before the build (another job pushed it)",
+                plan.image, target.host
+            )],
+            "; nothing more was pushed",
+        ))
+    }
+
+    /// Pushes `tags` of `plan.image` (already tagged locally on the tested `image_id`), each
+    /// immutable one re-checked right before, and reads every one back; stops at the first
+    /// failure.
+    pub async fn push_tags(
         &self,
         engine: &Engine,
         plan: &ImagePlan,
         image_id: &str,
         tags: &[&str],
-    ) -> Result<Option<String>> {
-        let target = self.target(&plan.image)?;
-        let mut digest: Option<String> = None;
-        for tag in tags {
-            let reference = format!("{}:{tag}", plan.image);
-            let found = match &target.client {
-                Some(client) => {
-                    let manifest =
-                        client
-                            .manifest(&target.repository, tag)
-                            .await?
-                            .ok_or_else(|| {
-                                Error::step(
-                                    "push",
-                                    format!("{reference} is not in the registry after pushing it"),
-                                )
-                            })?;
-                    if manifest.config_digest.as_deref() != Some(image_id) {
-                        return Err(Error::step(
-                            "push",
-                            format!(
-                                "{reference} in the registry is image {}, not the tested {}",
-                                manifest.config_digest.as_deref().unwrap_or("(an index)"),
-                                image_id
-                            ),
-                        ));
-                    }
+        shell: &Shell,
+    ) -> Result<Vec<TagPush>> {
+        let mut pushed = Vec::new();
+        if tags.is_empty() {
+            return Ok(pushed);
+        }
+        let (target, _) = self.target(&plan.image)?;
+        let creds = target
+            .credentials
+            .as_ref()
+            .map(|c| c.for_engine(&target.host));
+        let bar = shell.spinner("Pushing", &format!("{}:{}", plan.image, tags[0]));
+        let result = async {
+            for tag in tags {
+                let immutable = plan
+                    .tags
+                    .iter()
+                    .any(|t| t.name == *tag && t.kind.is_immutable());
+                let replaced = if immutable {
+                    self.recheck(plan, image_id, tag).await?
+                } else {
+                    None
+                };
+                let head = format!("{}:{tag}", plan.image);
+                bar.set_message(head.clone());
+                let reported = engine
+                    .push(&plan.image, tag, creds.clone(), |status| {
+                        bar.set_message(format!("{head}: {status}"));
+                    })
+                    .await?;
+                let digest = self
+                    .verify(plan, image_id, tag, reported.as_deref())
+                    .await?;
+                pushed.push(TagPush {
+                    tag: (*tag).to_owned(),
+                    digest,
+                    verified: true,
+                    replaced,
+                });
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        bar.finish_and_clear();
+        result?;
+        for p in pushed.iter().filter(|p| p.replaced.is_some()) {
+            shell.warn(format!(
+                "--force: replaced {}:{} (was {}) in registry {}",
+                plan.image,
+                p.tag,
+                p.replaced.as_deref().unwrap_or_default(),
+                target.host
+            ));
+        }
+        shell.status(
+            "Pushed",
+            format!(
+                "{} {} ({}, verified)",
+                plan.image,
+                tags.join(", "),
+                pushed
+                    .first()
+                    .map(|p| p.digest.as_str())
+                    .unwrap_or_default()
+            ),
+        );
+        Ok(pushed)
+    }
+
+    /// Reads `tag` back: the registry's manifest digest must be the one the engine reported, and
+    /// the manifest the tested image. Returns the digest.
+    async fn verify(
+        &self,
+        plan: &ImagePlan,
+        image_id: &str,
+        tag: &str,
+        reported: Option<&str>,
+    ) -> Result<String> {
+        let (target, client) = self.target(&plan.image)?;
+        let reference = format!("{}:{tag}", plan.image);
+        let failed = |why: String| {
+            Error::step_with_help(
+                "push",
+                format!("registry {} (verify): {reference} {why}", target.host),
+                "no floating tag was pushed; check what else writes to this repository",
+            )
+        };
+        let manifest: Manifest = client
+            .manifest(&target.repository, tag)
+            .await?
+            .ok_or_else(|| failed("is not in the registry after pushing it".to_owned()))?;
+        match reported {
+            Some(d) if d == manifest.digest => {}
+            Some(d) => {
+                return Err(failed(format!(
+                    "is {} in the registry, but the engine pushed {d}",
                     manifest.digest
-                }
-                None => {
-                    let creds = target
-                        .credentials
-                        .as_ref()
-                        .map(|c| c.for_engine(&target.host));
-                    let d = engine
-                        .registry_digest(&reference, creds)
-                        .await?
-                        .unwrap_or_default();
-                    let local = engine.repo_digests(image_id).await?;
-                    if !local.iter().any(|r| r.ends_with(&format!("@{d}"))) {
-                        return Err(Error::step(
-                            "push",
-                            format!(
-                                "{reference} in the registry is manifest {d}, which the engine did not push for the tested image {image_id}"
-                            ),
-                        ));
-                    }
-                    d
-                }
-            };
-            match &digest {
-                None => digest = Some(found),
-                Some(first) if *first != found => {
-                    return Err(Error::step(
-                        "push",
-                        format!(
-                            "{reference} in the registry is manifest {found}, not {first} like the release's other tags"
-                        ),
-                    ));
-                }
-                Some(_) => {}
+                )));
+            }
+            None => {
+                return Err(failed(
+                    "was pushed but the engine reported no digest".to_owned(),
+                ));
             }
         }
-        Ok(digest)
+        if !self.is_image(
+            &manifest.digest,
+            manifest.config_digest.as_deref(),
+            image_id,
+        ) {
+            return Err(failed(format!(
+                "is {} (image {}) in the registry, not the tested image {image_id}",
+                manifest.digest,
+                manifest.config_digest.as_deref().unwrap_or("(an index)")
+            )));
+        }
+        Ok(manifest.digest)
+    }
+}
+
+/// Whether a registry manifest (`digest`, its `config_digest`) is the local image `image_id`:
+/// the classic store's image ID is the config digest, the containerd store's the manifest (or
+/// index) digest.
+pub fn is_tested_image(
+    store: ImageStore,
+    digest: &str,
+    config_digest: Option<&str>,
+    image_id: &str,
+) -> bool {
+    match store {
+        ImageStore::Classic => config_digest == Some(image_id),
+        ImageStore::Containerd => digest == image_id,
+    }
+}
+
+fn conflict(conflicts: Vec<String>, force: bool) -> Result<()> {
+    if conflicts.is_empty() || force {
+        return Ok(());
+    }
+    Err(conflict_error(conflicts, ""))
+}
+
+fn conflict_error(conflicts: Vec<String>, tail: &str) -> Error {
+    Error::TagConflict {
+        message: format!(
+            "immutable tags already point to other images in the registry{tail}:\n{}",
+            conflicts
+                .iter()
+                .map(|c| format!("  {c}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        help: Some(
+            "bump the version in Cargo.toml for a new release, or pass --force to overwrite them"
+                .into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_store_decides_what_the_image_id_is_compared_with() {
+        let (manifest, config) = ("sha256:m", Some("sha256:c"));
+        assert!(is_tested_image(
+            ImageStore::Classic,
+            manifest,
+            config,
+            "sha256:c"
+        ));
+        assert!(!is_tested_image(
+            ImageStore::Classic,
+            manifest,
+            config,
+            "sha256:m"
+        ));
+        assert!(!is_tested_image(
+            ImageStore::Classic,
+            manifest,
+            None,
+            "sha256:c"
+        ));
+        assert!(is_tested_image(
+            ImageStore::Containerd,
+            manifest,
+            config,
+            "sha256:m"
+        ));
+        assert!(is_tested_image(
+            ImageStore::Containerd,
+            manifest,
+            None,
+            "sha256:m"
+        ));
+        assert!(!is_tested_image(
+            ImageStore::Containerd,
+            manifest,
+            config,
+            "sha256:c"
+        ));
+    }
+
+    #[test]
+    fn conflicts_are_exit_2_naming_every_tag_unless_forced() {
+        let c = vec!["r/a:1.0.0 in registry r is sha256:x".to_owned()];
+        assert!(conflict(c.clone(), true).is_ok());
+        assert!(conflict(Vec::new(), false).is_ok());
+        let e = conflict(c, false).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("r/a:1.0.0"), "{e}");
     }
 }

@@ -33,23 +33,22 @@ pub struct TagOutcome {
     pub reason: String,
 }
 
-/// The semver releases each repository already has in the local engine (`1.4.2`, `1.5.0-rc.1`,
+/// The semver releases each repository already has in the local engine, read in one batch (`1.4.2`, `1.5.0-rc.1`,
 /// `1.4.2_ab` read back as `1.4.2+ab`).
 pub async fn known_releases(
     store: &impl ImageStore,
     repositories: &[&str],
 ) -> Result<KnownReleases> {
     let mut known = KnownReleases::new();
-    for repo in repositories {
-        let mut versions: Vec<Version> = store
-            .repository_tags(repo)
-            .await?
+    // One listing for every repository of the release, not one round trip per service.
+    for (repo, tags) in store.repositories_tags(repositories).await? {
+        let mut versions: Vec<Version> = tags
             .into_iter()
             .filter_map(|t| Version::parse(&t.tag.replace('_', "+")).ok())
             .collect();
         versions.sort();
         versions.dedup();
-        known.insert((*repo).to_owned(), versions);
+        known.insert(repo, versions);
     }
     Ok(known)
 }
@@ -58,8 +57,19 @@ pub async fn known_releases(
 /// can only conflict (the new image will differ). Checked for every service at once.
 pub async fn preflight(store: &impl ImageStore, plans: &[&ImagePlan], force: bool) -> Result<()> {
     let mut conflicts = Vec::new();
+    // One listing says which tags exist at all; only those are inspected for their revision.
+    let mut repositories: Vec<&str> = plans.iter().map(|p| p.image.as_str()).collect();
+    repositories.sort_unstable();
+    repositories.dedup();
+    let existing_tags = store.repositories_tags(&repositories).await?;
     for plan in plans {
         for tag in plan.applied_tags().filter(|t| t.kind.is_immutable()) {
+            let exists = existing_tags
+                .get(&plan.image)
+                .is_some_and(|tags| tags.iter().any(|t| t.tag == tag.name));
+            if !exists {
+                continue;
+            }
             let reference = format!("{}:{}", plan.image, tag.name);
             if let Some(existing) = store.image(&reference).await? {
                 let revision = existing.labels.get(&format!("{OCI}.revision"));

@@ -2,6 +2,8 @@
 //! watching, machine output (plan, report) on stdout. Nothing else in the crate prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod github;
+
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 
@@ -158,6 +160,17 @@ impl Shell {
     /// An error, rendered with its location and help.
     pub fn error(&self, error: &crate::error::Error) {
         self.write_stderr(&crate::error::render(error, self.color));
+        if github::enabled() {
+            self.write_stderr(&github::error_annotations(error));
+        }
+    }
+
+    /// In GitHub Actions, a lint finding as an annotation at its line (nothing elsewhere: the
+    /// finding itself is machine output on stdout).
+    pub fn annotate_finding(&self, finding: &crate::dockerfile::lint::Finding) {
+        if github::enabled() {
+            self.write_stderr(&github::finding_annotation(finding));
+        }
     }
 
     /// Machine output on stdout. A closed pipe is not an error.

@@ -10,7 +10,12 @@
 //! an install hint: it never skips.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod registry;
 pub mod service;
+
+#[allow(unused_imports)]
+pub use registry::{REGISTRY_BIN, Registry};
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -18,7 +23,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -979,246 +984,6 @@ pub fn cargo_in(crate_dir: impl AsRef<Path>, args: &[&str], env: &[(&str, &str)]
     Output::from_std(cmd.output().expect("run cargo"))
 }
 
-// ---------------------------------------------------------------------------------------------
-// A real registry
-// ---------------------------------------------------------------------------------------------
-
-/// Debian's `docker-registry` (the CNCF distribution registry) on a free loopback port, with
-/// filesystem storage in a temp dir and deletes enabled; optionally with htpasswd (bcrypt)
-/// authentication. Killed on drop.
-pub struct Registry {
-    /// `127.0.0.1:<port>`.
-    pub addr: String,
-    /// `user:password` when authentication is on.
-    pub credentials: Option<(String, String)>,
-    child: Child,
-    dir: TempDir,
-}
-
-/// Where Debian installs the registry.
-pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-
-impl Registry {
-    /// The registry process's id, e.g. for a test that takes the registry down mid-release.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Starts a registry without authentication.
-    pub fn start() -> Self {
-        Self::start_inner(None)
-    }
-
-    /// Starts a registry that requires `user`/`password` (htpasswd, bcrypt).
-    pub fn start_with_auth(user: &str, password: &str) -> Self {
-        Self::start_inner(Some((user.to_owned(), password.to_owned())))
-    }
-
-    fn start_inner(credentials: Option<(String, String)>) -> Self {
-        let bin = require_tool(
-            REGISTRY_BIN,
-            "install the registry with `apt-get install docker-registry`",
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("cdr-registry-")
-            .tempdir()
-            .expect("temp dir");
-        let mut auth = String::new();
-        if let Some((user, password)) = &credentials {
-            require_tool(
-                "htpasswd",
-                "install it with `apt-get install apache2-utils`",
-            );
-            let htpasswd = dir.path().join("htpasswd");
-            let line = run_ok("htpasswd", &["-nbB", user, password]);
-            fs::write(&htpasswd, format!("{line}\n")).expect("write htpasswd");
-            auth = format!(
-                "auth:\n  htpasswd:\n    realm: cdr-test\n    path: {}\n",
-                htpasswd.display()
-            );
-        }
-        // The port is free when we look; another process may take it before the registry
-        // binds, so retry a few times.
-        for _ in 0..5 {
-            let port = free_port();
-            let addr = format!("127.0.0.1:{port}");
-            let config = dir.path().join("config.yml");
-            fs::write(
-                &config,
-                format!(
-                    "version: 0.1\n\
-                     log:\n  level: warn\n  accesslog:\n    disabled: true\n\
-                     storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                     http:\n  addr: {addr}\n  secret: cdr-test-secret\n\
-                     {auth}",
-                    dir.path().join("data").display()
-                ),
-            )
-            .expect("write registry config");
-            let log = fs::File::create(dir.path().join("registry.log")).expect("registry log");
-            let child = Command::new(&bin)
-                .arg("serve")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log)
-                .spawn()
-                .expect("start docker-registry");
-            let mut child = child;
-            if wait_ready(&mut child, &addr, Duration::from_secs(20)) {
-                return Registry {
-                    addr,
-                    credentials,
-                    child,
-                    dir,
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default();
-            if !log.contains("address already in use") {
-                panic!("docker-registry did not answer /v2/ on {addr}:\n{log}");
-            }
-        }
-        panic!("docker-registry found no free port in 5 attempts")
-    }
-
-    /// `127.0.0.1:<port>/<repo>`: the image name to tag and push.
-    pub fn image(&self, repo: &str) -> String {
-        format!("{}/{repo}", self.addr)
-    }
-
-    /// The registry's log so far (for failure messages).
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-
-    /// A Docker config directory (for `DOCKER_CONFIG`) whose `config.json` has this registry's
-    /// credentials in `auths` (or no auths without authentication).
-    pub fn docker_config(&self) -> PathBuf {
-        let dir = self.dir.path().join("docker-config");
-        fs::create_dir_all(&dir).expect("docker config dir");
-        let auths = match &self.credentials {
-            Some((user, password)) => format!(
-                "{{\"{}\": {{\"auth\": \"{}\"}}}}",
-                self.addr,
-                base64(format!("{user}:{password}").as_bytes())
-            ),
-            None => "{}".to_owned(),
-        };
-        fs::write(dir.join("config.json"), format!("{{\"auths\": {auths}}}\n"))
-            .expect("write docker config");
-        dir
-    }
-
-    fn auth_headers(&self) -> Vec<(String, String)> {
-        match &self.credentials {
-            Some((user, password)) => vec![(
-                "Authorization".to_owned(),
-                format!("Basic {}", base64(format!("{user}:{password}").as_bytes())),
-            )],
-            None => Vec::new(),
-        }
-    }
-
-    /// `GET path` against the registry with its credentials.
-    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
-        let mut all = self.auth_headers();
-        all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let all: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        http_request(&self.addr, "GET", path, &all)
-            .unwrap_or_else(|e| panic!("GET {path} on registry {}: {e}", self.addr))
-    }
-
-    /// The tags of `repo` (sorted), empty when the repository does not exist.
-    pub fn tags(&self, repo: &str) -> Vec<String> {
-        let resp = self.get(&format!("/v2/{repo}/tags/list"), &[]);
-        if resp.status == 404 {
-            return Vec::new();
-        }
-        assert_eq!(resp.status, 200, "tags/list of {repo}: {}", resp.body);
-        let json: serde_json::Value = serde_json::from_str(&resp.body).expect("tags/list is JSON");
-        let mut tags: Vec<String> = json["tags"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        tags.sort();
-        tags
-    }
-
-    /// `GET /v2/<repo>/manifests/<reference>` accepting Docker v2 and OCI manifests and indexes;
-    /// `None` when there is no such tag or digest.
-    fn manifest_response(&self, repo: &str, reference: &str) -> Option<HttpResponse> {
-        let accept = "application/vnd.docker.distribution.manifest.v2+json, \
-                      application/vnd.docker.distribution.manifest.list.v2+json, \
-                      application/vnd.oci.image.manifest.v1+json, \
-                      application/vnd.oci.image.index.v1+json";
-        let resp = self.get(
-            &format!("/v2/{repo}/manifests/{reference}"),
-            &[("Accept", accept)],
-        );
-        if resp.status == 404 {
-            return None;
-        }
-        assert_eq!(
-            resp.status, 200,
-            "manifest {repo}:{reference}: {}",
-            resp.body
-        );
-        Some(resp)
-    }
-
-    /// The manifest digest (`sha256:…`) of `repo:tag` as the registry serves it, or `None` when
-    /// there is no such tag.
-    pub fn manifest_digest(&self, repo: &str, tag: &str) -> Option<String> {
-        self.manifest_response(repo, tag)?
-            .header("docker-content-digest")
-            .map(str::to_owned)
-    }
-
-    /// The manifest of `repo:tag` as JSON, or `None` when there is no such tag.
-    pub fn manifest(&self, repo: &str, tag: &str) -> Option<serde_json::Value> {
-        let resp = self.manifest_response(repo, tag)?;
-        Some(serde_json::from_str(&resp.body).expect("manifest is JSON"))
-    }
-
-    /// The config digest of `repo:tag` (`config.digest` of its manifest), which is the local
-    /// image ID (`docker image inspect --format {{.Id}}`) of the image that was pushed: the way to
-    /// check that the pushed image is the tested one.
-    pub fn config_digest(&self, repo: &str, tag: &str) -> Option<String> {
-        let manifest = self.manifest(repo, tag)?;
-        manifest["config"]["digest"].as_str().map(str::to_owned)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `http://addr/v2/` until it answers (200, or 401 with auth) or the child exits.
-fn wait_ready(child: &mut Child, addr: &str, timeout: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
-        }
-        if let Ok(resp) = http_request(addr, "GET", "/v2/", &[])
-            && (resp.status == 200 || resp.status == 401)
-        {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    false
-}
-
 /// Polls `condition` every 20 ms until it holds; panics with `what` after `timeout`.
 #[track_caller]
 pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
@@ -1271,17 +1036,40 @@ pub fn http_request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> io::Result<HttpResponse> {
-    let mut stream = TcpStream::connect(addr)?;
+    let stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    http_exchange(stream, addr, method, path, headers, &[])
+}
+
+/// One HTTP/1.1 exchange with `Connection: close` over `stream` (plain or TLS).
+pub fn http_exchange(
+    mut stream: impl Read + Write,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<HttpResponse> {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if !body.is_empty() || method == "PUT" || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     req.push_str("\r\n");
-    stream.write_all(req.as_bytes())?;
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes)?;
+    stream.flush()?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    match stream.read_to_end(&mut raw) {
+        Ok(_) => {}
+        // A TLS peer that closes without close_notify: the answer is complete all the same.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(e) => return Err(e),
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -1303,6 +1091,9 @@ pub fn http_request(
         .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
     {
         body = dechunk(&body)?;
+    }
+    if method == "HEAD" {
+        body.clear();
     }
     Ok(HttpResponse {
         status,

@@ -172,8 +172,16 @@ healthcheck = {{ cmd = ["/usr/local/bin/{name}", "health"], interval = "1s", tim
 
     /// Starts a release in the background with its stderr piped, e.g. to interrupt it.
     pub fn spawn_release(&self) -> std::process::Child {
-        std::process::Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"))
-            .arg("docker-release")
+        self.spawn_release_with(&[], &[])
+    }
+
+    /// Starts `cargo docker-release ARGS` in the background, in a process group of its own (as a
+    /// CI runner starts a job's command), with `env` added and its stderr piped.
+    pub fn spawn_release_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"));
+        cmd.arg("docker-release")
+            .args(args)
             .arg("--manifest-path")
             .arg(self.path().join("Cargo.toml"))
             .current_dir(self.path())
@@ -182,8 +190,11 @@ healthcheck = {{ cmd = ["/usr/local/bin/{name}", "health"], interval = "1s", tim
             .env("CARGO_TARGET_DIR", self.path().join("target"))
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("the built binary starts")
+            .process_group(0);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("the built binary starts")
     }
 
     /// Runs `cargo docker-release ARGS` in the fixture.
@@ -263,6 +274,84 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 pub async fn engine() -> Engine {
     Engine::connect().await.unwrap_or_else(|e| {
         panic!("these tests need a running Docker engine (install docker.io and start dockerd, or set DOCKER_HOST): {e}")
+    })
+}
+
+/// The stderr lines of a background release, read on a thread of their own.
+#[derive(Clone)]
+pub struct StderrLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl StderrLog {
+    /// Starts reading `child`'s piped stderr.
+    pub fn of(child: &mut std::process::Child) -> StderrLog {
+        use std::io::BufRead;
+        let log = StderrLog(Default::default());
+        let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let sink = log.0.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        log
+    }
+
+    /// Everything so far.
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+
+    /// Waits (up to two minutes) until `done`, showing the log when it never is.
+    pub fn wait_for(&self, what: &str, mut done: impl FnMut(&str) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !done(&self.text()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}",
+                self.text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// Waits for `child` for at most `limit`; kills it and panics when it is still running.
+pub fn wait_at_most(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    log: &StderrLog,
+) -> (std::process::ExitStatus, std::time::Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            // The pipe closes with the process; let the reader take the last lines.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            return (status, started.elapsed());
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}:\n{}", log.text());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Containers (running or not) labelled as `package`'s.
+pub fn containers_of_package(package: &str) -> usize {
+    let label = format!("io.cargo-docker-release.package={package}");
+    block_on(async {
+        let filters = std::collections::HashMap::from([("label".to_owned(), vec![label])]);
+        engine()
+            .await
+            .docker()
+            .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .len()
     })
 }
 

@@ -162,8 +162,9 @@ impl Session<'_> {
         for check in checks {
             cmd.args(["--test", &check.test]);
         }
+        cmd.args(self.plan.features.flags());
         if config.static_link {
-            cmd.args(["--target", "x86_64-unknown-linux-gnu"]);
+            cmd.args(["--target", crate::toolchain::host_triple()]);
             let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
             if !flags.contains("crt-static") {
                 flags.push_str(" -C target-feature=+crt-static");
@@ -181,7 +182,7 @@ impl Session<'_> {
             ),
         );
         let output = cmd
-            .output()
+            .output_in_group()
             .await
             .map_err(|e| Error::io("cannot run `cargo test --no-run`", e))?;
         if !output.status.success() {
@@ -370,7 +371,7 @@ impl Session<'_> {
                 format!("port {} is not published", probe.port),
             ),
             Some(host) => match http::request(
-                "127.0.0.1",
+                &self.engine.published().host,
                 *host,
                 &probe.method,
                 &path,
@@ -470,12 +471,15 @@ fn truncate(text: &str, max: usize) -> &str {
     }
 }
 
-/// `output()` with a deadline: `None` when it ran out (the child is killed).
+/// `output()` with a deadline: `None` when it ran out (the child's process group is killed).
 trait OutputWithTimeout {
     async fn output_with_timeout(
         &mut self,
         timeout: Duration,
     ) -> std::io::Result<Option<std::process::Output>>;
+
+    /// `output()` with the child leading a process group that is killed when it is done.
+    async fn output_in_group(&mut self) -> std::io::Result<std::process::Output>;
 }
 
 impl OutputWithTimeout for tokio::process::Command {
@@ -483,11 +487,22 @@ impl OutputWithTimeout for tokio::process::Command {
         &mut self,
         timeout: Duration,
     ) -> std::io::Result<Option<std::process::Output>> {
-        let child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        match tokio::time::timeout(timeout, self.output_in_group()).await {
             Ok(out) => out.map(Some),
             Err(_) => Ok(None),
         }
+    }
+
+    async fn output_in_group(&mut self) -> std::io::Result<std::process::Output> {
+        let child = self
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()?;
+        // The check's whole process group (its background jobs too) stops with it: at its
+        // deadline, on interruption, and when it is done.
+        let _group = crate::interrupt::ProcessGroup::new(child.id());
+        child.wait_with_output().await
     }
 }
 

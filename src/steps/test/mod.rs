@@ -87,13 +87,16 @@ pub struct TestOptions {
     pub keep_on_failure: bool,
     /// Write a JUnit XML report here.
     pub junit: Option<Utf8PathBuf>,
+    /// The run's signal listener; without one the stage listens for SIGINT, SIGTERM and SIGHUP
+    /// itself.
+    pub interrupt: Option<crate::interrupt::Interrupt>,
 }
 
 /// Runs the test stage for `plan` against the image `image_id`.
 ///
 /// Any failing check is `Error::Step { step: "test", .. }` naming it with its output; a check
 /// that cannot work as configured (e.g. an exec program missing from the image) is
-/// `Error::TestConfig`; Ctrl-C is `Error::Interrupted`. The container is gone in every case,
+/// `Error::TestConfig`; SIGINT, SIGTERM or SIGHUP is `Error::Interrupted`. The container is gone in every case,
 /// except a failed one with `keep_on_failure`.
 pub async fn run(
     engine: &Engine,
@@ -128,6 +131,7 @@ pub async fn run_with_report(
         container: None,
         container_name: container_name(plan),
         ports: BTreeMap::new(),
+        forwards: None,
         current: None,
         keep_on_failure: options.keep_on_failure,
     };
@@ -135,9 +139,17 @@ pub async fn run_with_report(
         "Testing",
         format!("{} {} ({})", plan.package, plan.version, short_id(image_id)),
     );
-    let outcome = tokio::select! {
-        r = session.run_all(timeout) => r,
-        _ = tokio::signal::ctrl_c() => Err(Outcome::Interrupted),
+    let interrupt = match options.interrupt.clone() {
+        Some(i) => Ok(i),
+        None => crate::interrupt::Interrupt::listen(),
+    };
+    let outcome = match interrupt {
+        Ok(mut interrupt) => tokio::select! {
+            r = session.run_all(timeout) => r,
+            _ = interrupt.wait() => Err(Outcome::Interrupted),
+            e = engine.stops_answering("test") => Err(Outcome::Error(e)),
+        },
+        Err(e) => Err(Outcome::Error(e)),
     };
     let result = session.finish(outcome, options, started).await;
     (std::mem::take(&mut session.report), result)
@@ -170,6 +182,9 @@ pub async fn remove_leftovers(engine: &Engine) -> Result<usize> {
     Ok(removed)
 }
 
+/// How long removing the test container (or reading its last logs) may take when the stage ends.
+const REMOVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How long a test container made by another host is presumed in use.
 pub const FOREIGN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -200,6 +215,8 @@ struct Session<'a> {
     container_name: String,
     /// Container port -> published loopback port.
     ports: BTreeMap<u16, u16>,
+    /// The ports forwarded from an ssh engine's host, while the container runs.
+    forwards: Option<crate::engine::forward::PortForwards>,
     /// The check running now, named when the deadline or Ctrl-C interrupts it.
     current: Option<String>,
     /// `--keep-on-failure`.
@@ -365,6 +382,13 @@ impl Session<'_> {
         self.container = Some(ContainerGuard::new(self.engine, &id));
         self.engine.start_container(&id).await?;
         self.ports = self.engine.published_ports(&id).await?;
+        if let Some(target) = self.engine.ssh_target() {
+            // An ssh engine published them on its own loopback: reach them through ssh.
+            let (forwards, local) =
+                crate::engine::forward::PortForwards::open(target, &self.ports).await?;
+            self.forwards = Some(forwards);
+            self.ports = local;
+        }
         self.shell.verbose(
             "Started",
             format!(
@@ -413,10 +437,12 @@ impl Session<'_> {
             .or_else(|| self.ports.keys().next().copied())
     }
 
-    /// `127.0.0.1:<published>` of the main port.
+    /// `HOST:<published>` of the main port, where this host reaches it (loopback for a local
+    /// engine, the engine host for a remote one).
     fn address(&self) -> Option<String> {
         let port = self.first_port()?;
-        self.ports.get(&port).map(|p| format!("127.0.0.1:{p}"))
+        let host = &self.engine.published().host;
+        self.ports.get(&port).map(|p| format!("{host}:{p}"))
     }
 
     /// `KEY=value` environment of host commands (and, adjusted, of in-container tests).
@@ -428,11 +454,13 @@ impl Session<'_> {
             format!("CONTAINER_ID={}", self.container_id()),
             format!("SHA={}", self.plan.revision),
             format!("VERSION={}", self.plan.version),
-            "SERVICE_HOST=127.0.0.1".to_string(),
+            format!("SERVICE_HOST={}", self.engine.published().host),
         ];
         if let Some(port) = self.first_port().and_then(|p| self.ports.get(&p)) {
             env.push(format!("SERVICE_PORT={port}"));
-            env.push(format!("SERVICE_ADDR=127.0.0.1:{port}"));
+        }
+        if let Some(addr) = self.address() {
+            env.push(format!("SERVICE_ADDR={addr}"));
         }
         env
     }
@@ -488,7 +516,7 @@ impl Session<'_> {
                 .take()
                 .unwrap_or_else(|| "the test stage".into());
             let why = if interrupted {
-                "interrupted (Ctrl-C)".to_string()
+                format!("interrupted by {}", crate::interrupt::signal_name())
             } else {
                 format!(
                     "the test stage ran out of its {} deadline (`test.timeout`)",
@@ -497,7 +525,11 @@ impl Session<'_> {
             };
             let mut output = why;
             if let Some(c) = &self.container {
-                let logs = self.engine.logs_tail(&c.id, 20).await.unwrap_or_default();
+                let logs = tokio::time::timeout(REMOVE_TIMEOUT, self.engine.logs_tail(&c.id, 20))
+                    .await
+                    .ok()
+                    .and_then(|l| l.ok())
+                    .unwrap_or_default();
                 if !logs.trim().is_empty() {
                     output.push_str(&format!("\nlast log lines:\n{}", logs.trim_end()));
                 }
@@ -520,7 +552,24 @@ impl Session<'_> {
                     short_id(&id)
                 ));
             } else {
-                container.remove().await?;
+                let removal = tokio::time::timeout(REMOVE_TIMEOUT, container.remove()).await;
+                match (removal, &outcome) {
+                    (Ok(Ok(())), _) => {}
+                    // The stage failed already (most likely the engine went away): that is the
+                    // error to report; the next run removes the container.
+                    (_, Err(Outcome::Error(_))) => {}
+                    (Ok(Err(e)), _) => return Err(e),
+                    (Err(_), _) => {
+                        return Err(crate::engine::engine_fault(
+                            "test",
+                            "removing the test container",
+                            &format!(
+                                "stopped answering (no answer within {}s)",
+                                REMOVE_TIMEOUT.as_secs()
+                            ),
+                        ));
+                    }
+                }
             }
         }
         if let Some(path) = &options.junit {

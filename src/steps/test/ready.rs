@@ -156,7 +156,8 @@ impl Session<'_> {
                         }
                     }
                     ReadinessCondition::Tcp(port) => match self.ports.get(port) {
-                        Some(host) => match tcp_accepts(*host).await {
+                        Some(host) => match tcp_accepts(&self.engine.published().host, *host).await
+                        {
                             Ok(()) => true,
                             Err(e) => {
                                 p.last = e;
@@ -174,7 +175,7 @@ impl Session<'_> {
                             continue;
                         };
                         match http::request(
-                            "127.0.0.1",
+                            &self.engine.published().host,
                             *host,
                             "GET",
                             path,
@@ -326,10 +327,10 @@ pub(super) fn stopped(inspect: &ContainerInspectResponse) -> Option<String> {
 /// Whether something listens behind a published port. Docker's userland proxy accepts every
 /// connection and closes it at once when nothing listens in the container, so a connection that
 /// stays open (or sends data) is the proof, and an immediate end of stream is not.
-async fn tcp_accepts(host_port: u16) -> std::result::Result<(), String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", host_port))
+async fn tcp_accepts(host: &str, host_port: u16) -> std::result::Result<(), String> {
+    let mut stream = TcpStream::connect((host, host_port))
         .await
-        .map_err(|e| format!("cannot connect to 127.0.0.1:{host_port}: {e}"))?;
+        .map_err(|e| format!("cannot connect to {host}:{host_port}: {e}"))?;
     let mut buf = [0u8; 1];
     match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buf)).await {
         Ok(Ok(0)) => Err("the connection was closed at once: nothing listens yet".into()),

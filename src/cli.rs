@@ -140,7 +140,7 @@ pub enum Command {
     /// Render the Dockerfile from the templates
     Dockerfile(DockerfileArgs),
     /// Check the Dockerfile a package uses (built-in rules, plus hadolint when installed)
-    Lint,
+    Lint(LintArgs),
     /// Add a commented [package.metadata.docker] section to Cargo.toml
     Init,
     /// Print the version, revision, source and tags an image carries
@@ -170,6 +170,32 @@ pub struct DockerfileArgs {
     /// Exit 1 with a diff when the committed Dockerfile differs from a fresh render
     #[arg(long)]
     pub check: bool,
+}
+
+/// `lint`.
+#[derive(Debug, Args, Default)]
+pub struct LintArgs {
+    /// Fail on findings of this level too (`warnings`), like clippy's `-D warnings`; by default
+    /// only errors fail
+    #[arg(short = 'D', long, value_name = "LEVEL")]
+    pub deny: Option<DenyLevel>,
+}
+
+/// What `lint --deny` makes fail besides errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DenyLevel {
+    /// Warnings fail too.
+    Warnings,
+}
+
+impl LintArgs {
+    /// The lowest severity that fails.
+    pub fn threshold(&self) -> crate::dockerfile::Severity {
+        match self.deny {
+            Some(DenyLevel::Warnings) => crate::dockerfile::Severity::Warning,
+            None => crate::dockerfile::Severity::Error,
+        }
+    }
 }
 
 /// `inspect`.

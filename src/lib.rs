@@ -65,7 +65,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
         Some(Command::Prune(prune)) => block_on(prune_command(global, prune.keep, shell)),
         None => block_on(release::release(global, &args.release, shell)),
         Some(Command::Dockerfile(args)) => dockerfile::dockerfile_command(shell, global, &args),
-        Some(Command::Lint) => dockerfile::lint_command(shell, global),
+        Some(Command::Lint(args)) => dockerfile::lint_command(shell, global, &args),
     }
 }
 

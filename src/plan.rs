@@ -331,12 +331,21 @@ pub fn tags_for(
         tags.push(latest_for(version, known));
     }
     for template in &rules.extra {
-        tags.push(decide(
-            render_tag_template(template, version, git),
-            TagKind::Extra,
-            true,
-            format!("template `{template}`"),
-        ));
+        let name = render_tag_template(template, version, git);
+        let decision = if let Some(why) = crate::config::reserved_tag(&name) {
+            let reason = format!(
+                "held back: template `{template}` gives `{name}` and {}; extra tags are immutable and claim no version",
+                why.strip_prefix("it ").unwrap_or(why)
+            );
+            decide(name, TagKind::Extra, false, reason)
+        } else if tags.iter().any(|t| t.name == name) {
+            let reason =
+                format!("held back: template `{template}` duplicates a tag of another rule");
+            decide(name, TagKind::Extra, false, reason)
+        } else {
+            decide(name, TagKind::Extra, true, format!("template `{template}`"))
+        };
+        tags.push(decision);
     }
     tags
 }
@@ -485,9 +494,12 @@ pub fn labels_for(
             .find(|t| t.applied && t.kind.is_immutable() || t.kind == TagKind::Dirty)
             .map(|t| t.name.clone()),
     );
-    if config.base != "scratch" {
-        set("base.name", Some(config.base.clone()));
-        set("base.digest", config.base_digest.clone());
+    if !config.base.is_scratch() {
+        set("base.name", Some(config.base.name()));
+        set(
+            "base.digest",
+            config.base.digest.as_ref().map(ToString::to_string),
+        );
     }
     labels.insert(LABEL_PACKAGE.into(), package.name.clone());
     labels.insert(
@@ -721,6 +733,43 @@ mod tests {
             .map(|t| t.name.as_str())
             .collect();
         assert_eq!(extra, ["feature-x-0123456-20260102030405", "v1.2.3_m", SHA]);
+    }
+
+    /// Item 6 of issue 12: `tags.extra` never applies `latest`, a version, a line or a duplicate.
+    #[test]
+    fn extra_tags_never_spell_floating_versions_or_duplicates() {
+        let mut c = config("");
+        c.tags.extra = [
+            "latest",
+            "2",
+            "9.9.9",
+            "{version}",
+            "{sha7}",
+            "{branch}-{sha7}",
+        ]
+        .map(String::from)
+        .to_vec();
+        let tags = tags_for(
+            &Version::parse("2.0.0-rc.1").unwrap(),
+            &c,
+            &revision(false),
+            &[],
+        );
+        let applied: Vec<&str> = tags
+            .iter()
+            .filter(|t| t.applied)
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(applied, ["2.0.0-rc.1", "0123456", "feature-x-0123456"]);
+        for held in tags
+            .iter()
+            .filter(|t| t.kind == TagKind::Extra && !t.applied)
+        {
+            assert!(held.reason.starts_with("held back"), "{held:?}");
+        }
+        let mut names: Vec<&str> = applied.clone();
+        names.dedup();
+        assert_eq!(names.len(), applied.len());
     }
 
     fn input(version: &str) -> PackageInput {

@@ -88,8 +88,15 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     }
     let plans: Vec<&plan::ImagePlan> = plan.images.iter().collect();
     steps::tag::preflight(&engine, &plans, release.force).await?;
+    // A service the registry already holds whole from this revision is done (a retried job).
+    let mut in_registry: Vec<Option<String>> = vec![None; plans.len()];
     if let Some(pusher) = &mut pusher {
         pusher.preflight(&plans, release.force, shell).await?;
+        if !release.force {
+            for (plan, done) in plans.iter().zip(&mut in_registry) {
+                *done = pusher.released_in_registry(plan).await?;
+            }
+        }
     }
     let leftovers = steps::test::remove_leftovers(&engine).await?;
     if leftovers > 0 {
@@ -112,19 +119,21 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         interrupt: Some(interrupt.clone()),
     };
     use futures_util::StreamExt;
-    let mut runs: Vec<ServiceRun> = futures_util::stream::iter(plans.iter().map(|p| {
-        service_run(
-            &engine,
-            p,
-            &cargo_flags,
-            &test_options,
-            interrupt.clone(),
-            shell,
-        )
-    }))
-    .buffered(jobs)
-    .collect()
-    .await;
+    let mut runs: Vec<ServiceRun> =
+        futures_util::stream::iter(plans.iter().zip(&in_registry).map(|(p, done)| {
+            service_run(
+                &engine,
+                p,
+                done.as_deref(),
+                &cargo_flags,
+                &test_options,
+                interrupt.clone(),
+                shell,
+            )
+        }))
+        .buffered(jobs)
+        .collect()
+        .await;
     let interrupted = interrupt.received().is_some()
         || runs
             .iter()
@@ -139,12 +148,15 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             .filter_map(|(p, r)| r.image_id.as_deref().map(|id| (*p, id)))
             .collect();
         let tag_started = std::time::Instant::now();
-        if let Some(pusher) = &pusher {
+        if released.is_empty() {
+            // Every service was already released: nothing to tag or push.
+        } else if let Some(pusher) = &pusher {
             let (outcomes, pushed, error) =
                 tag_and_push(&engine, pusher, &released, release.force, shell).await;
             let elapsed = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
             if let Some(outcomes) = outcomes {
-                for ((run, outcomes), pushed) in runs.iter_mut().zip(outcomes).zip(pushed) {
+                let built = runs.iter_mut().filter(|r| r.image_id.is_some());
+                for ((run, outcomes), pushed) in built.zip(outcomes).zip(pushed) {
                     run.tags = Some(outcomes);
                     run.pushed = pushed.tags;
                     run.digest = pushed.digest;
@@ -163,7 +175,8 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             let tag_ms = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
             match tagged {
                 Ok(outcomes) => {
-                    for (run, outcomes) in runs.iter_mut().zip(outcomes) {
+                    let built = runs.iter_mut().filter(|r| r.image_id.is_some());
+                    for (run, outcomes) in built.zip(outcomes) {
                         run.tags = Some(outcomes);
                         run.timings.tag_ms = tag_ms;
                     }
@@ -289,6 +302,35 @@ struct ServiceRun {
     digest: Option<String>,
     timings: report::StepTimings,
     error: Option<error::Error>,
+}
+
+impl ServiceRun {
+    /// A service whose release the registry already holds (`digest`): its tags stay as they are.
+    fn in_registry(plan: &plan::ImagePlan, digest: &str) -> Self {
+        let tags = plan
+            .tags
+            .iter()
+            .map(|t| steps::tag::TagOutcome {
+                name: t.name.clone(),
+                kind: t.kind,
+                planned: t.applied,
+                applied: t.applied,
+                moved: false,
+                previous: None,
+                reason: if t.applied {
+                    "already in the registry from this revision".to_owned()
+                } else {
+                    t.reason.clone()
+                },
+            })
+            .collect();
+        ServiceRun {
+            reused: true,
+            tags: Some(tags),
+            digest: Some(digest.to_owned()),
+            ..ServiceRun::default()
+        }
+    }
 }
 
 /// What `--push` did for one service.
@@ -455,6 +497,7 @@ async fn push_part(
 async fn service_run(
     engine: &engine::Engine,
     plan: &plan::ImagePlan,
+    in_registry: Option<&str>,
     cargo_flags: &[String],
     test_options: &steps::TestStageOptions,
     mut interrupt: Interrupt,
@@ -464,6 +507,18 @@ async fn service_run(
     if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
         return run;
+    }
+    if let Some(digest) = in_registry {
+        shell.status(
+            "Skipping",
+            format!(
+                "{} {}: the registry already holds this release ({digest} from revision {}, every tag in place); nothing to build, test or push",
+                plan.package,
+                plan.version,
+                &plan.revision[..plan.revision.len().min(12)]
+            ),
+        );
+        return ServiceRun::in_registry(plan, digest);
     }
     let step = std::time::Instant::now();
     let rendered = match dockerfile::for_image(plan) {

@@ -229,6 +229,20 @@ impl Workspace {
             }
         }
         let has_section = |p: &Package| p.metadata.get("docker").is_some();
+        // A misspelt `[package.metadata.dockr]` is an error at its line, not a silent non-service.
+        let misspelt = |p: &Package| -> Option<Error> {
+            let keys = p.metadata.as_object()?.keys().map(String::as_str);
+            config::messages::section_typo(keys)?;
+            let src = ManifestSource::read(p.manifest_path.as_str()).ok()?;
+            src.misspelt_section("package").map(Error::from)
+        };
+        if let Some(e) = members
+            .iter()
+            .filter(|p| !has_section(p))
+            .find_map(|p| misspelt(p))
+        {
+            return Err(e);
+        }
         let selected: Vec<&Package> = if !selection.packages.is_empty() {
             members
                 .into_iter()

@@ -765,3 +765,66 @@ fn a_base_image_from_a_private_registry_is_pulled_with_docker_config_credentials
         );
     }
 }
+
+/// Removes every image built for the fixture's package: the engine of a fresh CI runner, which
+/// would have to build the release again (and not bit-identically).
+fn remove_built_images(fx: &Fixture) {
+    let label = format!("label=io.cargo-docker-release.package={}", fx.package);
+    let ids = std::process::Command::new("docker")
+        .args(["images", "-q", "--filter", &label])
+        .output()
+        .unwrap();
+    let ids = text(&ids.stdout);
+    let mut ids: Vec<&str> = ids.split_whitespace().collect();
+    ids.sort();
+    ids.dedup();
+    if !ids.is_empty() {
+        let status = std::process::Command::new("docker")
+            .args(["rmi", "-f"])
+            .args(&ids)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    assert_eq!(built_images(fx), 0);
+}
+
+#[test]
+fn a_retried_job_on_a_fresh_runner_finds_its_release_in_the_registry_and_changes_nothing() {
+    let registry = Registry::start_tls(Auth::Token("ci".into(), "s3cret".into()));
+    let fx = Fixture::new("retry", Some(&registry.addr), "1.0.0", "");
+    let config = registry.docker_config();
+    let env = [("DOCKER_CONFIG", config.to_str().unwrap())];
+    assert_success(&fx.run_env(&["--push"], &env));
+    let before = registry_state(&registry, &fx);
+    assert!(before.contains_key("latest"), "{before:?}");
+
+    // The same job again on a runner whose engine has never seen the image.
+    remove_built_images(&fx);
+    let out = fx.run_env(&["--push", "--message-format", "json"], &env);
+    assert_success(&out);
+    let stderr = text(&out.stderr);
+    assert!(
+        flat(&stderr).contains(&flat("the registry already holds this release")),
+        "{stderr}"
+    );
+    assert_eq!(built_images(&fx), 0, "nothing was built");
+    assert_eq!(
+        registry_state(&registry, &fx),
+        before,
+        "the registry is unchanged"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let service = &report["services"][0];
+    assert_eq!(service["state"], "released", "{service}");
+    assert_eq!(service["digest"].as_str(), Some(before["1.0.0"].as_str()));
+    let tags = service["tags"].as_array().unwrap();
+    assert!(
+        tags.iter()
+            .filter(|t| t["planned"] == true)
+            .all(|t| t["applied"] == true && t["moved"] == false),
+        "{tags:?}"
+    );
+    assert!(service["push"].as_array().unwrap().is_empty(), "{service}");
+}

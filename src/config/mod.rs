@@ -5,9 +5,12 @@
 //! points at the file and line that holds the bad value; combinations are checked after merging.
 
 pub mod layer;
+pub mod messages;
+pub mod paths;
 mod reference;
 pub mod source;
 mod test_section;
+pub mod user;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -18,9 +21,14 @@ use serde::Serialize;
 
 pub use layer::{DockerLayer, RevisionMode, Strategy};
 pub use reference::{
-    TAG_PLACEHOLDERS, check_image_name, check_image_ref, check_tag_template, is_valid_tag,
+    Digest, ImageRef, TAG_PLACEHOLDERS, check_image_name, check_tag_template, is_valid_tag,
+    reserved_tag,
 };
 pub use source::ManifestSource;
+pub use validate::{
+    MAX_EXEC_FORM, MAX_GO_DURATION, MAX_KEY, MAX_TEST_TIMEOUT, MAX_VALUE, canonical_signal,
+    image_from_package,
+};
 
 use crate::error::Result;
 
@@ -41,24 +49,20 @@ pub struct ServiceConfig {
     pub bin: String,
     /// Where cargo runs.
     pub strategy: Strategy,
-    /// Builder image (`docker` strategy).
-    pub builder: String,
-    /// Digest pinning the builder.
-    pub builder_digest: Option<String>,
-    /// Runtime base image.
-    pub base: String,
-    /// Digest pinning the base.
-    pub base_digest: Option<String>,
+    /// Builder image (`docker` strategy), with `builder-digest` applied.
+    pub builder: ImageRef,
+    /// Runtime base image, with `base-digest` applied.
+    pub base: ImageRef,
     /// Whether the binary is linked statically.
     pub static_link: bool,
     /// Whether BuildKit builds the image when the engine offers it (`buildkit = false`: the
     /// classic builder).
     pub buildkit: bool,
-    /// Hand-written Dockerfile (absolute).
+    /// Hand-written Dockerfile: an existing regular file inside the repository (absolute).
     pub dockerfile: Option<Utf8PathBuf>,
-    /// User template (absolute).
+    /// User template: an existing regular file inside the repository (absolute).
     pub template: Option<Utf8PathBuf>,
-    /// Build context directory (absolute).
+    /// Build context: a directory inside the repository (absolute).
     pub context: Utf8PathBuf,
     /// Extra build args.
     pub build_args: BTreeMap<String, String>,
@@ -66,7 +70,7 @@ pub struct ServiceConfig {
     pub env: BTreeMap<String, String>,
     /// Exposed ports.
     pub expose: Vec<u16>,
-    /// Numeric `uid[:gid]`.
+    /// Numeric non-root `uid[:gid]`, canonical (`7`, never `007`).
     pub user: String,
     /// Exec-form entrypoint.
     pub entrypoint: Vec<String>,
@@ -76,7 +80,7 @@ pub struct ServiceConfig {
     pub labels: BTreeMap<String, String>,
     /// Exec-form healthcheck.
     pub healthcheck: Option<Healthcheck>,
-    /// `STOPSIGNAL`.
+    /// `STOPSIGNAL`, canonical (`SIGTERM`, `SIGRTMIN+3`, `15`).
     pub stop_signal: Option<String>,
     /// Exec-form smoke test run during the build.
     pub smoke_test: Option<Vec<String>>,
@@ -352,20 +356,28 @@ pub struct PackageFacts<'a> {
 /// Merges the layers of one package and validates the result.
 ///
 /// `workspace` is the workspace root manifest (its `[workspace.metadata.docker]` layer), `package`
-/// the package's own manifest, which must have a `[package.metadata.docker]` section.
+/// the package's own manifest, which must have a `[package.metadata.docker]` section. When the
+/// package is the root package of a non-virtual workspace, its own manifest holds the workspace
+/// defaults too: they apply, as in any other member.
 pub fn resolve(
     facts: &PackageFacts<'_>,
     workspace: Option<&ManifestSource>,
     package: &ManifestSource,
 ) -> Result<ServiceConfig> {
+    let workspace = workspace.or((package.workspace.is_some()).then_some(package));
     let ws_layer = workspace.and_then(|w| w.workspace.clone());
     if let (Some(src), Some(layer)) = (workspace, &ws_layer) {
         validate::layer(src, &source::WORKSPACE_SECTION, layer)?;
     }
     let pkg_layer = package.package.clone().unwrap_or_default();
     validate::layer(package, &source::PACKAGE_SECTION, &pkg_layer)?;
+    let origins = validate::Origins {
+        package,
+        workspace: workspace.filter(|_| ws_layer.is_some()),
+        package_keys: validate::set_keys(&pkg_layer),
+    };
     let merged = merge(ws_layer.unwrap_or_default(), pkg_layer);
-    validate::resolved(facts, package, merged)
+    validate::resolved(facts, &origins, merged)
 }
 
 /// Overlays `top` on `bottom`: scalars and lists from `top` win, maps are merged key by key.
@@ -400,15 +412,25 @@ pub fn merge(bottom: DockerLayer, top: DockerLayer) -> DockerLayer {
         tags,
         test,
     } = top;
+    let (own_builder, own_base) = (builder.is_some(), base.is_some());
     DockerLayer {
         // `image` and `bin` name one package: a workspace default would make every service the same.
         image,
         bin,
         strategy: strategy.or(bottom.strategy),
         builder: builder.or(bottom.builder),
-        builder_digest: builder_digest.or(bottom.builder_digest),
+        // A digest pins one image: a package that names its own image drops the default's digest.
+        builder_digest: if own_builder {
+            builder_digest
+        } else {
+            builder_digest.or(bottom.builder_digest)
+        },
         base: base.or(bottom.base),
-        base_digest: base_digest.or(bottom.base_digest),
+        base_digest: if own_base {
+            base_digest
+        } else {
+            base_digest.or(bottom.base_digest)
+        },
         static_link: static_link.or(bottom.static_link),
         buildkit: buildkit.or(bottom.buildkit),
         dockerfile: dockerfile.or(bottom.dockerfile),

@@ -126,12 +126,14 @@ impl Node<'_> {
     }
 }
 
-/// Turns a `toml` deserialization error into a located error, with "did you mean" for unknown keys.
+/// Turns a `toml` deserialization error into a located error: "did you mean" for unknown keys and
+/// enum values, the key's expected type with an example otherwise.
 fn deser_error(path: &str, text: &str, e: &toml::de::Error) -> crate::error::Error {
     let message = e.message().trim().to_owned();
     let span = e.span();
     if let Some((unknown, expected)) = parse_unknown_field(&message) {
-        let mut err = ManifestError::new(path, text, span, format!("unknown key `{unknown}`"))
+        let shown = crate::error::printable(&unknown, 60);
+        let mut err = ManifestError::new(path, text, span, format!("unknown key `{shown}`"))
             .label("not a known key");
         let hint = strsim_best(&unknown, &expected);
         err = match hint {
@@ -143,15 +145,79 @@ fn deser_error(path: &str, text: &str, e: &toml::de::Error) -> crate::error::Err
         };
         return err.into();
     }
+    let key = span.clone().and_then(|s| key_before(text, s.start));
+    if let Some((value, expected)) = parse_unknown_variant(&message) {
+        let shown = crate::error::printable(&value, 60);
+        let what = key.map(|k| format!(" for `{k}`")).unwrap_or_default();
+        return ManifestError::new(path, text, span, format!("unknown value `{shown}`{what}"))
+            .label("not one of the choices")
+            .help(super::messages::enum_help(&value, &expected))
+            .into();
+    }
     let first_line = message
         .lines()
         .next()
         .unwrap_or("invalid manifest")
         .to_owned();
-    ManifestError::new(path, text, span, first_line)
+    ManifestError::new(path, text, span, crate::error::printable(&first_line, 200))
         .label("here")
-        .help("fix this value; see README.md for every key and its type")
+        .help(super::messages::type_help(key.as_deref(), &message))
         .into()
+}
+
+/// The key whose value is at byte `start`: the last bare or quoted key before the nearest `=` on
+/// the same line (`expose = "8080"`, `expose = [1, 70000]`, `tags = { sha = "yes" }`).
+fn key_before(text: &str, start: usize) -> Option<String> {
+    let start = (0..=start.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))?;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..start];
+    let before = line[..line.rfind('=')?].trim_end();
+    let key: String = before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '"'))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let key = key.trim_matches('"');
+    (!key.is_empty()).then(|| key.to_owned())
+}
+
+/// Extracts the value and the choices from serde's "unknown variant" message.
+fn parse_unknown_variant(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let (value, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    Some((value.to_owned(), expected))
+}
+
+impl ManifestSource {
+    /// A located error when `[package.metadata]` (or the workspace's) has a key that looks like a
+    /// misspelt `docker` section, such as `[package.metadata.dockr]`.
+    pub fn misspelt_section(&self, holder: &str) -> Option<ManifestError> {
+        let doc: toml::Table = toml::from_str(&self.text).ok()?;
+        let metadata = doc.get(holder)?.get("metadata")?.as_table()?;
+        let typo = super::messages::section_typo(metadata.keys().map(String::as_str))?;
+        Some(
+            self.error_at(
+                &[holder, "metadata", typo.as_str()],
+                format!(
+                    "`[{holder}.metadata.{}]` is not read: the section is `[{holder}.metadata.docker]`",
+                    crate::error::printable(&typo, 40)
+                ),
+            )
+            .label("misspelt section?")
+            .help(format!("rename it to `[{holder}.metadata.docker]`")),
+        )
+    }
 }
 
 /// Extracts the unknown key and the expected keys from serde's message.
@@ -169,6 +235,10 @@ fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
 
 /// The candidate closest to `input`, if it is close enough to be a likely typo.
 pub fn strsim_best<'a>(input: &str, candidates: &'a [String]) -> Option<&'a str> {
+    // Comparing costs the product of the lengths: a 1 MB key is no typo of a 10-byte one.
+    if input.len() > 100 {
+        return None;
+    }
     candidates
         .iter()
         .map(|c| (strsim::jaro_winkler(input, c), c))
@@ -188,6 +258,37 @@ mod tests {
         assert_eq!(k, "imgae");
         assert_eq!(exp, vec!["image", "bin"]);
         assert_eq!(strsim_best("imgae", &exp), Some("image"));
+    }
+
+    #[test]
+    fn wrong_types_and_enum_values_get_specific_help() {
+        let parse = |docker: &str| {
+            let text = format!("[package]\nname = \"a\"\n[package.metadata.docker]\n{docker}\n");
+            match ManifestSource::parse("Cargo.toml", text) {
+                Err(crate::error::Error::Manifest(e)) => (e.message, e.help.unwrap_or_default()),
+                other => panic!("{docker}: {other:?}"),
+            }
+        };
+        let (_, help) = parse("strategy = \"Docker\"");
+        assert!(help.contains("did you mean `docker`"), "{help}");
+        let (_, help) = parse("revision = \"HEAD\"");
+        assert!(help.contains("did you mean `head`"), "{help}");
+        let (_, help) = parse("expose = \"8080\"");
+        assert!(
+            help.contains("`expose` takes a list") && help.contains("[8080]"),
+            "{help}"
+        );
+        let (_, help) = parse("tags = { sha = \"yes\" }");
+        assert!(help.contains("`sha`"), "{help}");
+    }
+
+    #[test]
+    fn misspelt_sections_are_located() {
+        let text = "[package]\nname = \"a\"\n[package.metadata.dockr]\nimage = \"x\"\n";
+        let src = ManifestSource::parse("Cargo.toml", text.into()).unwrap();
+        let err = src.misspelt_section("package").unwrap();
+        assert!(err.message.contains("dockr"), "{}", err.message);
+        assert!(err.span.is_some());
     }
 
     #[test]

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use super::layer::{StructureLayer, TestLayer};
 use super::source::ManifestSource;
-use super::validate::{duration, is_env_name, is_numeric_user};
+use super::user::NumericUser;
+use super::validate::{is_env_name, shown, test_timeout};
 use super::*;
-use crate::error::Result;
+use crate::error::{Result, printable};
 
 pub(super) fn test_layer(src: &ManifestSource, at: &[String], test: &TestLayer) -> Result<()> {
     let path = |keys: &[&str]| -> Vec<String> {
@@ -16,44 +17,90 @@ pub(super) fn test_layer(src: &ManifestSource, at: &[String], test: &TestLayer) 
             .map(str::to_owned)
             .collect()
     };
-    if let Some(t) = &test.timeout {
-        duration(src, &path(&["timeout"]), t)?;
-    }
-    if let Some(ready) = &test.ready {
-        if let Some(t) = &ready.timeout {
-            duration(src, &path(&["ready", "timeout"]), t)?;
+    let fail = |keys: &[&str], message: String, help: &str| -> crate::error::Error {
+        src.error_at(&path(keys), message).help(help).into()
+    };
+    let timeout = |keys: &[&str], value: &Option<String>| -> Result<()> {
+        if let Some(t) = value {
+            test_timeout(src, &path(keys), t)?;
         }
-        if let Some(pattern) = &ready.log
-            && let Err(e) = regex::Regex::new(pattern)
+        Ok(())
+    };
+    let port = |keys: &[&str], port: Option<u16>| -> Result<()> {
+        if port == Some(0) {
+            return Err(fail(
+                keys,
+                "port 0 is not a port a service listens on".into(),
+                "use the container port the service listens on, 1 to 65535, e.g. `port = 8080`",
+            ));
+        }
+        Ok(())
+    };
+    let status = |keys: &[&str], status: Option<i64>| -> Result<()> {
+        if let Some(s) = status
+            && !(0..=255).contains(&s)
         {
-            return Err(src
-                .error_at(
-                    &path(&["ready", "log"]),
-                    format!("invalid log pattern: {e}"),
-                )
-                .into());
+            return Err(fail(
+                keys,
+                format!("exit status {s} is outside 0 to 255"),
+                "a process exit status is 0 to 255 (a signal shows as 128 + its number), e.g. `status = 0`",
+            ));
+        }
+        Ok(())
+    };
+    let http_path = |keys: &[&str], p: &str| -> Result<()> {
+        if !p.starts_with('/') || !p.bytes().all(|b| b.is_ascii_graphic()) || p.len() > 8192 {
+            return Err(fail(
+                keys,
+                format!(
+                    "{}: `{}` is not a request path",
+                    if p.starts_with('/') {
+                        "HTTP path must be visible ASCII (no spaces, CR or LF)"
+                    } else {
+                        "HTTP path must start with `/`"
+                    },
+                    shown(p)
+                ),
+                "write an absolute path of visible ASCII, at most 8 KiB, e.g. `/healthz?full=1`; percent-encode spaces and other bytes (`%20`)",
+            ));
+        }
+        Ok(())
+    };
+    let http_status = |keys: &[&str], s: Option<u16>| -> Result<()> {
+        if let Some(s) = s
+            && !(100..=599).contains(&s)
+        {
+            return Err(fail(
+                keys,
+                format!("{s} is not an HTTP status"),
+                "HTTP statuses are 100 to 599, e.g. `status = 200`",
+            ));
+        }
+        Ok(())
+    };
+    timeout(&["timeout"], &test.timeout)?;
+    if let Some(ready) = &test.ready {
+        timeout(&["ready", "timeout"], &ready.timeout)?;
+        if let Some(pattern) = &ready.log
+            && let Err(e) = regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 20)
+                .build()
+        {
+            return Err(fail(
+                &["ready", "log"],
+                format!("invalid log pattern: {}", printable(&e.to_string(), 200)),
+                "a regular expression (Rust `regex` syntax) some log line must match, e.g. `log = \"listening on\"`",
+            ));
+        }
+        for (i, p) in ready.tcp.iter().flatten().enumerate() {
+            port(&["ready", "tcp", &i.to_string()], Some(*p))?;
         }
         if let Some(http) = &ready.http {
-            if let Some(p) = &http.path
-                && !p.starts_with('/')
-            {
-                return Err(src
-                    .error_at(
-                        &path(&["ready", "http", "path"]),
-                        "HTTP path must start with `/`",
-                    )
-                    .into());
+            if let Some(p) = &http.path {
+                http_path(&["ready", "http", "path"], p)?;
             }
-            if let Some(s) = http.status
-                && !(100..=599).contains(&s)
-            {
-                return Err(src
-                    .error_at(
-                        &path(&["ready", "http", "status"]),
-                        format!("{s} is not an HTTP status"),
-                    )
-                    .into());
-            }
+            port(&["ready", "http", "port"], http.port)?;
+            http_status(&["ready", "http", "status"], http.status)?;
         }
     }
     if let Some(structure) = &test.structure {
@@ -71,29 +118,24 @@ pub(super) fn test_layer(src: &ManifestSource, at: &[String], test: &TestLayer) 
     for (i, exec) in test.exec.iter().flatten().enumerate() {
         let i = i.to_string();
         program(path(&["exec", &i, "cmd"]), &exec.cmd)?;
-        if let Some(t) = &exec.timeout {
-            duration(src, &path(&["exec", &i, "timeout"]), t)?;
-        }
+        timeout(&["exec", &i, "timeout"], &exec.timeout)?;
+        status(&["exec", &i, "status"], exec.status)?;
         if let Some(user) = &exec.user
-            && !is_numeric_user(user)
+            && let Err(why) = NumericUser::parse(user)
         {
-            return Err(src
-                .error_at(
-                    &path(&["exec", &i, "user"]),
-                    format!("`user` must be numeric, got `{user}`"),
-                )
-                .help("use `uid` or `uid:gid`, e.g. `65532:65532`")
-                .into());
+            return Err(fail(
+                &["exec", &i, "user"],
+                format!("`user` must be numeric, got `{}`: {why}", shown(user)),
+                "use `uid` or `uid:gid`, e.g. `65532:65532`",
+            ));
         }
         for name in exec.env.iter().flat_map(|m| m.keys()) {
             if !is_env_name(name) {
-                return Err(src
-                    .error_at(
-                        &path(&["exec", &i, "env", name]),
-                        format!("invalid variable name `{name}`"),
-                    )
-                    .help("names are letters, digits and `_`, not starting with a digit")
-                    .into());
+                return Err(fail(
+                    &["exec", &i, "env", name],
+                    format!("invalid variable name `{}`", shown(name)),
+                    "names are letters, digits and `_`, not starting with a digit, e.g. `RUST_LOG`",
+                ));
             }
         }
     }
@@ -101,68 +143,44 @@ pub(super) fn test_layer(src: &ManifestSource, at: &[String], test: &TestLayer) 
         let i = i.to_string();
         let name = &cargo.test;
         if name.is_empty()
+            || name.len() > 200
             || !name
                 .chars()
                 .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         {
-            return Err(src
-                .error_at(
-                    &path(&["cargo", &i, "test"]),
-                    format!("`{name}` is not a test target name"),
-                )
-                .help(
-                    "name an integration test target, e.g. `test = \"smoke\"` for `tests/smoke.rs`",
-                )
-                .into());
+            return Err(fail(
+                &["cargo", &i, "test"],
+                format!("`{}` is not a test target name", shown(name)),
+                "name an integration test target, e.g. `test = \"smoke\"` for `tests/smoke.rs`",
+            ));
         }
-        if let Some(t) = &cargo.timeout {
-            duration(src, &path(&["cargo", &i, "timeout"]), t)?;
-        }
+        timeout(&["cargo", &i, "timeout"], &cargo.timeout)?;
     }
     for (i, host) in test.host.iter().flatten().enumerate() {
         let i = i.to_string();
         program(path(&["host", &i, "cmd"]), &host.cmd)?;
-        if let Some(t) = &host.timeout {
-            duration(src, &path(&["host", &i, "timeout"]), t)?;
-        }
+        timeout(&["host", &i, "timeout"], &host.timeout)?;
+        status(&["host", &i, "status"], host.status)?;
     }
     for (i, probe) in test.http.iter().flatten().enumerate() {
         let i = i.to_string();
-        if !probe.path.starts_with('/') {
-            return Err(src
-                .error_at(
-                    &path(&["http", &i, "path"]),
-                    "HTTP path must start with `/`",
-                )
-                .into());
-        }
+        http_path(&["http", &i, "path"], &probe.path)?;
         if let Some(m) = &probe.method
-            && (m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()))
+            && (m.is_empty() || m.len() > 20 || !m.bytes().all(|b| b.is_ascii_uppercase()))
         {
-            return Err(src
-                .error_at(
-                    &path(&["http", &i, "method"]),
-                    format!("`{m}` is not an HTTP method"),
-                )
-                .help("use an upper-case method such as `GET`, `POST` or `HEAD`")
-                .into());
+            return Err(fail(
+                &["http", &i, "method"],
+                format!("`{}` is not an HTTP method", shown(m)),
+                "use an upper-case method such as `GET`, `POST` or `HEAD`",
+            ));
         }
-        if let Some(s) = probe.status
-            && !(100..=599).contains(&s)
-        {
-            return Err(src
-                .error_at(
-                    &path(&["http", &i, "status"]),
-                    format!("{s} is not an HTTP status"),
-                )
-                .into());
-        }
-        if let Some(t) = &probe.timeout {
-            duration(src, &path(&["http", &i, "timeout"]), t)?;
-        }
+        port(&["http", &i, "port"], probe.port)?;
+        http_status(&["http", &i, "status"], probe.status)?;
+        timeout(&["http", &i, "timeout"], &probe.timeout)?;
     }
-    if let Some(t) = test.shutdown.as_ref().and_then(|s| s.timeout.as_ref()) {
-        duration(src, &path(&["shutdown", "timeout"]), t)?;
+    if let Some(shutdown) = &test.shutdown {
+        timeout(&["shutdown", "timeout"], &shutdown.timeout)?;
+        status(&["shutdown", "exit-code"], shutdown.exit_code)?;
     }
     Ok(())
 }
@@ -175,78 +193,77 @@ fn test_structure(src: &ManifestSource, at: &[String], s: &StructureLayer) -> Re
             .map(str::to_owned)
             .collect()
     };
+    let fail = |keys: &[&str], message: String, help: &str| -> crate::error::Error {
+        src.error_at(&path(keys), message).help(help).into()
+    };
     if let Some(user) = &s.user
         && user != "non-root"
-        && !is_numeric_user(user)
+        && let Err(why) = NumericUser::parse(user)
     {
-        return Err(src
-            .error_at(&path(&["user"]), format!("`user` must be `non-root` or numeric, got `{user}`"))
-            .help("`user = \"non-root\"` accepts any uid but 0; `user = \"65532:65532\"` requires exactly that")
-            .into());
+        return Err(fail(
+            &["user"],
+            format!(
+                "`user` must be `non-root` or numeric, got `{}`: {why}",
+                shown(user)
+            ),
+            "`user = \"non-root\"` accepts any uid but 0; `user = \"65532:65532\"` requires exactly that",
+        ));
     }
     if let Some(size) = &s.max_size
         && let Err(why) = parse_size(size)
     {
-        return Err(src
-            .error_at(
-                &path(&["max-size"]),
-                format!("invalid size `{size}`: {why}"),
-            )
-            .help("write sizes like `50MB`, `512MiB` or `1GB`")
-            .into());
+        return Err(fail(
+            &["max-size"],
+            format!("invalid size `{}`: {why}", shown(size)),
+            "write sizes like `50MB`, `512MiB` or `1GB`",
+        ));
     }
     if let Some(ports) = &s.expose
         && let Some(i) = ports.iter().position(|p| *p == 0)
     {
-        return Err(src
-            .error_at(
-                &path(&["expose", &i.to_string()]),
-                "port 0 cannot be exposed",
-            )
-            .into());
+        return Err(fail(
+            &["expose", &i.to_string()],
+            "port 0 cannot be exposed".into(),
+            "list ports from 1 to 65535, e.g. `expose = [8080]`",
+        ));
     }
+    let image_path = |keys: &[&str], p: &str| -> Result<()> {
+        if !p.starts_with('/') || p.contains('\0') || p.len() > 4096 {
+            return Err(fail(
+                keys,
+                format!(
+                    "`{}` cannot be checked: paths in the image must be absolute, without NUL, at most 4 KiB",
+                    shown(p)
+                ),
+                "paths in the image are absolute, e.g. `/usr/local/bin/orders`",
+            ));
+        }
+        Ok(())
+    };
     for (i, file) in s.files.iter().flatten().enumerate() {
         let i = i.to_string();
-        if !file.path.starts_with('/') {
-            return Err(src
-                .error_at(
-                    &path(&["files", &i, "path"]),
-                    "paths in the image must be absolute",
-                )
-                .into());
-        }
+        image_path(&["files", &i, "path"], &file.path)?;
         if let Some(mode) = &file.mode
             && parse_mode(mode).is_none()
         {
-            return Err(src
-                .error_at(
-                    &path(&["files", &i, "mode"]),
-                    format!("`{mode}` is not an octal mode"),
-                )
-                .help("write modes in octal, e.g. `\"0755\"`")
-                .into());
+            return Err(fail(
+                &["files", &i, "mode"],
+                format!("`{}` is not an octal mode", shown(mode)),
+                "write modes in octal, e.g. `\"0755\"`",
+            ));
         }
         if let Some(owner) = &file.owner
-            && !is_numeric_user(owner)
+            && let Err(why) = NumericUser::parse(owner)
         {
-            return Err(src
-                .error_at(
-                    &path(&["files", &i, "owner"]),
-                    format!("`owner` must be numeric, got `{owner}`"),
-                )
-                .help("use `uid` or `uid:gid`, e.g. `0:0`")
-                .into());
+            return Err(fail(
+                &["files", &i, "owner"],
+                format!("`owner` must be numeric, got `{}`: {why}", shown(owner)),
+                "use `uid` or `uid:gid`, e.g. `0:0`",
+            ));
         }
     }
     for (i, p) in s.absent.iter().flatten().enumerate() {
-        if !p.starts_with('/') {
-            return Err(src
-                .error_at(
-                    &path(&["absent", &i.to_string()]),
-                    "paths in the image must be absolute",
-                )
-                .into());
-        }
+        image_path(&["absent", &i.to_string()], p)?;
     }
     Ok(())
 }
@@ -278,15 +295,20 @@ pub fn parse_size(size: &str) -> std::result::Result<u64, String> {
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
-        other => return Err(format!("unknown unit `{other}`")),
+        other => return Err(format!("unknown unit `{}`", printable(other, 20))),
     };
-    Ok((number * factor as f64) as u64)
+    let bytes = number * factor as f64;
+    if !(1.0..=1e15).contains(&bytes) {
+        return Err("sizes are from 1 byte to 1 PB".into());
+    }
+    Ok(bytes as u64)
 }
 
 fn numeric_owner(owner: &str) -> (u64, Option<u64>) {
-    let mut parts = owner.split(':');
-    let uid = parts.next().and_then(|u| u.parse().ok()).unwrap_or(0);
-    (uid, parts.next().and_then(|g| g.parse().ok()))
+    match NumericUser::parse(owner) {
+        Ok(u) => (u.uid.into(), u.gid.map(Into::into)),
+        Err(_) => (0, None),
+    }
 }
 
 /// The checks of `[…docker.test]` with defaults applied (the layer is already validated).

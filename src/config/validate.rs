@@ -1,13 +1,34 @@
 //! Checks on single layers (located at the offending value) and on the merged result.
+//!
+//! Every error names the key, shows the value printable and short, and says how to fix it.
 
 use std::time::Duration;
 
 use super::layer::DockerLayer;
+use super::paths::{PathKind, resolve_inside};
 use super::reference::*;
 use super::source::{ManifestSource, strsim_best};
 use super::test_section::{resolve_test_checks, test_layer};
+use super::user::NumericUser;
 use super::*;
-use crate::error::Result;
+use crate::error::{Result, printable};
+
+/// Longest scalar string value (image names, paths, vendor, …).
+pub const MAX_VALUE: usize = 4096;
+/// Longest `env`, `build-args` or `labels` key: keys are written inline on a Dockerfile line.
+pub const MAX_KEY: usize = 1024;
+/// Longest exec-form array (entrypoint, cmd, smoke test, healthcheck) as written on its line:
+/// Docker's parser reads lines of at most 65,535 bytes, and the instruction needs room.
+pub const MAX_EXEC_FORM: usize = 60_000;
+/// Longest duration Docker can hold: Go's `time.Duration` is an `int64` of nanoseconds.
+pub const MAX_GO_DURATION: Duration = Duration::from_nanos(i64::MAX as u64);
+/// Shortest healthcheck interval, timeout or start period Docker accepts (besides 0 for the last).
+pub const MIN_HEALTHCHECK_DURATION: Duration = Duration::from_millis(1);
+
+/// A value short enough to quote in a one-line message, printable.
+pub(super) fn shown(value: &str) -> String {
+    printable(value, 60)
+}
 
 /// Validates the values of one layer, pointing at `section` in `src` on failure.
 pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Result<()> {
@@ -16,12 +37,6 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
     };
     let err = |keys: &[&str], msg: String| src.error_at(&at(keys), msg);
 
-    let non_empty = |keys: &[&str], value: &str| -> Result<()> {
-        if value.trim().is_empty() {
-            return Err(err(keys, format!("`{}` must not be empty", keys.join("."))).into());
-        }
-        Ok(())
-    };
     let optional_strings: [(&str, &Option<String>); 9] = [
         ("image", &layer.image),
         ("bin", &layer.bin),
@@ -35,11 +50,20 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
     ];
     for (key, value) in optional_strings {
         if let Some(v) = value {
-            non_empty(&[key], v)?;
-            if v.len() > 4096 {
+            let example = messages::example(key).unwrap_or_default();
+            if v.trim().is_empty() {
+                return Err(err(&[key], format!("`{key}` must not be empty"))
+                    .help(format!(
+                        "set a value, e.g. `{example}`, or remove the key for the default"
+                    ))
+                    .into());
+            }
+            if v.len() > MAX_VALUE {
                 return Err(
                     err(&[key], format!("`{key}` is too long ({} bytes)", v.len()))
-                        .help("values are limited to 4096 bytes")
+                        .help(format!(
+                            "values are limited to {MAX_VALUE} bytes, e.g. `{example}`"
+                        ))
                         .into(),
                 );
             }
@@ -48,17 +72,18 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
     if let Some(image) = &layer.image
         && let Err(why) = check_image_name(image)
     {
-        return Err(err(&["image"], format!("invalid image name `{}`: {why}", shorten(image)))
+        return Err(err(&["image"], format!("invalid image name `{}`: {why}", shown(image)))
                 .label("invalid image repository")
                 .help("use a repository without tag, e.g. `ghcr.io/acme/orders`: lower-case letters, digits and separators (`.`, `_`, `__`, `-`), components separated by `/`")
                 .into());
     }
     for (key, image) in [("builder", &layer.builder), ("base", &layer.base)] {
         if let Some(image) = image
-            && let Err(why) = check_image_ref(image)
+            && let Err(why) = ImageRef::parse(image)
         {
-            return Err(err(&[key], format!("invalid {key} image `{image}`: {why}"))
-                .help("use `repository:tag`, e.g. `debian:bookworm-slim` (or `scratch` for `base`)")
+            return Err(err(&[key], format!("invalid {key} image `{}`: {why}", shown(image)))
+                .label("not an image reference")
+                .help(format!("use `repository:tag` or `repository:tag@sha256:<64 hex digits>`, e.g. `debian:bookworm-slim`{}", if key == "base" { " (or `scratch`)" } else { "" }))
                 .into());
         }
     }
@@ -66,29 +91,31 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
         ("builder-digest", &layer.builder_digest),
         ("base-digest", &layer.base_digest),
     ] {
-        if let Some(d) = digest {
-            let ok = d
-                .strip_prefix("sha256:")
-                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-            if !ok {
-                return Err(err(&[key], format!("invalid digest `{d}`"))
-                    .help("a digest is `sha256:` followed by 64 hex digits")
-                    .into());
-            }
+        if let Some(d) = digest
+            && let Err(why) = Digest::parse(d)
+        {
+            return Err(err(&[key], format!("invalid digest `{}`: {why}", shown(d)))
+                .label("not a digest")
+                .help("a digest is `sha256:` followed by 64 lower-case hex digits, as `docker buildx imagetools inspect IMAGE` prints it")
+                .into());
         }
     }
     if let Some(user) = &layer.user {
-        if !is_numeric_user(user) {
-            return Err(err(&["user"], format!("`user` must be numeric, got `{user}`"))
-                .help("use `uid` or `uid:gid`, e.g. `65532:65532`; numeric ids let Kubernetes verify `runAsNonRoot`")
+        match NumericUser::parse(user) {
+            Err(why) => {
+                return Err(err(&["user"], format!("`user` must be numeric `uid[:gid]`, got `{}`: {why}", shown(user)))
+                    .help("use `uid` or `uid:gid`, e.g. `65532:65532`; numeric ids let Kubernetes verify `runAsNonRoot`")
+                    .into());
+            }
+            Ok(u) if u.is_root() => {
+                return Err(err(
+                    &["user"],
+                    format!("`user = \"{}\"` is uid 0: the service would run as root", shown(user)),
+                )
+                .help("run as a non-root uid, e.g. `65532:65532` (Docker reads `00`, `+0` and `0000` as 0 too)")
                 .into());
-        }
-        if user.split(':').next() == Some("0") {
-            return Err(
-                err(&["user"], "`user` must not be root (uid 0)".to_string())
-                    .help("run as a non-root uid, e.g. `65532:65532`")
-                    .into(),
-            );
+            }
+            Ok(_) => {}
         }
     }
     if let Some(ports) = &layer.expose
@@ -98,6 +125,7 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
             &["expose", &i.to_string()],
             "port 0 cannot be exposed".into(),
         )
+        .help("list the ports the service listens on, 1 to 65535, e.g. `expose = [8080]`")
         .into());
     }
     for (key, list) in [
@@ -105,44 +133,49 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
         ("cmd", &layer.cmd),
         ("smoke-test", &layer.smoke_test),
     ] {
-        if let Some(list) = list
-            && key != "cmd"
-            && list.first().is_none_or(|s| s.trim().is_empty())
-        {
+        let Some(list) = list else { continue };
+        if key != "cmd" && list.first().is_none_or(|s| s.trim().is_empty()) {
             return Err(err(&[key], format!("`{key}` needs at least a program"))
                 .help(format!(
                     "exec form: `{key} = [\"/usr/local/bin/app\", \"--flag\"]`"
                 ))
                 .into());
         }
+        exec_form_fits(src, &at(&[key]), key, list)?;
     }
     for (key, map) in [("env", &layer.env), ("build-args", &layer.build_args)] {
         for name in map.iter().flat_map(|m| m.keys()) {
-            if !is_env_name(name) {
-                return Err(err(&[key, name], format!("invalid variable name `{name}`"))
-                    .help("names are letters, digits and `_`, not starting with a digit")
+            if !is_env_name(name) || name.len() > MAX_KEY {
+                return Err(err(&[key, name], format!("invalid variable name `{}`", shown(name)))
+                    .help(format!("names are letters, digits and `_`, not starting with a digit, at most {MAX_KEY} bytes, e.g. `RUST_LOG`"))
                     .into());
             }
         }
     }
     for name in layer.labels.iter().flat_map(|m| m.keys()) {
-        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '=') {
+        if name.is_empty()
+            || name.len() > MAX_KEY
+            || name
+                .chars()
+                .any(|c| c.is_whitespace() || c == '=' || crate::error::is_unprintable(c))
+        {
             return Err(
-                err(&["labels", name], format!("invalid label key `{name}`"))
-                    .help("label keys are reverse-DNS names such as `com.acme.team`")
+                err(&["labels", name], format!("invalid label key `{}`", shown(name)))
+                    .help(format!("label keys are reverse-DNS names such as `com.acme.team`: no spaces, `=` or control characters, at most {MAX_KEY} bytes"))
                     .into(),
             );
         }
     }
     if let Some(hc) = &layer.healthcheck {
-        if hc
-            .cmd
-            .as_ref()
-            .is_none_or(|c| c.first().is_none_or(|s| s.trim().is_empty()))
-        {
-            return Err(err(&["healthcheck"], "`healthcheck.cmd` needs at least a program".into())
-                .help("exec form only, e.g. `cmd = [\"/usr/local/bin/app\", \"health\"]`: it works on scratch and distroless, which have no shell")
-                .into());
+        match &hc.cmd {
+            Some(cmd) if cmd.first().is_some_and(|s| !s.trim().is_empty()) => {
+                exec_form_fits(src, &at(&["healthcheck", "cmd"]), "healthcheck.cmd", cmd)?;
+            }
+            _ => {
+                return Err(err(&["healthcheck"], "`healthcheck.cmd` needs at least a program".into())
+                    .help("exec form only, e.g. `cmd = [\"/usr/local/bin/app\", \"health\"]`: it works on scratch and distroless, which have no shell")
+                    .into());
+            }
         }
         for (key, value) in [
             ("interval", &hc.interval),
@@ -150,16 +183,31 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
             ("start-period", &hc.start_period),
         ] {
             if let Some(v) = value {
-                duration(src, &at(&["healthcheck", key]), v)?;
+                healthcheck_duration(src, &at(&["healthcheck", key]), key, v)?;
             }
+        }
+        if let Some(r) = hc.retries
+            && !(1..=1000).contains(&r)
+        {
+            return Err(err(
+                &["healthcheck", "retries"],
+                format!("`retries = {r}` is out of range"),
+            )
+            .help("consecutive failures before `unhealthy`: 1 to 1000, e.g. `retries = 3`")
+            .into());
         }
     }
     if let Some(signal) = &layer.stop_signal
-        && !is_signal(signal)
+        && canonical_signal(signal).is_none()
     {
-        return Err(err(&["stop-signal"], format!("unknown signal `{signal}`"))
-            .help("use a name like `SIGTERM` or `SIGINT`, or a number")
-            .into());
+        return Err(err(
+            &["stop-signal"],
+            format!("unknown signal `{}`", shown(signal)),
+        )
+        .help(
+            "use a signal name like `SIGTERM`, `sigint` or `SIGRTMIN+3`, or a number from 1 to 64",
+        )
+        .into());
     }
     if let Some(tags) = &layer.tags {
         if let Some(n) = tags.sha_length
@@ -169,19 +217,31 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
                 &["tags", "sha-length"],
                 format!("`sha-length` must be between 4 and 40, got {n}"),
             )
+            .help("hex digits of the commit SHA tag, e.g. `sha-length = 12` (the default is 7)")
             .into());
         }
-        for (i, template) in tags.extra.iter().flatten().enumerate() {
+        let extra = tags.extra.as_deref().unwrap_or_default();
+        for (i, template) in extra.iter().enumerate() {
+            let at_template = at(&["tags", "extra", &i.to_string()]);
             check_tag_template(template).map_err(|why| {
-                err(
-                    &["tags", "extra", &i.to_string()],
-                    format!("invalid tag template `{template}`: {why}"),
+                src.error_at(
+                    &at_template,
+                    format!("invalid tag template `{}`: {why}", shown(template)),
                 )
                 .help(format!(
-                    "placeholders: {}",
+                    "extra tags are immutable and claim no version: combine placeholders ({}) with text, e.g. `\"{{branch}}-{{sha7}}\"` or `\"v{{version}}-{{timestamp}}\"`",
                     TAG_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
                 ))
             })?;
+            if extra[..i].contains(template) {
+                return Err(src
+                    .error_at(
+                        &at_template,
+                        format!("the tag template `{}` is listed twice", shown(template)),
+                    )
+                    .help("remove the duplicate: each template gives one tag")
+                    .into());
+            }
         }
     }
     if let Some(test) = &layer.test {
@@ -190,21 +250,253 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
     Ok(())
 }
 
+/// An exec-form array must fit on one Dockerfile line.
+fn exec_form_fits(src: &ManifestSource, keys: &[String], key: &str, list: &[String]) -> Result<()> {
+    let len = crate::dockerfile::escape::exec_form(list).len();
+    if len > MAX_EXEC_FORM {
+        return Err(src
+            .error_at(keys, format!("`{key}` is {len} bytes as an exec-form array"))
+            .help(format!("Docker reads Dockerfile lines of at most 65,535 bytes; keep `{key}` under {MAX_EXEC_FORM} bytes (pass long data through a file or `env`)"))
+            .into());
+    }
+    Ok(())
+}
+
 /// Parses a humantime duration, pointing at `keys` when it is not one.
 pub(super) fn duration(src: &ManifestSource, keys: &[String], value: &str) -> Result<Duration> {
     humantime::parse_duration(value).map_err(|e| {
-        src.error_at(keys, format!("invalid duration `{value}`: {e}"))
+        src.error_at(keys, format!("invalid duration `{}`: {e}", shown(value)))
             .help("write durations like `500ms`, `30s` or `2m`")
             .into()
     })
 }
 
+/// Longest timeout of a test step: anything longer is a typo, and timers cannot hold every value.
+pub const MAX_TEST_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// A timeout of the test stage: more than 0 and at most [`MAX_TEST_TIMEOUT`].
+pub(super) fn test_timeout(src: &ManifestSource, keys: &[String], value: &str) -> Result<Duration> {
+    let d = duration(src, keys, value)?;
+    if d.is_zero() || d > MAX_TEST_TIMEOUT {
+        return Err(src
+            .error_at(
+                keys,
+                format!("the timeout `{}` is out of range", shown(value)),
+            )
+            .help("test timeouts are more than 0 and at most 24h, e.g. `30s` or `5m`")
+            .into());
+    }
+    Ok(d)
+}
+
+/// A healthcheck duration Docker can hold and keeps exactly: whole milliseconds or finer, at least
+/// 1ms (0 only for `start-period`), at most Go's ~292 years.
+fn healthcheck_duration(
+    src: &ManifestSource,
+    keys: &[String],
+    key: &str,
+    value: &str,
+) -> Result<Duration> {
+    let d = duration(src, keys, value)?;
+    let zero_ok = key == "start-period" && d.is_zero();
+    if !zero_ok && d < MIN_HEALTHCHECK_DURATION {
+        return Err(src
+            .error_at(keys, format!("`{key} = \"{}\"` is shorter than Docker's 1ms minimum", shown(value)))
+            .help(format!("Docker reads a healthcheck {key} under 1ms as its default (30s); write at least `1ms`, e.g. `{}`", messages::example(key).unwrap_or("interval = \"10s\"")))
+            .into());
+    }
+    if d > MAX_GO_DURATION {
+        return Err(src
+            .error_at(keys, format!("`{key} = \"{}\"` is longer than Docker can hold", shown(value)))
+            .help("Docker stores durations as Go's `time.Duration` (at most ~292 years); use a realistic value such as `30s`")
+            .into());
+    }
+    Ok(d)
+}
+
+/// Linux signal names Docker knows (`moby/sys/signal`), without `SIG`.
+const SIGNALS: [&str; 34] = [
+    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL",
+    "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP",
+    "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+];
+
+/// A stop signal as Docker reads it (a name in any case, with or without `SIG`, `RTMIN+n`,
+/// `RTMAX-n`, or a number from 1 to 64), in canonical form: `SIGTERM`, `SIGRTMIN+3`, `15`.
+pub fn canonical_signal(signal: &str) -> Option<String> {
+    if signal.bytes().all(|b| b.is_ascii_digit()) {
+        return signal
+            .parse::<u8>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .map(|n| n.to_string());
+    }
+    let upper = signal.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if SIGNALS.contains(&name) {
+        return Some(format!("SIG{name}"));
+    }
+    for (base, sign) in [("RTMIN", '+'), ("RTMAX", '-')] {
+        let Some(rest) = name.strip_prefix(base) else {
+            continue;
+        };
+        if rest.is_empty() {
+            return Some(format!("SIG{base}"));
+        }
+        let digits = rest.strip_prefix(sign)?;
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u8 = digits.parse().ok().filter(|n| (1..=15).contains(n))?;
+        return Some(format!("SIG{base}{sign}{n}"));
+    }
+    None
+}
+
+/// Where the value of a top-level key came from: the package's section, or the workspace's
+/// defaults when the package does not set it.
+pub struct Origins<'a> {
+    /// The package manifest.
+    pub package: &'a ManifestSource,
+    /// The manifest holding the workspace defaults, when it has a section.
+    pub workspace: Option<&'a ManifestSource>,
+    /// Top-level keys the package sets itself.
+    pub package_keys: Vec<&'static str>,
+}
+
+impl Origins<'_> {
+    /// A located error at `keys` below the section that holds `keys[0]`.
+    fn error_at(&self, keys: &[&str], message: impl Into<String>) -> crate::error::ManifestError {
+        let (src, section) = match self.workspace {
+            Some(ws) if !self.package_keys.contains(&keys[0]) => (ws, source::WORKSPACE_SECTION),
+            _ => (self.package, source::PACKAGE_SECTION),
+        };
+        let at: Vec<String> = section.iter().chain(keys).map(|k| k.to_string()).collect();
+        src.error_at(&at, message)
+    }
+}
+
+/// The top-level keys `layer` sets.
+pub fn set_keys(layer: &DockerLayer) -> Vec<&'static str> {
+    let DockerLayer {
+        image,
+        bin,
+        strategy,
+        builder,
+        builder_digest,
+        base,
+        base_digest,
+        static_link,
+        buildkit,
+        dockerfile,
+        template,
+        context,
+        build_args,
+        env,
+        expose,
+        user,
+        entrypoint,
+        cmd,
+        labels,
+        healthcheck,
+        stop_signal,
+        smoke_test,
+        vendor,
+        revision,
+        tags,
+        test,
+    } = layer;
+    let flags = [
+        ("image", image.is_some()),
+        ("bin", bin.is_some()),
+        ("strategy", strategy.is_some()),
+        ("builder", builder.is_some()),
+        ("builder-digest", builder_digest.is_some()),
+        ("base", base.is_some()),
+        ("base-digest", base_digest.is_some()),
+        ("static", static_link.is_some()),
+        ("buildkit", buildkit.is_some()),
+        ("dockerfile", dockerfile.is_some()),
+        ("template", template.is_some()),
+        ("context", context.is_some()),
+        ("build-args", build_args.is_some()),
+        ("env", env.is_some()),
+        ("expose", expose.is_some()),
+        ("user", user.is_some()),
+        ("entrypoint", entrypoint.is_some()),
+        ("cmd", cmd.is_some()),
+        ("labels", labels.is_some()),
+        ("healthcheck", healthcheck.is_some()),
+        ("stop-signal", stop_signal.is_some()),
+        ("smoke-test", smoke_test.is_some()),
+        ("vendor", vendor.is_some()),
+        ("revision", revision.is_some()),
+        ("tags", tags.is_some()),
+        ("test", test.is_some()),
+    ];
+    flags
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// The default image repository of a package: its name lower-cased, accents dropped (`ñandú` ->
+/// `nandu`), other characters the grammar refuses turned into `-`.
+pub fn image_from_package(name: &str) -> String {
+    let mut mapped = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        match c {
+            'a'..='z' | '0'..='9' | '_' => mapped.push(c),
+            _ => mapped.push_str(match c {
+                'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
+                'æ' => "ae",
+                'ç' | 'ć' | 'č' => "c",
+                'ď' | 'đ' | 'ð' => "d",
+                'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => "e",
+                'ğ' => "g",
+                'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => "i",
+                'ł' | 'ľ' | 'ĺ' => "l",
+                'ñ' | 'ń' | 'ň' => "n",
+                'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+                'œ' => "oe",
+                'ř' | 'ŕ' => "r",
+                'ś' | 'š' | 'ş' => "s",
+                'ß' => "ss",
+                'ť' | 'ţ' => "t",
+                'þ' => "th",
+                'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => "u",
+                'ý' | 'ÿ' => "y",
+                'ź' | 'ż' | 'ž' => "z",
+                _ => "-",
+            }),
+        }
+    }
+    // Separators: `_`, `__` or dashes; any other run becomes one `-`; none at the ends.
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in mapped.chars() {
+        if c == '_' || c == '-' {
+            run.push(c);
+            continue;
+        }
+        if !run.is_empty() && !out.is_empty() {
+            let ok = run == "_" || run == "__" || run.bytes().all(|b| b == b'-');
+            out.push_str(if ok { &run } else { "-" });
+        }
+        run.clear();
+        out.push(c);
+    }
+    out
+}
+
 /// Applies defaults to the merged layer and checks combinations that no single layer shows.
 pub fn resolved(
     facts: &PackageFacts<'_>,
-    src: &ManifestSource,
+    origins: &Origins<'_>,
     layer: DockerLayer,
 ) -> Result<ServiceConfig> {
+    let src = origins.package;
     let section = super::source::PACKAGE_SECTION;
     let at = |keys: &[&str]| -> Vec<String> {
         section.iter().chain(keys).map(|k| k.to_string()).collect()
@@ -216,7 +508,11 @@ pub fn resolved(
             let mut e = src
                 .error_at(
                     &at(&["bin"]),
-                    format!("package `{}` has no binary target `{bin}`", facts.name),
+                    format!(
+                        "package `{}` has no binary target `{}`",
+                        facts.name,
+                        shown(bin)
+                    ),
                 )
                 .label("no such binary");
             e = match strsim_best(bin, &facts.bins) {
@@ -258,11 +554,14 @@ pub fn resolved(
     let image = match layer.image {
         Some(image) => image,
         None => {
-            let name = facts.name.to_lowercase();
+            let name = image_from_package(facts.name);
             check_image_name(&name).map_err(|why| {
                 src.error_at(
                     &section,
-                    format!("the package name `{name}` is not a valid image name: {why}"),
+                    format!(
+                        "no image name can be made from the package name `{}`: {why}",
+                        shown(facts.name)
+                    ),
                 )
                 .help("set `image`, e.g. `image = \"ghcr.io/acme/orders\"`")
             })?;
@@ -271,47 +570,87 @@ pub fn resolved(
     };
 
     if layer.dockerfile.is_some() && layer.template.is_some() {
-        return Err(src
-            .error_at(&at(&["template"]), "`dockerfile` and `template` cannot both be set")
+        return Err(origins
+            .error_at(&["template"], "`dockerfile` and `template` cannot both be set")
             .help("`dockerfile` uses a hand-written file as is; `template` renders your own template. Keep one")
             .into());
     }
     let strategy = layer.strategy.unwrap_or(Strategy::Host);
-    let base = layer.base.clone().unwrap_or_else(|| {
-        if layer.static_link == Some(false) {
-            DEFAULT_DYNAMIC_BASE.to_owned()
-        } else {
-            "scratch".to_owned()
-        }
-    });
-    let static_link = layer.static_link.unwrap_or(base == "scratch");
-    if base == "scratch" && !static_link {
-        return Err(src
-            .error_at(&at(&["static"]), "a dynamically linked binary cannot run on `scratch`")
+    let reference = |key: &str, value: &str| {
+        ImageRef::parse(value).map_err(|why| {
+            origins
+                .error_at(
+                    &[key],
+                    format!("invalid {key} image `{}`: {why}", shown(value)),
+                )
+                .help("use `repository:tag`, e.g. `debian:bookworm-slim`")
+        })
+    };
+    let mut base = match &layer.base {
+        Some(b) => reference("base", b)?,
+        None if layer.static_link == Some(false) => reference("base", DEFAULT_DYNAMIC_BASE)?,
+        None => ImageRef::scratch(),
+    };
+    let static_link = layer.static_link.unwrap_or(base.is_scratch());
+    if base.is_scratch() && !static_link {
+        return Err(origins
+            .error_at(&["static"], "a dynamically linked binary cannot run on `scratch`")
             .help("remove `static = false`, or set `base` to an image with a C library such as `gcr.io/distroless/cc-debian12:nonroot`")
             .into());
     }
-    if base == "scratch" && layer.base_digest.is_some() {
-        return Err(src
-            .error_at(&at(&["base-digest"]), "`scratch` has no digest")
-            .help("remove `base-digest`")
+    if base.is_scratch() && layer.base_digest.is_some() {
+        return Err(origins
+            .error_at(&["base-digest"], "`scratch` has no digest")
+            .help("remove `base-digest`, or set `base` to the image the digest pins")
             .into());
     }
     if strategy == Strategy::Host && (layer.builder.is_some() || layer.builder_digest.is_some()) {
-        return Err(src
+        let key = if layer.builder.is_some() {
+            "builder"
+        } else {
+            "builder-digest"
+        };
+        return Err(origins
             .error_at(
-                &at(&["builder"]),
-                "`builder` is only used by `strategy = \"docker\"`",
+                &[key],
+                format!("`{key}` is only used by `strategy = \"docker\"`"),
             )
-            .help("remove `builder`, or set `strategy = \"docker\"` to build inside that image")
+            .help("remove it, or set `strategy = \"docker\"` to build inside that image")
             .into());
+    }
+    let mut builder = match &layer.builder {
+        Some(b) => reference("builder", b)?,
+        None => reference("builder", DEFAULT_BUILDER)?,
+    };
+    for (key, image, digest) in [
+        ("base-digest", &mut base, &layer.base_digest),
+        ("builder-digest", &mut builder, &layer.builder_digest),
+    ] {
+        let Some(text) = digest else { continue };
+        let digest = Digest::parse(text).map_err(|why| {
+            origins
+                .error_at(&[key], format!("invalid digest `{}`: {why}", shown(text)))
+                .help("a digest is `sha256:` followed by 64 lower-case hex digits")
+        })?;
+        match &image.digest {
+            Some(pinned) if *pinned != digest => {
+                return Err(origins
+                    .error_at(
+                        &[key],
+                        format!("`{key}` differs from the digest in the image reference `{image}`"),
+                    )
+                    .help("keep one digest: in the reference (`image:tag@sha256:…`) or in this key")
+                    .into());
+            }
+            _ => image.digest = Some(digest),
+        }
     }
     if let Some(args) = &layer.build_args
         && let Some(reserved) = args.keys().find(|k| *k == "SHA" || *k == "VERSION")
     {
-        return Err(src
+        return Err(origins
             .error_at(
-                &at(&["build-args", reserved]),
+                &["build-args", reserved],
                 format!("build arg `{reserved}` is set by the tool"),
             )
             .help("the revision and version come from git and Cargo.toml; remove this entry")
@@ -322,55 +661,60 @@ pub fn resolved(
         .as_ref()
         .is_some_and(|env| env.contains_key("SHA"))
     {
-        return Err(src
+        return Err(origins
             .error_at(
-                &at(&["env", "SHA"]),
+                &["env", "SHA"],
                 "`SHA` is set by the tool to the full commit SHA",
             )
-            .help("remove this entry")
+            .help("remove this entry; the image gets `ENV SHA` from the revision")
             .into());
     }
 
-    let rel = |p: &str, base: &Utf8Path| -> Utf8PathBuf {
-        let p = Utf8Path::new(p);
-        if p.is_absolute() {
-            p.to_owned()
-        } else {
-            base.join(p)
-        }
+    let path = |key: &str, value: &Option<String>, kind: PathKind| -> Result<Option<Utf8PathBuf>> {
+        let Some(value) = value else { return Ok(None) };
+        resolve_inside(value, facts.dir, facts.workspace_root, kind)
+            .map(Some)
+            .map_err(|why| {
+                let what = match kind {
+                    PathKind::File => "a regular file of at most 1 MiB",
+                    PathKind::Dir => "a directory",
+                };
+                origins
+                    .error_at(&[key], format!("`{key} = \"{}\"` cannot be used: {why}", shown(value)))
+                    .help(format!("`{key}` is relative to the package directory and must name {what} inside the repository, e.g. `{}`", messages::example(key).unwrap_or_default()))
+                    .into()
+            })
     };
-    let default_entrypoint = vec![format!("/usr/local/bin/{bin}")];
+    let dockerfile = path("dockerfile", &layer.dockerfile, PathKind::File)?;
+    let template = path("template", &layer.template, PathKind::File)?;
+    let context = path("context", &layer.context, PathKind::Dir)?
+        .unwrap_or_else(|| facts.workspace_root.to_owned());
 
-    let healthcheck = layer.healthcheck.map(|hc| {
-        let d = |v: Option<String>, default: u64| {
-            v.and_then(|v| humantime::parse_duration(&v).ok())
-                .unwrap_or(Duration::from_secs(default))
-        };
-        Healthcheck {
-            cmd: hc.cmd.unwrap_or_default(),
-            interval: d(hc.interval, 30),
-            timeout: d(hc.timeout, 5),
-            start_period: d(hc.start_period, 5),
-            retries: hc.retries.unwrap_or(3),
-        }
-    });
-    let tags = layer.tags.unwrap_or_default();
-    let expose = layer.expose.unwrap_or_default();
-    let raw_test = layer.test.unwrap_or_default();
-    let ready = raw_test.ready.clone().unwrap_or_default();
+    let default_entrypoint = vec![format!("/usr/local/bin/{bin}")];
     let parse = |v: &Option<String>, default: u64| {
         v.as_deref()
             .and_then(|v| humantime::parse_duration(v).ok())
             .unwrap_or(Duration::from_secs(default))
     };
+    let healthcheck = layer.healthcheck.map(|hc| Healthcheck {
+        cmd: hc.cmd.unwrap_or_default(),
+        interval: parse(&hc.interval, 30),
+        timeout: parse(&hc.timeout, 5),
+        start_period: parse(&hc.start_period, 5),
+        retries: hc.retries.unwrap_or(3),
+    });
+    let tags = layer.tags.unwrap_or_default();
+    let expose = layer.expose.unwrap_or_default();
+    let raw_test = layer.test.unwrap_or_default();
+    let ready = raw_test.ready.clone().unwrap_or_default();
     let http = match ready.http {
         Some(h) => {
             let port = match h.port.or(expose.first().copied()) {
                 Some(p) => p,
                 None => {
-                    return Err(src
+                    return Err(origins
                         .error_at(
-                            &at(&["test", "ready", "http"]),
+                            &["test", "ready", "http"],
                             "the HTTP readiness check needs a port",
                         )
                         .help("set `port` here or list the service's port in `expose`")
@@ -385,11 +729,15 @@ pub fn resolved(
         }
         None => None,
     };
-    let test_checks = resolve_test_checks(src, &raw_test, &expose)?;
-    if ready.health == Some(true) && healthcheck.is_none() && layer.dockerfile.is_none() {
-        return Err(src
+    let test_src = match origins.workspace {
+        Some(ws) if !origins.package_keys.contains(&"test") => ws,
+        _ => src,
+    };
+    let test_checks = resolve_test_checks(test_src, &raw_test, &expose)?;
+    if ready.health == Some(true) && healthcheck.is_none() && dockerfile.is_none() {
+        return Err(origins
             .error_at(
-                &at(&["test", "ready", "health"]),
+                &["test", "ready", "health"],
                 "readiness waits for `healthy` but no healthcheck is configured",
             )
             .help(
@@ -397,32 +745,33 @@ pub fn resolved(
             )
             .into());
     }
+    let user = match &layer.user {
+        Some(u) => NumericUser::parse(u)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| u.clone()),
+        None => DEFAULT_USER.to_owned(),
+    };
 
     Ok(ServiceConfig {
         image,
         bin,
         strategy,
-        builder: layer.builder.unwrap_or_else(|| DEFAULT_BUILDER.to_owned()),
-        builder_digest: layer.builder_digest,
+        builder,
         base,
-        base_digest: layer.base_digest,
         static_link,
         buildkit: layer.buildkit.unwrap_or(true),
-        dockerfile: layer.dockerfile.map(|p| rel(&p, facts.dir)),
-        template: layer.template.map(|p| rel(&p, facts.dir)),
-        context: layer
-            .context
-            .map(|p| rel(&p, facts.dir))
-            .unwrap_or_else(|| facts.workspace_root.to_owned()),
+        dockerfile,
+        template,
+        context,
         build_args: layer.build_args.unwrap_or_default(),
         env: layer.env.unwrap_or_default(),
         expose,
-        user: layer.user.unwrap_or_else(|| DEFAULT_USER.to_owned()),
+        user,
         entrypoint: layer.entrypoint.unwrap_or(default_entrypoint),
         cmd: layer.cmd.unwrap_or_default(),
         labels: layer.labels.unwrap_or_default(),
         healthcheck,
-        stop_signal: layer.stop_signal,
+        stop_signal: layer.stop_signal.as_deref().and_then(canonical_signal),
         smoke_test: layer.smoke_test,
         vendor: layer.vendor,
         revision: layer.revision.unwrap_or(RevisionMode::Crate),
@@ -452,14 +801,6 @@ pub fn resolved(
     })
 }
 
-/// A value short enough to quote in a one-line message.
-fn shorten(value: &str) -> String {
-    match value.char_indices().nth(40) {
-        Some((end, _)) => format!("{}…", &value[..end]),
-        None => value.to_owned(),
-    }
-}
-
 fn list_or_none(items: &[String]) -> String {
     if items.is_empty() {
         "none".into()
@@ -468,30 +809,11 @@ fn list_or_none(items: &[String]) -> String {
     }
 }
 
-pub(super) fn is_numeric_user(user: &str) -> bool {
-    let mut parts = user.split(':');
-    let num = |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.parse::<u32>().is_ok());
-    match (parts.next(), parts.next(), parts.next()) {
-        (uid, None, None) => num(uid),
-        (uid, gid @ Some(_), None) => num(uid) && num(gid),
-        _ => false,
-    }
-}
-
 pub(super) fn is_env_name(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && !b[0].is_ascii_digit()
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-}
-
-fn is_signal(signal: &str) -> bool {
-    const NAMES: [&str; 12] = [
-        "HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT", "WINCH", "PWR",
-        "ABRT",
-    ];
-    signal.parse::<u8>().is_ok_and(|n| (1..=64).contains(&n))
-        || NAMES.contains(&signal.strip_prefix("SIG").unwrap_or(signal))
 }
 
 #[cfg(test)]
@@ -505,6 +827,9 @@ mod tests {
             "acme/orders",
             "ghcr.io/acme/orders",
             "localhost:5000/a_b/c-d",
+            "[::1]:5000/acme",
+            "[fe80::1]/acme/orders",
+            "127.0.0.1:5000/x",
             "a__b",
             "a---b",
         ] {
@@ -519,25 +844,115 @@ mod tests {
             "a/b@sha256:x",
             "a..b",
             "ghcr.io/",
+            "[::1/acme",
+            "[zz]:5000/acme",
+            "localhost:0/acme",
+            "localhost:+5/acme",
         ] {
             assert!(check_image_name(bad).is_err(), "{bad}");
         }
     }
 
+    /// Item 1 of issue 12: nothing but a reference in the grammar gets through.
     #[test]
-    fn tag_templates() {
-        assert!(check_tag_template("{branch}-{sha7}-{timestamp}").is_ok());
-        assert!(check_tag_template("{nope}").is_err());
-        assert!(check_tag_template("a b").is_err());
-        assert!(check_tag_template("{sha").is_err());
+    fn references_cannot_carry_instructions() {
+        let hex = "a".repeat(64);
+        for bad in [
+            "debian@sha256:x\nRUN touch /pwned".to_string(),
+            format!("debian@sha256:{hex}\nRUN touch /pwned"),
+            format!("debian@sha256:{}", hex.to_uppercase()),
+            "debian:12 \\".into(),
+            "debian:12\\".into(),
+            "debian:12 AS evil".into(),
+            "debian:${TAG}".into(),
+            "${BASE}".into(),
+            "debian:12\r".into(),
+            "debian@md5:abc".into(),
+            format!("debian@sha256:{hex}@sha256:{hex}"),
+            "debian:12#x".into(),
+            " debian".into(),
+        ] {
+            assert!(ImageRef::parse(&bad).is_err(), "{bad:?}");
+        }
+        let ok = ImageRef::parse(&format!("[::1]:5000/acme/base:1.2@sha256:{hex}")).unwrap();
+        assert_eq!(ok.repository, "[::1]:5000/acme/base");
+        assert_eq!(ok.tag.as_deref(), Some("1.2"));
+        assert_eq!(
+            ok.to_string(),
+            format!("[::1]:5000/acme/base:1.2@sha256:{hex}")
+        );
+        assert!(ImageRef::parse("scratch").unwrap().is_scratch());
+        assert!(Digest::parse(&format!("sha256:{}", hex.to_uppercase())).is_err());
     }
 
     #[test]
-    fn users_and_signals() {
-        assert!(is_numeric_user("65532:65532") && is_numeric_user("1000"));
-        assert!(!is_numeric_user("app") && !is_numeric_user("1:") && !is_numeric_user("1:2:3"));
-        assert!(
-            is_signal("SIGTERM") && is_signal("INT") && is_signal("15") && !is_signal("SIGFOO")
-        );
+    fn tag_templates() {
+        assert!(check_tag_template("{branch}-{sha7}-{timestamp}").is_ok());
+        assert!(check_tag_template("v{version}").is_ok());
+        assert!(check_tag_template("{timestamp}").is_ok());
+        for bad in [
+            "{nope}",
+            "a b",
+            "{sha",
+            "latest",
+            "LATEST",
+            "2",
+            "1.2",
+            "9.9.9",
+            "{version}",
+            "{version}-{sha7}",
+            "1.2.3_x",
+            "0.4",
+        ] {
+            assert!(check_tag_template(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn signals_as_docker_reads_them() {
+        for (given, canonical) in [
+            ("SIGTERM", "SIGTERM"),
+            ("term", "SIGTERM"),
+            ("sigint", "SIGINT"),
+            ("INT", "SIGINT"),
+            ("15", "15"),
+            ("SIGRTMIN+3", "SIGRTMIN+3"),
+            ("sigrtmax-2", "SIGRTMAX-2"),
+            ("RTMIN", "SIGRTMIN"),
+        ] {
+            assert_eq!(
+                canonical_signal(given).as_deref(),
+                Some(canonical),
+                "{given}"
+            );
+        }
+        for bad in [
+            "SIGFOO",
+            "0",
+            "65",
+            "SIGRTMIN+16",
+            "SIGRTMIN-1",
+            "RTMIN+",
+            "",
+            "SIG TERM",
+            "-15",
+        ] {
+            assert_eq!(canonical_signal(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn package_names_give_image_names() {
+        for (name, image) in [
+            ("orders", "orders"),
+            ("Orders_API", "orders_api"),
+            ("ñandú", "nandu"),
+            ("a_-b", "a-b"),
+            ("my__svc", "my__svc"),
+            ("-x-", "x"),
+            ("日本", ""),
+        ] {
+            assert_eq!(image_from_package(name), image, "{name}");
+        }
     }
 }

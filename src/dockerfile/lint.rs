@@ -12,12 +12,14 @@
 //! `dockerfile-parser` crate targets an older grammar and pulls in a PEG runtime for no gain here).
 
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-/// How bad a finding is; the lint fails at or above a threshold (default: warning).
+/// How bad a finding is; the lint fails at or above a threshold (default: error; `--deny warnings`
+/// makes it warning, like clippy's `-D warnings`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -60,11 +62,16 @@ pub struct Finding {
 }
 
 impl fmt::Display for Finding {
+    /// `file:line: rule: message`, printable: the message may quote the Dockerfile.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::error::printable;
         write!(
             f,
             "{}:{}: {}: {}",
-            self.file, self.line, self.rule, self.message
+            printable(&self.file, 200),
+            self.line,
+            printable(&self.rule, 40),
+            printable(&self.message, crate::error::MAX_SHOWN_LINE)
         )
     }
 }
@@ -720,8 +727,7 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
             "the final stage has no `USER`: the service runs as root; add a numeric non-root user, e.g. `USER 65532:65532`".into()),
         Some(user) => {
             let name = unquote(user.args.trim());
-            let uid = name.split(':').next().unwrap_or("");
-            if uid == "root" || uid == "0" {
+            if crate::config::user::user_is_root(&name) {
                 add(user.line, "root-user", Severity::Error, format!(
                     "`USER {name}` runs the service as root; use a numeric non-root user, e.g. `USER 65532:65532`"
                 ));
@@ -796,8 +802,21 @@ fn check_base(
     }
 }
 
-/// hadolint's findings, when it is installed (`None` otherwise).
+/// How long hadolint may take on one Dockerfile before its findings are given up.
+pub const HADOLINT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// hadolint's findings, when it is installed (`None` otherwise), within [`HADOLINT_TIMEOUT`].
+///
+/// A hadolint that does not finish in time is killed and reported as a `hadolint-timeout` warning;
+/// a file hadolint's stricter parser cannot read (`DL1000`) is reported as `hadolint-parse`
+/// information: Docker's parser (the one [`parse`] follows) decides what is a Dockerfile, so it is
+/// not a finding against the file.
 pub fn hadolint(file: &str, text: &str) -> Option<Vec<Finding>> {
+    hadolint_within(file, text, HADOLINT_TIMEOUT)
+}
+
+/// [`hadolint`] with a chosen time limit.
+pub fn hadolint_within(file: &str, text: &str, limit: Duration) -> Option<Vec<Finding>> {
     let mut child = Command::new("hadolint")
         .args(["--no-fail", "-f", "json", "-"])
         .stdin(Stdio::piped())
@@ -805,13 +824,50 @@ pub fn hadolint(file: &str, text: &str) -> Option<Vec<Finding>> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(text.as_bytes())
-        .ok()?;
-    let output = child.wait_with_output().ok()?;
+    let finding = |rule: &str, severity: Severity, message: String| Finding {
+        file: file.to_owned(),
+        line: 1,
+        rule: rule.to_owned(),
+        severity,
+        message,
+        source: "hadolint",
+    };
+    // stdin is written and stdout read on their own threads: a large file fills both pipes.
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = text.as_bytes().to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
+    let deadline = Instant::now() + limit;
+    let finished = loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break true,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) | Err(_) => break false,
+        }
+    };
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = writer.join();
+        let _ = reader.join();
+        return Some(vec![finding(
+            "hadolint-timeout",
+            Severity::Warning,
+            format!(
+                "hadolint did not finish within {}s and was stopped; its rules were not applied",
+                limit.as_secs_f64()
+            ),
+        )]);
+    }
+    let _ = writer.join();
+    let stdout = reader.join().unwrap_or_default();
     #[derive(serde::Deserialize)]
     struct Raw {
         code: String,
@@ -819,21 +875,36 @@ pub fn hadolint(file: &str, text: &str) -> Option<Vec<Finding>> {
         line: usize,
         message: String,
     }
-    let raw: Vec<Raw> = serde_json::from_slice(&output.stdout).ok()?;
+    let raw: Vec<Raw> = serde_json::from_slice(&stdout).ok()?;
     Some(
         raw.into_iter()
-            .map(|r| Finding {
-                file: file.to_owned(),
-                line: r.line,
-                rule: r.code,
-                severity: match r.level.as_str() {
-                    "error" => Severity::Error,
-                    "warning" => Severity::Warning,
-                    "info" => Severity::Info,
-                    _ => Severity::Style,
-                },
-                message: r.message,
-                source: "hadolint",
+            .map(|r| {
+                if r.code == "DL1000" {
+                    return Finding {
+                        line: r.line.max(1),
+                        ..finding(
+                            "hadolint-parse",
+                            Severity::Info,
+                            format!(
+                                "hadolint cannot parse this file ({}), but Docker's parser can; hadolint's rules were not applied",
+                                r.message.lines().next().unwrap_or("parse error").trim()
+                            ),
+                        )
+                    };
+                }
+                Finding {
+                    file: file.to_owned(),
+                    line: r.line,
+                    rule: r.code,
+                    severity: match r.level.as_str() {
+                        "error" => Severity::Error,
+                        "warning" => Severity::Warning,
+                        "info" => Severity::Info,
+                        _ => Severity::Style,
+                    },
+                    message: r.message,
+                    source: "hadolint",
+                }
             })
             .collect(),
     )
@@ -853,6 +924,47 @@ mod tests {
         assert_eq!(
             key_values(&ins[2].args),
             vec![("k k".into(), "v \" v".into()), ("j".into(), "1".into())]
+        );
+    }
+
+    /// Item 2 of issue 12: no spelling of uid 0 passes the root-user rule.
+    #[test]
+    fn root_user_rule_sees_every_spelling_of_uid_zero() {
+        for user in [
+            "0",
+            "00",
+            "+0",
+            "-0",
+            "0000:1",
+            "root",
+            "\"0\"",
+            "root:root",
+        ] {
+            let text = format!("FROM scratch\nUSER {user}\n");
+            assert!(
+                builtin("f", &text).iter().any(|f| f.rule == "root-user"),
+                "USER {user}"
+            );
+        }
+        let text = "FROM scratch\nUSER 65532:0\n";
+        assert!(!builtin("f", text).iter().any(|f| f.rule == "root-user"));
+    }
+
+    #[test]
+    fn findings_print_without_control_characters() {
+        let f = Finding {
+            file: "Dockerfile".into(),
+            line: 1,
+            rule: "x".into(),
+            severity: Severity::Error,
+            message: format!("`USER \u{1b}[2J{}`", "y".repeat(1 << 20)),
+            source: "cargo-docker-release",
+        };
+        let shown = f.to_string();
+        assert!(
+            !shown.contains('\u{1b}') && shown.len() < 1000,
+            "{}",
+            shown.len()
         );
     }
 

@@ -165,11 +165,12 @@ fn cache_id(image: &str) -> Result<String> {
     }
 }
 
-/// Paths go into `COPY` arguments and shell commands: only characters that are literal in both.
+/// Paths go into `COPY` arguments and shell commands: only characters that are literal in both
+/// (letters and digits of any script, as in a package named `ñandú`, are).
 pub fn check_path(path: &str) -> Result<()> {
     let ok = path
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '+'))
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '+'))
         && !path.starts_with('-')
         && !path.split('/').any(|part| part == "..");
     if ok {
@@ -319,23 +320,67 @@ impl Args {
     }
 }
 
-/// A pinned image reference: `image@digest` when a digest is known.
-fn pinned(image: &str, digest: Option<&str>) -> String {
-    match digest {
-        Some(d) if !image.contains('@') => format!("{image}@{d}"),
-        _ => image.to_owned(),
+/// Seconds, with an exact fraction when needed (`0.5s`, `0.0015s`): Go's duration syntax for
+/// Docker, and the one hadolint's parser reads (it rejects `ms` and compound units). The config
+/// keeps durations within what Go's `time.Duration` holds.
+fn go_duration(d: std::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        let text = format!("{}.{:09}", d.as_secs(), d.subsec_nanos());
+        format!("{}s", text.trim_end_matches('0'))
     }
 }
 
-/// Seconds, with a fraction when needed (`0.5s`): Go's duration syntax for Docker, and the one
-/// hadolint's parser reads (it rejects `ms` and compound units).
-fn go_duration(d: std::time::Duration) -> String {
-    let millis = d.as_millis();
-    if millis.is_multiple_of(1000) {
-        format!("{}s", millis / 1000)
-    } else {
-        let text = format!("{}.{:03}", millis / 1000, millis % 1000);
-        format!("{}s", text.trim_end_matches('0'))
+/// Longest line Docker's parser reads (Go's `bufio.Scanner` token limit, 64 KiB minus one).
+pub const MAX_LINE: usize = 65_535;
+
+/// Fuel of one rendering: far more than any template of a real workspace needs (the built-in ones
+/// for a workspace of 100 members take a few thousand), far less than a loop of 10^10 iterations:
+/// minijinja charges about one unit per instruction and one per byte of a string it builds, and
+/// 5 million units take well under a second.
+pub const TEMPLATE_FUEL: u64 = 5_000_000;
+
+/// Largest rendered Dockerfile.
+pub const MAX_OUTPUT: usize = 4 << 20;
+
+/// A writer that refuses to grow past [`MAX_OUTPUT`] bytes.
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_OUTPUT {
+            return Err(std::io::Error::other(format!(
+                "the rendered Dockerfile is larger than {MAX_OUTPUT} bytes"
+            )));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Refuses a Dockerfile with a line Docker cannot read, naming the line.
+pub fn check_line_lengths(name: &str, text: &str) -> Result<()> {
+    match text
+        .split('\n')
+        .enumerate()
+        .find(|(_, l)| l.len() > MAX_LINE)
+    {
+        Some((i, line)) => Err(Error::Dockerfile {
+            message: format!(
+                "line {} of the Dockerfile rendered from `{}` is {} bytes; Docker reads lines of at most {MAX_LINE}",
+                i + 1,
+                crate::error::printable(name, 120),
+                line.len()
+            ),
+            help: Some("split the instruction with `\\` continuations, or pass long values through `env`/`labels` (they become build arguments)".into()),
+            code: 2,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -399,8 +444,9 @@ pub fn render(
     let Args { decls, values, .. } = args;
     build_args.extend(values);
 
-    let base = pinned(&config.base, config.base_digest.as_deref());
-    let builder = pinned(&config.builder, config.builder_digest.as_deref());
+    // `ImageRef`'s grammar has no white space, `\\`, `$` or `#`: it cannot change the instruction.
+    let base = config.base.to_string();
+    let builder = config.builder.to_string();
     // The Rust target of statically linked builds: the host's (see `crate::toolchain`).
     let target = config.static_link.then(crate::toolchain::host_triple);
     let workspace = match config.strategy {
@@ -468,8 +514,11 @@ pub fn render(
     let mut env = environment();
     let template_err = |name: &str, e: minijinja::Error| {
         Error::Dockerfile {
-        message: format!("rendering the template `{name}` failed: {e:#}"),
-        help: Some("templates get the variables listed in the docs of `cargo_docker_release::dockerfile`; an unknown variable is an error".into()),
+        message: format!("rendering the template `{}` failed: {}", crate::error::printable(name, 120), match e.kind() {
+            minijinja::ErrorKind::OutOfFuel => format!("it does more than {TEMPLATE_FUEL} steps of work (a loop that never ends, or a huge one)"),
+            _ => format!("{e:#}"),
+        }),
+        help: Some("templates get the variables listed in the docs of `cargo_docker_release::dockerfile`; an unknown variable is an error, and a rendering may take a bounded amount of work and output (4 MiB)".into()),
         code: 2,
     }
     };
@@ -487,10 +536,21 @@ pub fn render(
         (None, Strategy::Host) => "host.dockerfile".into(),
         (None, Strategy::Docker) => "docker.dockerfile".into(),
     };
-    let render = |name: &str| {
+    let render = |name: &str| -> Result<String> {
+        let mut out = Capped(Vec::new());
         env.get_template(name)
-            .and_then(|t| t.render(Serde(&vars)))
-            .map_err(|e| template_err(name, e))
+            .and_then(|t| t.render_captured_to(Serde(&vars), &mut out).map(|_| ()))
+            .map_err(|e| template_err(name, e))?;
+        let text = String::from_utf8(out.0).map_err(|_| Error::Dockerfile {
+            message: format!(
+                "the template `{}` rendered bytes that are not UTF-8",
+                crate::error::printable(name, 120)
+            ),
+            help: Some("templates produce text".into()),
+            code: 2,
+        })?;
+        check_line_lengths(name, &text)?;
+        Ok(text)
     };
     Ok(Output {
         dockerfile: render(&name)?,
@@ -503,6 +563,7 @@ pub fn render(
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
@@ -677,22 +738,34 @@ mod tests {
         assert_eq!(go_duration(Duration::from_secs(30)), "30s");
         assert_eq!(go_duration(Duration::from_millis(500)), "0.5s");
         assert_eq!(go_duration(Duration::from_millis(1250)), "1.25s");
+        assert_eq!(go_duration(Duration::from_micros(1500)), "0.0015s");
+        assert_eq!(go_duration(Duration::from_nanos(1)), "0.000000001s");
+        let max = crate::config::MAX_GO_DURATION;
+        assert_eq!(go_duration(max), "9223372036.854775807s");
     }
 
     #[test]
-    fn digests_pin_images() {
-        assert_eq!(pinned("rust:1", None), "rust:1");
-        assert_eq!(pinned("rust:1", Some("sha256:ab")), "rust:1@sha256:ab");
-        assert_eq!(
-            pinned("rust:1@sha256:cd", Some("sha256:ab")),
-            "rust:1@sha256:cd"
-        );
+    fn long_lines_are_refused_with_their_number() {
+        assert!(check_line_lengths("t", &"x".repeat(MAX_LINE)).is_ok());
+        let text = format!("FROM scratch\n{}\n", "x".repeat(MAX_LINE + 1));
+        let err = check_line_lengths("t", &text).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
     }
 
     #[test]
     fn paths_with_shell_or_glob_characters_are_refused() {
         assert!(check_path("crates/orders-api_v2").is_ok());
-        for bad in ["my dir", "a$b", "a*b", "-rf", "../x", "a'b"] {
+        assert!(check_path("ñandú/src/main.rs").is_ok());
+        for bad in [
+            "my dir",
+            "a$b",
+            "a*b",
+            "-rf",
+            "../x",
+            "a'b",
+            "a\u{202e}b",
+            "a\nb",
+        ] {
             assert!(check_path(bad).is_err(), "{bad}");
         }
     }

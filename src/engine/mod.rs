@@ -439,7 +439,7 @@ const WATCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Engine {
     /// Resolves when the engine stops answering or closes the connection during step `step`
-    /// (a ping every [`WATCH_INTERVAL`], each allowed [`WATCH_TIMEOUT`]): the idle timeout of
+    /// (a ping every 2 s, each allowed 5 s): the idle timeout of
     /// long calls (builds, test stages, pushes), which have no wall-clock cap of their own.
     pub async fn stops_answering(&self, step: &'static str) -> Error {
         loop {

@@ -4,7 +4,8 @@
 //! ([`crate::engine::registry`]), its tags are the known releases of the forward-only rule, and
 //! an immutable tag (`X.Y.Z`, the SHA tag, immutable extra tags) that already exists there from
 //! another revision is a conflict (exit 2) unless `--force`, which warns naming the image it
-//! replaces. After the tests: the same tags must hold the tested image; right before each
+//! replaces. A service whose whole release the registry already holds from this revision (a
+//! retried job) is not built again ([`Pusher::released_in_registry`]). After the tests: the same tags must hold the tested image; right before each
 //! immutable tag is pushed it is read again (another CI job may have pushed it since). Pushes go
 //! through the engine with the Docker config's credentials; every pushed tag is read back: the
 //! registry's digest must be the one the engine reported, and it must be the tested image (its
@@ -174,6 +175,48 @@ impl Pusher {
         }
         self.existing.extend(found);
         conflict(conflicts, force)
+    }
+
+    /// Whether the registry already holds this service's whole release: every tag the plan
+    /// applies names one manifest, whose image carries this revision. That is a re-run of a
+    /// finished release (a retried CI job, often on a fresh runner whose rebuild would not be
+    /// bit-identical): there is nothing to build, test or push. Returns the manifest digest.
+    /// Call after [`Self::preflight`]; a dirty build is never taken as released.
+    pub async fn released_in_registry(&self, plan: &ImagePlan) -> Result<Option<String>> {
+        let (target, client) = self.target(&plan.image)?;
+        let mut digest: Option<&str> = None;
+        let mut floating = Vec::new();
+        for tag in plan.applied_tags() {
+            if !tag.kind.is_immutable() {
+                floating.push(tag.name.as_str());
+                continue;
+            }
+            let Some(existing) = self.existing.get(&(plan.image.clone(), tag.name.clone())) else {
+                return Ok(None);
+            };
+            if existing.revision.as_deref() != Some(plan.revision.as_str())
+                || digest.is_some_and(|d| d != existing.digest)
+            {
+                return Ok(None);
+            }
+            digest = Some(&existing.digest);
+        }
+        let Some(digest) = digest.filter(|_| !plan.git.dirty) else {
+            return Ok(None);
+        };
+        let listed = self.listed.get(&plan.image);
+        for tag in floating {
+            if !listed.is_some_and(|l| l.contains(tag))
+                || client
+                    .manifest_digest(&target.repository, tag)
+                    .await?
+                    .as_deref()
+                    != Some(digest)
+            {
+                return Ok(None);
+            }
+        }
+        Ok(Some(digest.to_owned()))
     }
 
     /// After the tests, before any tag: the immutable tags the registry holds must already be

@@ -209,6 +209,7 @@ impl Shell {
     }
 
     fn line(&self, head: &str, message: &str) {
+        let message = crate::error::printable_block(message);
         self.write_stderr(&format!("{head} {message}\n"));
     }
 

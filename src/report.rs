@@ -121,8 +121,8 @@ impl ReleaseReport {
         text
     }
 
-    /// The GitHub Actions job summary (Markdown): per service its state, image, tags (moved,
-    /// unchanged or held back), digest, tests and time, then each failed service's error.
+    /// The GitHub Actions job summary (Markdown): per service its state, image (and its builder),
+    /// tags (moved, unchanged or held back), digest, tests and time, then each failed service's error.
     pub fn markdown(&self) -> String {
         use crate::ui::github::cell;
         use std::fmt::Write;
@@ -149,8 +149,13 @@ impl ReleaseReport {
                 ServiceState::NotTagged => "⏸️ not tagged",
                 ServiceState::Failed => "❌ failed",
             };
+            let builder = match s.builder {
+                Some(Builder::BuildKit) => ", BuildKit",
+                Some(Builder::Classic) => ", classic builder",
+                None => "",
+            };
             let image = match &s.image_id {
-                Some(id) => format!("`{}` ({})", cell(&s.image), short_id(id)),
+                Some(id) => format!("`{}` ({}{builder})", cell(&s.image), short_id(id)),
                 None => format!("`{}`", cell(&s.image)),
             };
             let tags: Vec<String> = s

@@ -70,6 +70,7 @@ fn the_readme_workflow_releases_and_pushes_with_a_job_summary() {
         .unwrap_or_else(|| panic!("a row for the service:\n{md}"));
     assert!(row.contains("✅ released"), "{row}");
     assert!(row.contains(&format!("`{}`", fx.image)), "{row}");
+    assert!(row.contains(", BuildKit)"), "the builder: {row}");
     for tag in ["1.2.3", "1.2", "1", "latest"] {
         assert!(row.contains(&format!("`{tag}` moved")), "{tag}: {row}");
     }

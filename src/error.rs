@@ -410,6 +410,32 @@ impl Diagnostic for Printable<'_> {
     }
 }
 
+/// The most specific cause of an error, on one line (hyper wraps the OS error several times).
+pub fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    let last = parts.last().cloned().unwrap_or_default().replace('\n', " ");
+    // "Connection refused (os error 111)" -> "connection refused"
+    let last = match last.rfind(" (os error ") {
+        Some(i) if last.ends_with(')') => last[..i].to_owned(),
+        _ => last,
+    };
+    let mut chars = last.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => last,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

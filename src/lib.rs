@@ -8,26 +8,29 @@
 //! ```
 //!
 //! [`config`] and [`workspace`] read the manifests, [`git`] the revision, [`plan`] decides (purely)
-//! what the release does, [`dockerfile`] renders or validates the Dockerfile, [`steps`] act through
-//! [`engine`], [`release`] sequences the steps for every service, and [`report`] records the
-//! result. [`ui`] is the only module that prints.
+//! what the release does, [`dockerfile`] renders or validates the Dockerfile, [`pipeline`] sequences
+//! the steps for every service through [`engine`] (the Docker Engine API) and [`registry`], the
+//! test stage's [`checks`] prove the image, and [`report`] records the result. [`commands`] holds
+//! one file per subcommand. [`ui`] is the only module that prints.
 #![warn(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 // Errors are the cold path and carry the manifest text for their snippets; boxing buys nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod build_context;
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod docker_config;
 pub mod dockerfile;
 pub mod engine;
 pub mod error;
 pub mod git;
-pub mod init;
 pub mod interrupt;
+pub mod pipeline;
 pub mod plan;
-pub mod release;
+pub mod registry;
 pub mod report;
-pub mod steps;
 pub mod toolchain;
 pub mod ui;
 pub mod workspace;
@@ -56,14 +59,14 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
         Some(Command::Init) => {
             let ws = Workspace::load(&global.selection())?;
             for package in ws.select(&global.selection(), false)? {
-                let path = init::init(&ws, package)?;
+                let path = commands::init::init(&ws, package)?;
                 shell.status("Adding", format!("[package.metadata.docker] to {path}"));
             }
             Ok(())
         }
         Some(Command::Inspect(inspect)) => block_on(inspect_command(&inspect.image, shell)),
         Some(Command::Prune(prune)) => block_on(prune_command(global, prune.keep, shell)),
-        None => block_on(release::release(global, &args.release, shell)),
+        None => block_on(pipeline::release(global, &args.release, shell)),
         Some(Command::Dockerfile(args)) => dockerfile::dockerfile_command(shell, global, &args),
         Some(Command::Lint(args)) => dockerfile::lint_command(shell, global, &args),
     }
@@ -75,7 +78,7 @@ async fn plan_command(global: &GlobalArgs, shell: &Shell) -> Result<()> {
     let (_, services) = load_services(global, true)?;
     let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
     let known = match engine::Engine::connect().await {
-        Ok(engine) => steps::tag::known_releases(&engine, &repositories).await?,
+        Ok(engine) => crate::pipeline::tag::known_releases(&engine, &repositories).await?,
         Err(e) => {
             shell.warn(format!(
                 "{e}; floating tags are planned as if no release existed yet"
@@ -191,7 +194,7 @@ fn block_on<F: std::future::Future<Output = Result<()>>>(future: F) -> Result<()
 /// `inspect IMAGE`: what an image carries, from its labels and `ENV SHA`.
 pub async fn inspect_command(reference: &str, shell: &Shell) -> Result<()> {
     let engine = engine::Engine::connect().await?;
-    let inspection = steps::inspect::inspect(&engine, reference).await?;
+    let inspection = commands::inspect::inspect(&engine, reference).await?;
     if inspection.revision.is_some() && !inspection.consistent() {
         shell.warn(format!(
             "`{reference}`: ENV SHA ({}) differs from its revision label ({})",
@@ -216,7 +219,7 @@ pub async fn prune_command(global: &GlobalArgs, keep: usize, shell: &Shell) -> R
         .iter()
         .map(|s| (s.config.image.as_str(), s.package.name.as_str()))
         .collect();
-    let pruned = steps::prune::prune(&engine, &managed, keep, shell).await?;
+    let pruned = commands::prune::prune(&engine, &managed, keep, shell).await?;
     match shell.format() {
         MessageFormat::Json => {
             let json = serde_json::to_string_pretty(&pruned).expect("prune results serialize");

@@ -361,7 +361,7 @@ impl Workspace {
         inputs.extend(config.dockerfile.iter().cloned());
         inputs.extend(config.template.iter().cloned());
         if config.strategy == Strategy::Docker {
-            inputs.extend(crate::engine::context::dockerignore_candidates(
+            inputs.extend(crate::build_context::dockerignore_candidates(
                 &config.context,
                 config.dockerfile.as_deref(),
             ));

@@ -1,4 +1,4 @@
-//! The registry client (`engine::registry`) against real registries (Debian's
+//! The registry client (`registry`) against real registries (Debian's
 //! `docker-registry`, see `support::registry`): HTTPS under a test host name with the CA trusted
 //! in `/etc/docker/certs.d`, htpasswd Basic auth, `auth: token` behind the suite's token server
 //! (RS256 JWTs the registry verifies itself), identity tokens, anonymous pull-only tokens, tag
@@ -8,9 +8,9 @@
 
 mod support;
 
-use cargo_docker_release::engine::credentials::Credentials;
-use cargo_docker_release::engine::registry::auth::Challenge;
-use cargo_docker_release::engine::registry::{InsecureRegistries, RegistryClient};
+use cargo_docker_release::docker_config::credentials::Credentials;
+use cargo_docker_release::registry::auth::Challenge;
+use cargo_docker_release::registry::{InsecureRegistries, RegistryClient};
 use support::registry::{Auth, Registry};
 use support::service::block_on;
 

@@ -212,8 +212,8 @@ fn a_failing_build_exits_1_and_tags_nothing() {
 
 #[test]
 fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
+    use cargo_docker_release::build_context as context;
     use cargo_docker_release::engine::build::{BuildJob, Builder};
-    use cargo_docker_release::engine::context;
     use cargo_docker_release::ui::Shell;
     let dir = tempfile::tempdir().unwrap();
     let dockerfile =

@@ -503,7 +503,8 @@ fn a_version_bump_without_its_lock_file_stops_the_release_before_building() {
 
 #[test]
 fn the_users_dockerignore_decides_what_reaches_the_image() {
-    use cargo_docker_release::engine::{Engine, context};
+    use cargo_docker_release::build_context as context;
+    use cargo_docker_release::engine::Engine;
     use cargo_docker_release::ui::Shell;
 
     let images = TestImages::new("dockerignore");

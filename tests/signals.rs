@@ -179,7 +179,7 @@ fn each_signal_during_a_host_check_removes_the_container_and_kills_the_check() {
     );
     assert!(fx.tags().is_empty());
     block_on(async {
-        cargo_docker_release::steps::test::remove_leftovers(&engine().await)
+        cargo_docker_release::checks::remove_leftovers(&engine().await)
             .await
             .unwrap()
     });

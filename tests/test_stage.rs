@@ -1,12 +1,12 @@
 //! The test stage against the real engine: a fixture service in a real git repository, its image
-//! built from `scratch`, and `steps::test::run` called as the release pipeline calls it.
+//! built from `scratch`, and `checks::run` called as the release pipeline calls it.
 
 mod test_stage_support;
 
 use std::time::Duration;
 
+use cargo_docker_release::checks::TestOptions;
 use cargo_docker_release::error::Error;
-use cargo_docker_release::steps::test::TestOptions;
 use test_stage_support::*;
 
 const SERVICE: &str = r#"
@@ -77,7 +77,7 @@ async fn every_kind_of_check_passes_and_junit_lists_each() {
     }
     let xml = std::fs::read_to_string(&junit).unwrap();
     for check in &report.checks {
-        let escaped = cargo_docker_release::steps::test::junit::escape(&check.name);
+        let escaped = cargo_docker_release::report::junit::escape(&check.name);
         assert!(
             xml.contains(&format!("<testcase name=\"{escaped}\"")),
             "{} missing from\n{xml}",
@@ -538,7 +538,7 @@ async fn leftovers_of_dead_runs_are_removed_and_live_ones_kept() {
             .args(["create", "--label", TEST_LABEL, "--label"])
             .arg(format!(
                 "{}=test",
-                cargo_docker_release::steps::test::CONTAINER_LABEL
+                cargo_docker_release::checks::CONTAINER_LABEL
             ))
             .arg("--label")
             .arg(format!("io.cargo-docker-release.owner={owner}"))
@@ -560,7 +560,7 @@ async fn leftovers_of_dead_runs_are_removed_and_live_ones_kept() {
     let engine = cargo_docker_release::engine::Engine::connect()
         .await
         .unwrap();
-    let removed = cargo_docker_release::steps::test::remove_leftovers(&engine)
+    let removed = cargo_docker_release::checks::remove_leftovers(&engine)
         .await
         .unwrap();
     assert!(removed >= 1);
@@ -604,7 +604,7 @@ timeout = "2m"
         let engine = cargo_docker_release::engine::Engine::connect()
             .await
             .unwrap();
-        cargo_docker_release::steps::test::run(
+        cargo_docker_release::checks::run(
             &engine,
             &plan,
             &image,

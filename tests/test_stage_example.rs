@@ -4,7 +4,7 @@
 
 mod test_stage_support;
 
-use cargo_docker_release::steps::test::TestOptions;
+use cargo_docker_release::checks::TestOptions;
 use test_stage_support::*;
 
 /// The test section of `examples/hello/Cargo.toml`, as the README shows it.

@@ -5,8 +5,8 @@ mod test_stage_support;
 
 use std::time::{Duration, Instant};
 
+use cargo_docker_release::checks::TestOptions;
 use cargo_docker_release::error::Error;
-use cargo_docker_release::steps::test::TestOptions;
 use test_stage_support::*;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -30,7 +30,7 @@ timeout = "2m"
         let engine = cargo_docker_release::engine::Engine::connect()
             .await
             .unwrap();
-        cargo_docker_release::steps::test::run(
+        cargo_docker_release::checks::run(
             &engine,
             &plan,
             &image,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::cli::GlobalArgs;
 use crate::error::Result;
-use crate::steps::promote::{self, Registries};
+use crate::pipeline::promote::{self, Registries};
 use crate::ui::Shell;
 use crate::{load_services, make_plan, plan_options};
 

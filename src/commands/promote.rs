@@ -1,10 +1,10 @@
 //! `promote`: the floating tags of every selected service, moved inside the registry in one job
-//! that has built nothing and holds no image (see [`crate::steps::promote`] for the policy).
+//! that has built nothing and holds no image (see [`crate::pipeline::promote`] for the policy).
 
 use crate::cli::{GlobalArgs, MessageFormat};
 use crate::error::{Error, Result};
+use crate::pipeline::promote::{self, PromotionReport, Registries};
 use crate::plan::ImagePlan;
-use crate::steps::promote::{self, PromotionReport, Registries};
 use crate::ui::Shell;
 use crate::{load_services, make_plan, plan_options};
 

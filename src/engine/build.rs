@@ -22,13 +22,13 @@ use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-mod progress;
+use super::progress;
 
 use progress::is_step;
 pub use progress::{BuildEvent, BuildLog, BuildkitProgress, LogLine, step_line};
 
-use super::context::BuildContext;
 use super::{Engine, engine_error};
+use crate::build_context::BuildContext;
 use crate::error::{Error, Result};
 use crate::ui::{Shell, Verbosity};
 
@@ -69,7 +69,7 @@ pub struct BuildJob<'a> {
     /// How the Dockerfile is named in messages (`Dockerfile`, `deploy/Containerfile`).
     pub dockerfile_name: &'a str,
     /// Credentials per registry host for the images the Dockerfile starts `FROM`.
-    pub credentials: BTreeMap<String, super::credentials::Credentials>,
+    pub credentials: BTreeMap<String, crate::docker_config::credentials::Credentials>,
     /// What is built (`orders 1.4.2`), for the progress line.
     pub name: &'a str,
 }
@@ -182,7 +182,12 @@ impl Engine {
         let credentials: HashMap<String, DockerCredentials> = job
             .credentials
             .iter()
-            .map(|(host, c)| (super::credentials::server_address(host), c.for_engine(host)))
+            .map(|(host, c)| {
+                (
+                    crate::docker_config::credentials::server_address(host),
+                    c.for_engine(host),
+                )
+            })
             .collect();
         let mut options = job.options.clone();
         options.version = BuilderVersion::BuilderV1;

@@ -1,6 +1,6 @@
 //! Containers of the test stage: create, start, inspect, exec, logs, file stat and upload, signal,
 //! wait, remove; and finding the tool's leftover containers. Only bollard calls live here; the
-//! policy (what to check, when to give up) is in [`crate::steps::test`].
+//! policy (what to check, when to give up) is in [`crate::checks`].
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -245,7 +245,7 @@ impl Engine {
         mut progress: impl FnMut(&str),
     ) -> Result<Option<String>> {
         use futures_util::StreamExt;
-        let host = super::credentials::registry_host(repo).to_owned();
+        let host = crate::docker_config::credentials::registry_host(repo).to_owned();
         let failed = |message: String| {
             let lower = message.to_ascii_lowercase();
             let help = if lower.contains("auth")
@@ -296,7 +296,7 @@ impl Engine {
                         e,
                     ));
                 }
-                Err(e) => return Err(failed(super::innermost(&e))),
+                Err(e) => return Err(failed(crate::error::innermost(&e))),
             }
         }
         Ok(digest)
@@ -319,7 +319,7 @@ impl Engine {
                 "push",
                 format!(
                     "reading the digest of {reference} back from the registry: {}",
-                    super::innermost(&e)
+                    crate::error::innermost(&e)
                 ),
             )),
         }

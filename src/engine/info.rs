@@ -6,8 +6,8 @@
 //! Engine 29 installs) it is the manifest or index digest itself.
 
 use super::Engine;
-use super::registry::InsecureRegistries;
 use crate::error::Result;
+use crate::registry::InsecureRegistries;
 
 /// How the engine identifies an image it pushes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,20 +10,17 @@
 
 pub mod build;
 pub mod container;
-pub mod context;
-pub mod credentials;
-pub mod docker_context;
-pub mod forward;
 pub mod images;
 pub mod info;
-pub mod registry;
+pub mod progress;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::{API_DEFAULT_VERSION, Docker};
 
-use crate::error::{Error, Result};
+use crate::docker_config::host::{DEFAULT_HOST, Endpoint, Published, endpoint_from};
+use crate::error::{Error, Result, innermost};
 
 /// Seconds any single request may wait for the engine's answer to begin (a build's answer starts
 /// once the context is received). Streamed answers (build output, exec output, pushes) have no
@@ -31,8 +28,6 @@ use crate::error::{Error, Result};
 const REQUEST_TIMEOUT_SECS: u64 = 120;
 /// How long the first ping may take before the engine counts as unreachable.
 const PING_TIMEOUT: Duration = Duration::from_secs(15);
-/// The docker CLI's default on Linux.
-const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 /// A connection to the Docker engine, checked to answer.
 #[derive(Debug, Clone)]
@@ -44,156 +39,7 @@ pub struct Engine {
     ssh: Option<String>,
 }
 
-/// Where the engine publishes test containers' ports and where this host reaches them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    /// The engine host's address the ports are bound to (`127.0.0.1` for a local engine; every
-    /// address, `0.0.0.0`, for a remote one, which this host reaches from the outside).
-    pub bind_ip: String,
-    /// The address this host connects to: loopback for a local engine, the engine host's
-    /// address (`DOCKER_HOST`'s host) for a remote one.
-    pub host: String,
-}
-
 impl Endpoint {
-    /// Where test containers are published, from where the engine is: a unix socket or a
-    /// loopback address is this host; any other address is the engine host's, so ports are bound
-    /// to all its addresses and reached at that one.
-    pub fn published(&self) -> Published {
-        let local = Published {
-            bind_ip: "127.0.0.1".into(),
-            host: "127.0.0.1".into(),
-        };
-        let addr = match self {
-            // An ssh engine publishes on its own loopback; the test stage forwards the ports
-            // (`crate::engine::forward`) and reaches them on this host's.
-            Endpoint::Unix(_) | Endpoint::Ssh(_) => return local,
-            Endpoint::Tcp(addr) | Endpoint::Tls { addr, .. } => addr,
-        };
-        let host = match addr.rsplit_once(':') {
-            Some((h, p)) if p.parse::<u16>().is_ok() => h,
-            _ => addr.as_str(),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if loopback {
-            local
-        } else {
-            Published {
-                bind_ip: "0.0.0.0".into(),
-                host: host.to_owned(),
-            }
-        }
-    }
-}
-
-/// Where the engine is and how to talk to it, from the environment (as the docker CLI reads it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    /// A Unix socket path.
-    Unix(String),
-    /// Plain HTTP over TCP, `host:port`.
-    Tcp(String),
-    /// SSH to the engine host, `[user@]host[:port]`: the engine's socket through `ssh` (the
-    /// OpenSSH client and its config), and test ports reached through forwarded ports.
-    Ssh(String),
-    /// TCP with TLS: the address and the directory holding `ca.pem`, `cert.pem`, `key.pem`.
-    Tls {
-        /// `host:port`.
-        addr: String,
-        /// `DOCKER_CERT_PATH`, else `~/.docker`.
-        cert_path: PathBuf,
-    },
-}
-
-/// Reads `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` the way the docker CLI does.
-///
-/// `get` is the environment lookup, so the rules are tested without touching the process env.
-pub fn endpoint_from(get: impl Fn(&str) -> Option<String>) -> Result<Endpoint> {
-    let get = |k: &str| get(k).filter(|v| !v.is_empty());
-    let host = get("DOCKER_HOST").unwrap_or_else(|| DEFAULT_HOST.to_owned());
-    let tls = get("DOCKER_TLS_VERIFY").is_some();
-    let bad = |why: &str| {
-        Error::usage(
-            format!("DOCKER_HOST `{host}` {why}"),
-            Some(
-                "use unix:///path/to/docker.sock, tcp://HOST:PORT (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS) or ssh://[USER@]HOST"
-                    .to_owned(),
-            ),
-        )
-    };
-    if let Some(path) = host.strip_prefix("unix://") {
-        if path.is_empty() {
-            return Err(bad("names no socket"));
-        }
-        return Ok(Endpoint::Unix(path.to_owned()));
-    }
-    if let Some(target) = host.strip_prefix("ssh://") {
-        let target = target.trim_end_matches('/');
-        if target.is_empty() || target.contains('/') {
-            return Err(bad("names no ssh host (use ssh://[user@]host)"));
-        }
-        if target
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            // bollard hands the whole `host:port` to ssh as the host name.
-            return Err(Error::usage(
-                format!("DOCKER_HOST `{host}`: a port in an ssh:// engine address is not supported"),
-                Some(
-                    "name the port in your ssh config (`Host build` / `HostName …` / `Port …`) and use ssh://[user@]build"
-                        .to_owned(),
-                ),
-            ));
-        }
-        return Ok(Endpoint::Ssh(target.to_owned()));
-    }
-    let addr = host
-        .strip_prefix("tcp://")
-        .or_else(|| host.strip_prefix("http://"))
-        .or_else(|| host.strip_prefix("https://"));
-    let Some(addr) = addr else {
-        return Err(bad("is not supported"));
-    };
-    let addr = addr.trim_end_matches('/');
-    if addr.is_empty() {
-        return Err(bad("names no address"));
-    }
-    // The CLI's default port: 2376 with TLS, 2375 without.
-    let addr = if addr
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        addr.to_owned()
-    } else if tls {
-        format!("{addr}:2376")
-    } else {
-        format!("{addr}:2375")
-    };
-    if tls || host.starts_with("https://") {
-        let cert_path = get("DOCKER_CERT_PATH")
-            .map(PathBuf::from)
-            .or_else(|| get("HOME").map(|h| Path::new(&h).join(".docker")))
-            .unwrap_or_else(|| PathBuf::from(".docker"));
-        return Ok(Endpoint::Tls { addr, cert_path });
-    }
-    Ok(Endpoint::Tcp(addr))
-}
-
-impl Endpoint {
-    /// The address as people write it, for messages.
-    pub fn display(&self) -> String {
-        match self {
-            Endpoint::Unix(p) => format!("unix://{p}"),
-            Endpoint::Tcp(a) => format!("tcp://{a}"),
-            Endpoint::Ssh(t) => format!("ssh://{t}"),
-            Endpoint::Tls { addr, .. } => format!("tcp://{addr} (TLS)"),
-        }
-    }
-
     fn client(&self) -> Result<Docker> {
         let version = API_DEFAULT_VERSION;
         let refused = |e: bollard::errors::Error| {
@@ -257,7 +103,8 @@ impl Engine {
         let env = |k: &str| std::env::var(k).ok();
         let (endpoint, source) = if std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty()) {
             (endpoint_from(env)?, "DOCKER_HOST".to_owned())
-        } else if let Some((name, endpoint)) = docker_context::current_context(env)? {
+        } else if let Some((name, endpoint)) = crate::docker_config::context::current_context(env)?
+        {
             (endpoint, format!("docker context `{name}`"))
         } else {
             (endpoint_from(env)?, "the default".to_owned())
@@ -361,32 +208,6 @@ fn connection_why(e: &bollard::errors::Error) -> String {
         format!("closed the connection ({cause})")
     } else {
         format!("cannot be reached ({cause})")
-    }
-}
-
-/// The most specific cause of an error, on one line (hyper wraps the OS error several times).
-pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    let last = parts.last().cloned().unwrap_or_default().replace('\n', " ");
-    // "Connection refused (os error 111)" -> "connection refused"
-    let last = match last.rfind(" (os error ") {
-        Some(i) if last.ends_with(')') => last[..i].to_owned(),
-        _ => last,
-    };
-    let mut chars = last.chars();
-    match chars.next() {
-        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
-            first.to_lowercase().chain(chars).collect()
-        }
-        _ => last,
     }
 }
 

@@ -8,11 +8,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cargo_docker_release::checks::{TestOptions, TestReport};
 use cargo_docker_release::cli::Cli;
 use cargo_docker_release::engine::Engine;
 use cargo_docker_release::error::{Error, Result};
 use cargo_docker_release::plan::{ImagePlan, KnownReleases};
-use cargo_docker_release::steps::test::{TestOptions, TestReport};
 use cargo_docker_release::ui::Shell;
 use clap::Parser;
 
@@ -345,8 +345,7 @@ pub async fn run_stage(fx: &Fixture, options: &TestOptions) -> (Result<TestRepor
         .expect("the Docker engine must be running");
     let started = Instant::now();
     let result =
-        cargo_docker_release::steps::test::run(&engine, &fx.plan, &fx.image_id, options, &shell())
-            .await;
+        cargo_docker_release::checks::run(&engine, &fx.plan, &fx.image_id, options, &shell()).await;
     (result, started.elapsed())
 }
 
@@ -358,7 +357,7 @@ pub async fn run_stage_with_report(
     let engine = Engine::connect()
         .await
         .expect("the Docker engine must be running");
-    cargo_docker_release::steps::test::run_with_report(
+    cargo_docker_release::checks::run_with_report(
         &engine,
         &fx.plan,
         &fx.image_id,

@@ -9,9 +9,9 @@
 //! failure, timeout and Ctrl-C (kept on failure with `--keep-on-failure`). Every check's result and
 //! duration goes to the [`Shell`], the [`TestReport`] and, when asked, a JUnit file.
 
-mod checks;
-pub mod http;
-pub mod junit;
+mod exec;
+pub mod forward;
+pub mod http_client;
 mod ready;
 mod structure;
 
@@ -216,7 +216,7 @@ struct Session<'a> {
     /// Container port -> published loopback port.
     ports: BTreeMap<u16, u16>,
     /// The ports forwarded from an ssh engine's host, while the container runs.
-    forwards: Option<crate::engine::forward::PortForwards>,
+    forwards: Option<crate::checks::forward::PortForwards>,
     /// The check running now, named when the deadline or Ctrl-C interrupts it.
     current: Option<String>,
     /// `--keep-on-failure`.
@@ -385,7 +385,7 @@ impl Session<'_> {
         if let Some(target) = self.engine.ssh_target() {
             // An ssh engine published them on its own loopback: reach them through ssh.
             let (forwards, local) =
-                crate::engine::forward::PortForwards::open(target, &self.ports).await?;
+                crate::checks::forward::PortForwards::open(target, &self.ports).await?;
             self.forwards = Some(forwards);
             self.ports = local;
         }
@@ -577,8 +577,11 @@ impl Session<'_> {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Error::io(format!("cannot create {dir}"), e))?;
             }
-            std::fs::write(path, junit::render(&self.plan.package, &self.report))
-                .map_err(|e| Error::io(format!("cannot write the JUnit report {path}"), e))?;
+            std::fs::write(
+                path,
+                crate::report::junit::render(&self.plan.package, &self.report),
+            )
+            .map_err(|e| Error::io(format!("cannot write the JUnit report {path}"), e))?;
         }
         match outcome {
             Err(Outcome::Interrupted) => return Err(Error::Interrupted),

@@ -9,9 +9,9 @@ use semver::Version;
 
 use super::*;
 use crate::config::{ManifestSource, PackageFacts, resolve};
-use crate::engine::registry::DOCKER_MANIFEST;
 use crate::git::Revision;
 use crate::plan::{PackageInput, PlanOptions, plan_image};
+use crate::registry::DOCKER_MANIFEST;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const OLD_SHA: &str = "fedcba9876543210fedcba9876543210fedcba98";
@@ -32,7 +32,7 @@ struct FakeRegistry {
 impl FakeRegistry {
     fn manifest_of(&self, package: &str, version: &str, sha: &str) -> Manifest {
         let config =
-            crate::engine::registry::sha256_digest(format!("{package}-{version}-{sha}").as_bytes());
+            crate::registry::sha256_digest(format!("{package}-{version}-{sha}").as_bytes());
         let body = format!(
             r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{{"digest":"{config}"}},"layers":[]}}"#
         );

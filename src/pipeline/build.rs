@@ -11,19 +11,19 @@ use bollard::query_parameters::BuildImageOptions;
 use camino::Utf8PathBuf;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::build_context::{self, BuildContext};
 use crate::config::Strategy;
+use crate::docker_config::credentials::{self, Credentials, DockerConfig};
 use crate::dockerfile::lint;
 use crate::dockerfile::{DockerfileSource, Rendered};
 use crate::engine::Engine;
 use crate::engine::build::{BuildJob, Builder};
-use crate::engine::context::{self, BuildContext};
-use crate::engine::credentials::{self, Credentials, DockerConfig};
 use crate::engine::images::ImageStore;
 use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, LABEL_PACKAGE, OCI};
 use crate::ui::Shell;
 
-mod builder;
+use super::builder;
 
 pub use builder::{BuilderChoice, check_syntax, choose_builder, docker_buildkit_env};
 
@@ -186,12 +186,16 @@ pub async fn build(
     let (context, binary) = match plan.config.strategy {
         Strategy::Host => {
             let binary = cargo_build(plan, cargo_flags, shell).await?;
-            let ctx =
-                context::host_context(&rendered.dockerfile, &plan.config.bin, &binary, mtime)?;
+            let ctx = build_context::host_context(
+                &rendered.dockerfile,
+                &plan.config.bin,
+                &binary,
+                mtime,
+            )?;
             (ctx, Some(binary))
         }
         Strategy::Docker => {
-            let ctx = context::service_context(
+            let ctx = build_context::service_context(
                 &plan.config.context,
                 &rendered.dockerignore,
                 plan.config.dockerfile.as_deref(),
@@ -762,7 +766,12 @@ mod tests {
 
     #[test]
     fn cargo_always_builds_from_the_lock_file() {
-        let plan = crate::steps::tests_support::image_plan("acme/app", "1.0.0", "c", vec![]);
+        let plan = crate::pipeline::test_stage::tests_support::image_plan(
+            "acme/app",
+            "1.0.0",
+            "c",
+            vec![],
+        );
         let count = |flags: &[&str]| {
             let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
             let args = cargo_args(&plan, &flags);
@@ -835,8 +844,13 @@ mod tests {
     #[test]
     fn an_image_is_reused_only_for_the_same_clean_revision_package_and_dockerfile() {
         let rev = "cccccccccccccccccccccccccccccccccccccccc";
-        let mut plan = crate::steps::tests_support::image_plan("acme/app", "1.0.0", rev, vec![]);
-        let store = crate::steps::tag::fake::FakeStore::default().with_image(
+        let mut plan = crate::pipeline::test_stage::tests_support::image_plan(
+            "acme/app",
+            "1.0.0",
+            rev,
+            vec![],
+        );
+        let store = crate::pipeline::tag::fake::FakeStore::default().with_image(
             "sha256:built",
             &[
                 ("org.opencontainers.image.revision", rev),
@@ -870,7 +884,12 @@ mod tests {
     #[test]
     fn feature_flags_are_build_inputs_and_no_flags_keep_the_old_digest() {
         let rev = "cccccccccccccccccccccccccccccccccccccccc";
-        let mut plan = crate::steps::tests_support::image_plan("acme/app", "1.0.0", rev, vec![]);
+        let mut plan = crate::pipeline::test_stage::tests_support::image_plan(
+            "acme/app",
+            "1.0.0",
+            rev,
+            vec![],
+        );
         let args = BTreeMap::new();
         let plain = inputs_digest("FROM scratch\n", &digest_inputs(&plan, &args));
         assert_eq!(plain, inputs_digest("FROM scratch\n", &args));

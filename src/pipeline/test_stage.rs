@@ -1,20 +1,12 @@
 //! Release steps driven by the plan: build, test, tag, push; and the `inspect` and `prune`
 //! commands that read and tidy what releases left in the engine.
 
-pub mod build;
-pub mod inspect;
-pub mod promote;
-pub mod prune;
-pub mod push;
-pub mod tag;
-pub mod test;
-
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::plan::ImagePlan;
 use crate::ui::Shell;
 
-pub use test::TestReport;
+pub use crate::checks::TestReport;
 
 /// How the pipeline wants the test stage to behave.
 #[derive(Debug, Clone, Default)]
@@ -47,7 +39,7 @@ pub fn junit_path_for(
     path.with_file_name(name)
 }
 
-/// Runs the test stage on `image_id`: the one call from the pipeline into [`mod@test`].
+/// Runs the test stage on `image_id`: the one call from the pipeline into [`crate::checks`].
 ///
 /// Returns the stage's report whether or not it passed, and the failure (exit 1: the image gets
 /// no tag) when it did not.
@@ -58,7 +50,7 @@ pub async fn run_tests(
     options: &TestStageOptions,
     shell: &Shell,
 ) -> (TestReport, Result<()>) {
-    let options = test::TestOptions {
+    let options = crate::checks::TestOptions {
         keep_on_failure: options.keep_on_failure,
         junit: options
             .junit
@@ -66,7 +58,7 @@ pub async fn run_tests(
             .map(|p| junit_path_for(p, &plan.package, options.several_services)),
         interrupt: options.interrupt.clone(),
     };
-    test::run_with_report(engine, plan, image_id, &options, shell).await
+    crate::checks::run_with_report(engine, plan, image_id, &options, shell).await
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ impl Inspection {
         line("source", show(&self.source));
         line("created", show(&self.created));
         line("build", show(&self.build));
-        line("size", crate::steps::build::human_bytes(self.size));
+        line("size", crate::pipeline::build::human_bytes(self.size));
         line(
             "tags",
             if self.tags.is_empty() {
@@ -102,7 +102,7 @@ pub async fn inspect(store: &impl ImageStore, reference: &str) -> Result<Inspect
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::tag::fake::FakeStore;
+    use crate::pipeline::tag::fake::FakeStore;
 
     #[test]
     fn inspect_reads_labels_env_and_every_tag_of_the_id() {

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use super::{CheckResult, Session, http};
+use super::{CheckResult, Session, http_client as http};
 use crate::error::{Error, Result};
 
 /// Time between two rounds of readiness checks.

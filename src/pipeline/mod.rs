@@ -1,15 +1,20 @@
 //! The pipeline driver: for every selected service, in order and concurrently up to `--jobs`,
 //! dockerfile -> build -> test; then tag (and push) only when every service passed; then the
-//! report. The steps themselves live in [`crate::steps`]; this module only sequences them.
+//! report. The steps are its submodules; this module only sequences them.
+
+pub mod build;
+mod builder;
+pub mod promote;
+pub mod push;
+pub mod tag;
+pub mod test_stage;
 
 use crate::cli::{GlobalArgs, MessageFormat, ReleaseArgs};
 use crate::error::{self, Result};
 use crate::interrupt::Interrupt;
 use crate::plan::{self, KnownReleases};
 use crate::ui::Shell;
-use crate::{
-    dockerfile, engine, load_services, make_plan, plan_options, print_plan, report, steps,
-};
+use crate::{dockerfile, engine, load_services, make_plan, plan_options, print_plan, report};
 
 /// The whole release: engine -> plan (with the engine's known releases) -> for each service
 /// dockerfile -> build -> test -> then tags on every image that passed -> report.
@@ -37,7 +42,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         Err(e) => return Err(e),
     };
     let mut known = match &engine {
-        Some(engine) => steps::tag::known_releases(engine, &repositories).await?,
+        Some(engine) => tag::known_releases(engine, &repositories).await?,
         None => KnownReleases::new(),
     };
     // With --push the registry's releases decide the forward-only rule; a registry that refuses
@@ -47,7 +52,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             Some(engine) => engine.push_facts().await?,
             None => engine::info::PushFacts::default(),
         };
-        let connected = match steps::push::Pusher::connect(&facts, &repositories).await {
+        let connected = match push::Pusher::connect(&facts, &repositories).await {
             Ok(mut pusher) => pusher.known_releases(&mut known).await.map(|()| pusher),
             Err(e) => Err(e),
         };
@@ -66,9 +71,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     };
     let mut plan = make_plan(&services, &known, &plan_options(global))?;
     if release.stage == Some(crate::cli::Stage::Immutable) {
-        plan.images
-            .iter_mut()
-            .for_each(steps::promote::immutable_stage);
+        plan.images.iter_mut().for_each(promote::immutable_stage);
     }
     if release.dry_run {
         return print_plan(shell, &plan);
@@ -87,7 +90,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         }
     }
     let plans: Vec<&plan::ImagePlan> = plan.images.iter().collect();
-    steps::tag::preflight(&engine, &plans, release.force).await?;
+    tag::preflight(&engine, &plans, release.force).await?;
     // A service the registry already holds whole from this revision is done (a retried job).
     let mut in_registry: Vec<Option<String>> = vec![None; plans.len()];
     if let Some(pusher) = &mut pusher {
@@ -98,7 +101,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             }
         }
     }
-    let leftovers = steps::test::remove_leftovers(&engine).await?;
+    let leftovers = crate::checks::remove_leftovers(&engine).await?;
     if leftovers > 0 {
         shell.status(
             "Removed",
@@ -112,7 +115,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
         .unwrap_or(1)
         .max(1);
-    let test_options = steps::TestStageOptions {
+    let test_options = test_stage::TestStageOptions {
         keep_on_failure: release.keep_on_failure,
         junit: release.junit.clone(),
         several_services: plans.len() > 1,
@@ -168,8 +171,8 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
             failure = error;
         } else {
             let tagging = async {
-                steps::tag::check_conflicts(&engine, &released, release.force).await?;
-                steps::tag::apply_tags(&engine, &released, all_passed, shell).await
+                tag::check_conflicts(&engine, &released, release.force).await?;
+                tag::apply_tags(&engine, &released, all_passed, shell).await
             };
             let tagged = engine.supervised("tag", tagging).await;
             let tag_ms = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
@@ -209,7 +212,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         let tags = run.tags.take().unwrap_or_else(|| {
             plan.tags
                 .iter()
-                .map(|t| steps::tag::TagOutcome {
+                .map(|t| tag::TagOutcome {
                     name: t.name.clone(),
                     kind: t.kind,
                     planned: t.applied,
@@ -295,10 +298,10 @@ struct ServiceRun {
     reused: bool,
     builder: Option<engine::build::Builder>,
     context_bytes: u64,
-    tests: Option<steps::TestReport>,
-    tags: Option<Vec<steps::tag::TagOutcome>>,
+    tests: Option<test_stage::TestReport>,
+    tags: Option<Vec<tag::TagOutcome>>,
     pushed: Vec<String>,
-    push: Vec<steps::push::TagPush>,
+    push: Vec<push::TagPush>,
     digest: Option<String>,
     timings: report::StepTimings,
     error: Option<error::Error>,
@@ -310,7 +313,7 @@ impl ServiceRun {
         let tags = plan
             .tags
             .iter()
-            .map(|t| steps::tag::TagOutcome {
+            .map(|t| tag::TagOutcome {
                 name: t.name.clone(),
                 kind: t.kind,
                 planned: t.applied,
@@ -337,7 +340,7 @@ impl ServiceRun {
 #[derive(Debug, Default)]
 struct Pushed {
     tags: Vec<String>,
-    push: Vec<steps::push::TagPush>,
+    push: Vec<push::TagPush>,
     digest: Option<String>,
     push_ms: u64,
 }
@@ -358,18 +361,18 @@ fn plan_part(plan: &plan::ImagePlan, floating: bool) -> plan::ImagePlan {
 /// error that stopped it.
 async fn tag_and_push(
     engine: &engine::Engine,
-    pusher: &steps::push::Pusher,
+    pusher: &push::Pusher,
     released: &[(&plan::ImagePlan, &str)],
     force: bool,
     shell: &Shell,
 ) -> (
-    Option<Vec<Vec<steps::tag::TagOutcome>>>,
+    Option<Vec<Vec<tag::TagOutcome>>>,
     Vec<Pushed>,
     Option<error::Error>,
 ) {
     let mut pushed: Vec<Pushed> = released.iter().map(|_| Pushed::default()).collect();
     let checking = async {
-        steps::tag::check_conflicts(engine, released, force).await?;
+        tag::check_conflicts(engine, released, force).await?;
         pusher.check_conflicts(released, force, shell)
     };
     let checked = engine.supervised("push", checking).await;
@@ -395,10 +398,10 @@ async fn tag_and_push(
         v.iter().map(|(p, id)| (p, id.as_str())).collect()
     }
     // Outcomes of the whole plan from the two parts; a floating part not applied is held back.
-    let merge = |fixed_out: &[Vec<steps::tag::TagOutcome>],
-                 floating_out: Option<&[Vec<steps::tag::TagOutcome>]>,
+    let merge = |fixed_out: &[Vec<tag::TagOutcome>],
+                 floating_out: Option<&[Vec<tag::TagOutcome>]>,
                  why: &str|
-     -> Vec<Vec<steps::tag::TagOutcome>> {
+     -> Vec<Vec<tag::TagOutcome>> {
         released
             .iter()
             .enumerate()
@@ -412,7 +415,7 @@ async fn tag_and_push(
                             Some(&fixed_out[i])
                         };
                         from.and_then(|o| o.iter().find(|x| x.name == t.name).cloned())
-                            .unwrap_or_else(|| steps::tag::TagOutcome {
+                            .unwrap_or_else(|| tag::TagOutcome {
                                 name: t.name.clone(),
                                 kind: t.kind,
                                 planned: t.applied,
@@ -435,7 +438,7 @@ async fn tag_and_push(
     let fixed_out = match engine
         .supervised(
             "tag",
-            steps::tag::apply_tags(engine, &as_refs(&fixed), true, shell),
+            tag::apply_tags(engine, &as_refs(&fixed), true, shell),
         )
         .await
     {
@@ -451,7 +454,7 @@ async fn tag_and_push(
     let floating_out = match engine
         .supervised(
             "tag",
-            steps::tag::apply_tags(engine, &as_refs(&floating), true, shell),
+            tag::apply_tags(engine, &as_refs(&floating), true, shell),
         )
         .await
     {
@@ -470,7 +473,7 @@ async fn tag_and_push(
 /// and reads the digest back; the first digest a service gets is its report's.
 async fn push_part(
     engine: &engine::Engine,
-    pusher: &steps::push::Pusher,
+    pusher: &push::Pusher,
     part: &[(plan::ImagePlan, String)],
     pushed: &mut [Pushed],
     shell: &Shell,
@@ -499,7 +502,7 @@ async fn service_run(
     plan: &plan::ImagePlan,
     in_registry: Option<&str>,
     cargo_flags: &[String],
-    test_options: &steps::TestStageOptions,
+    test_options: &test_stage::TestStageOptions,
     mut interrupt: Interrupt,
     shell: &Shell,
 ) -> ServiceRun {
@@ -531,7 +534,7 @@ async fn service_run(
     run.timings.dockerfile_ms = step.elapsed().as_millis() as u64;
     let build = engine.supervised(
         "build",
-        steps::build::build(engine, plan, &rendered, cargo_flags, shell),
+        build::build(engine, plan, &rendered, cargo_flags, shell),
     );
     let built = tokio::select! {
         built = build => built,
@@ -566,7 +569,7 @@ async fn service_run(
     }
     let step = std::time::Instant::now();
     let (report, passed) =
-        steps::run_tests(engine, plan, &built.image_id, test_options, shell).await;
+        test_stage::run_tests(engine, plan, &built.image_id, test_options, shell).await;
     run.tests = Some(report);
     run.error = passed.err();
     run.timings.test_ms = step.elapsed().as_millis() as u64;

@@ -13,7 +13,7 @@ use http_body_util::Full;
 use serde::Deserialize;
 
 use super::transport::Http;
-use crate::engine::credentials::Credentials;
+use crate::docker_config::credentials::Credentials;
 
 /// What the registry asked for at `/v2/`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The JUnit XML report of the test stage (one `<testsuite>`, one `<testcase>` per check), as CI
 //! systems read it. Hand-written: the format is small, and escaping is the only subtle part.
 
-use super::TestReport;
+use crate::checks::TestReport;
 
 /// Renders `report` as JUnit XML; `suite` names the test suite (e.g. the package).
 pub fn render(suite: &str, report: &TestReport) -> String {
@@ -77,8 +77,8 @@ pub fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::CheckResult;
     use super::*;
+    use crate::checks::CheckResult;
 
     #[test]
     fn escapes_everything_that_could_break_the_document() {

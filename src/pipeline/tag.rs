@@ -76,7 +76,7 @@ pub async fn preflight(store: &impl ImageStore, plans: &[&ImagePlan], force: boo
                 if revision.map(String::as_str) != Some(plan.revision.as_str()) {
                     conflicts.push(format!(
                         "{reference} is image {} from revision {}",
-                        crate::steps::build::short_id(&existing.id),
+                        crate::pipeline::build::short_id(&existing.id),
                         revision.map_or("(unknown)", |r| &r[..r.len().min(12)])
                     ));
                 }
@@ -101,8 +101,8 @@ pub async fn check_conflicts(
             {
                 conflicts.push(format!(
                     "{reference} is image {}, not the tested {}",
-                    crate::steps::build::short_id(&existing.id),
-                    crate::steps::build::short_id(image_id)
+                    crate::pipeline::build::short_id(&existing.id),
+                    crate::pipeline::build::short_id(image_id)
                 ));
             }
         }
@@ -351,7 +351,7 @@ mod tests {
             kind: TagKind::Latest,
             reason: "latest".into(),
         });
-        crate::steps::tests_support::image_plan(image, version, revision, tags)
+        crate::pipeline::test_stage::tests_support::image_plan(image, version, revision, tags)
     }
 
     fn run<F: std::future::Future>(f: F) -> F::Output {

@@ -1,12 +1,12 @@
 //! [`ManifestStore`] over the registries of the selected images: one authenticated client per
-//! host ([`crate::engine::registry::RegistryClient`]), each image mapped to its repository.
+//! host ([`crate::registry::RegistryClient`]), each image mapped to its repository.
 
 use std::collections::BTreeMap;
 
 use super::{Manifest, ManifestStore};
-use crate::engine::credentials::{self, DockerConfig};
-use crate::engine::registry::{InsecureRegistries, RegistryClient};
+use crate::docker_config::credentials::{self, DockerConfig};
 use crate::error::{Error, Result};
+use crate::registry::{InsecureRegistries, RegistryClient};
 
 /// The registries of a promotion.
 #[derive(Debug)]

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use self::auth::{Challenge, TokenError, Tokens};
 pub use self::transport::{CERTS_D, InsecureRegistries};
 use self::transport::{Http, Response};
-use super::credentials::Credentials;
+use crate::docker_config::credentials::Credentials;
 use crate::error::{Error, Result};
 
 pub(crate) const USER_AGENT: &str = concat!("cargo-docker-release/", env!("CARGO_PKG_VERSION"));

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 
-use super::{CheckResult, Session, http};
+use super::{CheckResult, Session, http_client as http};
 use crate::config::{
     CargoCheck, ExecCheck, HostCheck, HttpProbe, OutputExpectations, ShutdownCheck,
 };

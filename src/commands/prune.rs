@@ -100,7 +100,7 @@ pub async fn prune(
                         "Removed",
                         format!(
                             "untagged build {} of {package}",
-                            crate::steps::build::short_id(&id)
+                            crate::pipeline::build::short_id(&id)
                         ),
                     );
                     pruned.images.push(id);
@@ -109,7 +109,7 @@ pub async fn prune(
             }
         }
     }
-    pruned.containers = crate::steps::test::remove_leftovers(engine).await?;
+    pruned.containers = crate::checks::remove_leftovers(engine).await?;
     if pruned.containers > 0 {
         shell.status(
             "Removed",

@@ -183,12 +183,12 @@ impl Http {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| super::super::innermost(&e))?;
+                .map_err(|e| crate::error::innermost(&e))?;
             let (parts, body) = response.into_parts();
             let body = body
                 .collect()
                 .await
-                .map_err(|e| super::super::innermost(&e))?
+                .map_err(|e| crate::error::innermost(&e))?
                 .to_bytes();
             Ok(Response {
                 status: parts.status,

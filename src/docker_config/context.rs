@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Endpoint, endpoint_from};
+use super::host::{Endpoint, endpoint_from};
 use crate::error::{Error, Result};
 
 /// The current context's name and endpoint; `None` for the `default` context (the CLI's own

@@ -1,7 +1,7 @@
 //! The push step (`--push`): the registry is the source of truth for the release.
 //!
 //! Before anything is built: every registry is pinged and authenticated
-//! ([`crate::engine::registry`]), its tags are the known releases of the forward-only rule, and
+//! ([`crate::registry`]), its tags are the known releases of the forward-only rule, and
 //! an immutable tag (`X.Y.Z`, the SHA tag, immutable extra tags) that already exists there from
 //! another revision is a conflict (exit 2) unless `--force`, which warns naming the image it
 //! replaces. A service whose whole release the registry already holds from this revision (a
@@ -16,13 +16,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use semver::Version;
 use serde::Serialize;
 
+use crate::docker_config::credentials::{self, Credentials, DockerConfig};
 use crate::engine::Engine;
-use crate::engine::credentials::{self, Credentials, DockerConfig};
 use crate::engine::info::{ImageStore, PushFacts};
-use crate::engine::registry::{Manifest, RegistryClient};
 use crate::error::{Error, Result};
+use crate::pipeline::build::short_id;
 use crate::plan::{ImagePlan, KnownReleases, OCI};
-use crate::steps::build::short_id;
+use crate::registry::{Manifest, RegistryClient};
 use crate::ui::Shell;
 
 /// What the push did for one tag (in the report).

@@ -24,9 +24,9 @@ use futures_util::StreamExt;
 use semver::Version;
 use serde::Serialize;
 
-pub use crate::engine::registry::Manifest;
 use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, KnownReleases, LABEL_CI_RUN, OCI, TagKind};
+pub use crate::registry::Manifest;
 use crate::ui::Shell;
 
 /// What promotion needs from a registry, addressed by full image name (`host/repo`).

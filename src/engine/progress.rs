@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use bollard::moby::buildkit::v1::StatusResponse;
 
-use super::FAILURE_LOG_LINES;
+use super::build::FAILURE_LOG_LINES;
 use crate::dockerfile::lint::{self, Instruction};
 
 /// The classic builder's output, split into Dockerfile steps.

@@ -1,6 +1,8 @@
 //! The release report (JSON, `target/docker-release/report.json`, and on stdout with
 //! `--message-format json`) and the human summary at the end of a release.
 
+pub mod junit;
+
 use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -8,9 +10,9 @@ use serde::Serialize;
 
 use crate::engine::build::Builder;
 use crate::error::{Error, Result};
-use crate::steps::TestReport;
-use crate::steps::build::{human_bytes, short_id};
-use crate::steps::tag::TagOutcome;
+use crate::pipeline::build::{human_bytes, short_id};
+use crate::pipeline::tag::TagOutcome;
+use crate::pipeline::test_stage::TestReport;
 
 /// Everything one release did.
 #[derive(Debug, Clone, Serialize)]
@@ -69,7 +71,7 @@ pub struct ServiceReport {
     pub pushed: Vec<String>,
     /// Per pushed tag: the digest the registry serves and whether it was verified to be the
     /// tested image (and what `--force` replaced).
-    pub push: Vec<crate::steps::push::TagPush>,
+    pub push: Vec<crate::pipeline::push::TagPush>,
     /// The manifest digest the registry serves for the pushed tags (checked to be the tested
     /// image: its config digest is [`Self::image_id`]).
     pub digest: Option<String>,

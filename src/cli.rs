@@ -1,7 +1,11 @@
-//! The command line: clap derive, wrapped so that `cargo docker-release …` works.
+//! The command line: clap derive, wrapped so that `cargo docker-release …` works, and the one
+//! place that dispatches a parsed command line to its command in [`crate::commands`].
 
-use camino::Utf8PathBuf;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands::{self, GlobalArgs};
+use crate::error::Result;
+use crate::ui::Shell;
 
 /// Cargo runs `cargo-docker-release docker-release …` for `cargo docker-release …`.
 #[derive(Debug, Parser)]
@@ -31,240 +35,52 @@ pub struct DockerRelease {
     pub global: GlobalArgs,
     /// Options of the release itself.
     #[command(flatten)]
-    pub release: ReleaseArgs,
-}
-
-/// Options that apply to every command, cargo-style.
-#[derive(Debug, Args, Clone, Default)]
-#[command(next_help_heading = "Package Selection")]
-pub struct GlobalArgs {
-    /// Path to Cargo.toml
-    #[arg(long, value_name = "PATH", global = true)]
-    pub manifest_path: Option<Utf8PathBuf>,
-    /// Package(s) to release (repeatable)
-    #[arg(short, long = "package", value_name = "SPEC", global = true)]
-    pub package: Vec<String>,
-    /// Release every workspace member with a [package.metadata.docker] section
-    #[arg(long, global = true)]
-    pub workspace: bool,
-    /// Exclude packages from --workspace
-    #[arg(long, value_name = "SPEC", global = true, requires = "workspace")]
-    pub exclude: Vec<String>,
-    /// Use verbose output (-vv very verbose: full build logs)
-    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Output")]
-    pub verbose: u8,
-    /// Do not print cargo log messages
-    #[arg(
-        short,
-        long,
-        global = true,
-        conflicts_with = "verbose",
-        help_heading = "Output"
-    )]
-    pub quiet: bool,
-    /// Coloring
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, help_heading = "Output")]
-    pub color: ColorChoice,
-    /// Output format for machine-readable results on stdout
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human, global = true, help_heading = "Output")]
-    pub message_format: MessageFormat,
-    /// Assert that Cargo.lock will remain unchanged
-    #[arg(long, global = true, help_heading = "Manifest Options")]
-    pub locked: bool,
-    /// Run without accessing the network
-    #[arg(long, global = true, help_heading = "Manifest Options")]
-    pub offline: bool,
-    /// Equivalent to specifying both --locked and --offline
-    #[arg(long, global = true, help_heading = "Manifest Options")]
-    pub frozen: bool,
-    /// Space or comma separated list of features to activate
-    #[arg(
-        short = 'F',
-        long,
-        value_name = "FEATURES",
-        global = true,
-        help_heading = "Feature Selection"
-    )]
-    pub features: Vec<String>,
-    /// Activate all available features
-    #[arg(long, global = true, help_heading = "Feature Selection")]
-    pub all_features: bool,
-    /// Do not activate the `default` feature
-    #[arg(long, global = true, help_heading = "Feature Selection")]
-    pub no_default_features: bool,
-    /// Allow uncommitted changes: the image is tagged `<sha>-dirty` only
-    #[arg(long, global = true, help_heading = "Release Options")]
-    pub allow_dirty: bool,
-}
-
-/// Options of the release pipeline.
-#[derive(Debug, Args, Clone, Default)]
-#[command(next_help_heading = "Release Options")]
-pub struct ReleaseArgs {
-    /// Push every tag to the registry after the tests pass
-    #[arg(long)]
-    pub push: bool,
-    /// Print the plan and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Services built and tested at once [default: number of CPUs]
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Keep the container of a failed test and print how to reach it
-    #[arg(long)]
-    pub keep_on_failure: bool,
-    /// Overwrite an existing immutable tag (X.Y.Z or SHA) that points to another image
-    #[arg(long)]
-    pub force: bool,
-    /// Write a JUnit XML report of the tests to PATH
-    #[arg(long, value_name = "PATH")]
-    pub junit: Option<Utf8PathBuf>,
-    /// Run one stage of a release split across CI jobs: `immutable` pushes only the version, SHA
-    /// and extra tags (then `promote` moves the floating ones for every service at once)
-    #[arg(long, value_enum, value_name = "STAGE", requires = "push")]
-    pub stage: Option<Stage>,
-}
-
-/// `--stage`: the part of a release one CI job runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Stage {
-    /// Build, test and push only the immutable tags; nothing floating moves.
-    Immutable,
+    pub release: commands::release::ReleaseArgs,
 }
 
 /// The stages that can run on their own.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print what a release would do: images, every tag with its reason, labels
-    Plan(PlanArgs),
+    Plan(commands::plan::PlanArgs),
     /// Render the Dockerfile from the templates
-    Dockerfile(DockerfileArgs),
+    Dockerfile(commands::dockerfile::DockerfileArgs),
     /// Check the Dockerfile a package uses (built-in rules, plus hadolint when installed)
-    Lint(LintArgs),
+    Lint(commands::lint::LintArgs),
     /// Add a commented [package.metadata.docker] section to Cargo.toml
     Init,
     /// Print the version, revision, source and tags an image carries
-    Inspect(InspectArgs),
+    Inspect(commands::inspect::InspectArgs),
     /// Remove stale images of the managed repositories and leftover test containers
-    Prune(PruneArgs),
+    Prune(commands::prune::PruneArgs),
     /// Move the floating tags (X.Y, X, latest) of every selected service inside the registry,
     /// once each service's immutable tags of this revision are there (after `--stage immutable`)
     Promote,
 }
 
-/// `plan`.
-#[derive(Debug, Args)]
-pub struct PlanArgs {
-    /// Print the services a release still has to build, as a CI matrix (`{"include":[…]}`),
-    /// skipping those whose immutable tags of this revision are already in the registry
-    #[arg(long)]
-    pub matrix: bool,
-}
-
-/// `dockerfile`.
-#[derive(Debug, Args)]
-pub struct DockerfileArgs {
-    /// Write the Dockerfile and .dockerignore next to the crate
-    #[arg(long, conflicts_with = "check")]
-    pub write: bool,
-    /// Exit 1 with a diff when the committed Dockerfile differs from a fresh render
-    #[arg(long)]
-    pub check: bool,
-}
-
-/// `lint`.
-#[derive(Debug, Args, Default)]
-pub struct LintArgs {
-    /// Fail on findings of this level too (`warnings`), like clippy's `-D warnings`; by default
-    /// only errors fail
-    #[arg(short = 'D', long, value_name = "LEVEL")]
-    pub deny: Option<DenyLevel>,
-}
-
-/// What `lint --deny` makes fail besides errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DenyLevel {
-    /// Warnings fail too.
-    Warnings,
-}
-
-impl LintArgs {
-    /// The lowest severity that fails.
-    pub fn threshold(&self) -> crate::dockerfile::Severity {
-        match self.deny {
-            Some(DenyLevel::Warnings) => crate::dockerfile::Severity::Warning,
-            None => crate::dockerfile::Severity::Error,
-        }
+impl Cli {
+    /// The output shell the command line asks for.
+    pub fn shell(&self) -> Shell {
+        let Cli::DockerRelease(args) = self;
+        let g = &args.global;
+        Shell::new(g.verbose, g.quiet, g.color, g.message_format)
     }
-}
 
-/// `inspect`.
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// Image reference or ID, e.g. `acme/orders:1.4.2`
-    pub image: String,
-}
-
-/// `prune`.
-#[derive(Debug, Args)]
-pub struct PruneArgs {
-    /// Also keep the N newest releases besides `latest` and the current release
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub keep: usize,
-}
-
-/// `--color`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    /// Color when stderr is a terminal.
-    #[default]
-    Auto,
-    /// Always color.
-    Always,
-    /// Never color.
-    Never,
-}
-
-/// `--message-format`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum MessageFormat {
-    /// Status lines for people.
-    #[default]
-    Human,
-    /// One JSON document on stdout.
-    Json,
-}
-
-impl GlobalArgs {
-    /// The package selection these options describe.
-    pub fn selection(&self) -> crate::workspace::Selection {
-        let mut cargo_flags = Vec::new();
-        for (on, flag) in [
-            (self.locked, "--locked"),
-            (self.offline, "--offline"),
-            (self.frozen, "--frozen"),
-        ] {
-            if on {
-                cargo_flags.push(flag.to_owned());
+    /// Runs the command the line names: the whole release without a subcommand.
+    pub fn run(self, shell: &Shell) -> Result<()> {
+        let Cli::DockerRelease(args) = self;
+        let global = &args.global;
+        match args.command {
+            None => commands::release::run(global, &args.release, shell),
+            Some(Command::Plan(plan)) => commands::plan::run(global, &plan, shell),
+            Some(Command::Dockerfile(dockerfile)) => {
+                commands::dockerfile::run(global, &dockerfile, shell)
             }
-        }
-        crate::workspace::Selection {
-            manifest_path: self.manifest_path.clone(),
-            packages: self.package.clone(),
-            workspace: self.workspace,
-            exclude: self.exclude.clone(),
-            cargo_flags,
-            features: crate::workspace::CargoFeatures {
-                features: self
-                    .features
-                    .iter()
-                    .flat_map(|f| f.split([',', ' ']))
-                    .filter(|f| !f.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                all_features: self.all_features,
-                no_default_features: self.no_default_features,
-            },
+            Some(Command::Lint(lint)) => commands::lint::run(global, &lint, shell),
+            Some(Command::Init) => commands::init::run(global, shell),
+            Some(Command::Inspect(inspect)) => commands::inspect::run(&inspect, shell),
+            Some(Command::Prune(prune)) => commands::prune::run(global, &prune, shell),
+            Some(Command::Promote) => commands::promote::run(global, shell),
         }
     }
 }
@@ -285,6 +101,8 @@ fn clap_cargo_styles() -> clap::builder::Styles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::plan::PlanArgs;
+    use crate::commands::release::Stage;
     use clap::CommandFactory;
 
     #[test]

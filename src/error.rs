@@ -103,7 +103,7 @@ pub enum Error {
         #[help]
         help: Option<String>,
     },
-    /// A Dockerfile problem (rendering, drift, lint findings that block a release).
+    /// A Dockerfile that cannot be rendered or used (templates, syntax, blocking lint findings).
     #[error("{message}")]
     Dockerfile {
         /// What is wrong.
@@ -111,8 +111,23 @@ pub enum Error {
         /// How to fix it.
         #[help]
         help: Option<String>,
-        /// Exit code: 1 for drift or findings, 2 for a template or configuration problem.
-        code: i32,
+    },
+    /// A check command found what it checks for: drift from a fresh render, lint findings.
+    #[error("{message}")]
+    Findings {
+        /// What was found.
+        message: String,
+        /// How to fix it.
+        #[help]
+        help: Option<String>,
+    },
+    /// Every problem the release's preflight found, before anything was built.
+    #[error("{} problems found before anything was built", .problems.len())]
+    #[diagnostic(help("fix them all, then run the release again; nothing was built or tagged"))]
+    Preflight {
+        /// Each problem with its own location and help.
+        #[related]
+        problems: Vec<Error>,
     },
     /// An immutable tag would move to a different image.
     #[error("{message}")]
@@ -144,7 +159,7 @@ pub enum Error {
         help: Option<String>,
     },
     /// The run was interrupted (SIGINT, SIGTERM or SIGHUP; see [`crate::interrupt`]).
-    #[error("interrupted by {}", crate::interrupt::signal_name())]
+    #[error("interrupted by {}", crate::signal::signal_name())]
     Interrupted,
     /// An I/O error with what we were doing.
     #[error("{context}: {source}")]
@@ -157,7 +172,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error (SPEC section 2).
+    /// The process exit code: the one table of the crate. 2 for anything the user's
+    /// configuration or command line must fix, 1 for a step or check that failed, 128 + the
+    /// signal when interrupted.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage { .. }
@@ -165,11 +182,23 @@ impl Error {
             | Error::Workspace { .. }
             | Error::Git { .. }
             | Error::Plan { .. }
+            | Error::Dockerfile { .. }
             | Error::TagConflict { .. }
             | Error::TestConfig { .. } => 2,
-            Error::Dockerfile { code, .. } => *code,
-            Error::Step { .. } | Error::Io { .. } => 1,
-            Error::Interrupted => crate::interrupt::exit_code(),
+            Error::Findings { .. } | Error::Step { .. } | Error::Io { .. } => 1,
+            Error::Preflight { problems } => {
+                problems.iter().map(Error::exit_code).max().unwrap_or(1)
+            }
+            Error::Interrupted => crate::signal::exit_code(),
+        }
+    }
+
+    /// One error for several: itself when there is one, [`Error::Preflight`] for more.
+    pub fn all(mut problems: Vec<Error>) -> Option<Error> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(Error::Preflight { problems }),
         }
     }
 

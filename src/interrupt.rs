@@ -13,81 +13,17 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 
-/// A signal that interrupts a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGINT: Ctrl-C.
-    Interrupt,
-    /// SIGTERM: a cancelled CI job, `timeout`, `docker stop`, Kubernetes.
-    Terminate,
-    /// SIGHUP: the terminal went away.
-    Hangup,
-}
-
-impl Signal {
-    /// Every signal that interrupts a run.
-    pub const ALL: [Signal; 3] = [Signal::Interrupt, Signal::Terminate, Signal::Hangup];
-
-    /// The signal's number.
-    pub fn number(self) -> i32 {
-        match self {
-            Signal::Interrupt => libc::SIGINT,
-            Signal::Terminate => libc::SIGTERM,
-            Signal::Hangup => libc::SIGHUP,
-        }
-    }
-
-    /// `SIGINT`, `SIGTERM`, `SIGHUP`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Interrupt => "SIGINT",
-            Signal::Terminate => "SIGTERM",
-            Signal::Hangup => "SIGHUP",
-        }
-    }
-
-    fn from_number(n: i32) -> Option<Signal> {
-        Signal::ALL.into_iter().find(|s| s.number() == n)
-    }
-
-    fn kind(self) -> SignalKind {
-        SignalKind::from_raw(self.number())
-    }
-}
-
-/// The first interrupting signal this process received (0: none).
-static RECEIVED: AtomicI32 = AtomicI32::new(0);
+use crate::signal::record;
+pub use crate::signal::{Signal, exit_code, received, signal_name};
 
 /// Process groups of the children running now (their leaders' PIDs).
 static GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
-
-/// The first interrupting signal this process received, if any.
-pub fn received() -> Option<Signal> {
-    Signal::from_number(RECEIVED.load(Ordering::SeqCst))
-}
-
-/// The exit code of an interrupted run: `128 + signal` (130 when no signal was seen, e.g. an
-/// interruption reported by a library call).
-pub fn exit_code() -> i32 {
-    128 + received().map_or(libc::SIGINT, Signal::number)
-}
-
-/// What an interruption is called in messages: `SIGTERM`.
-pub fn signal_name() -> &'static str {
-    received().map_or("SIGINT", Signal::name)
-}
-
-/// Records `signal` as received (the first one wins), e.g. for a run stopped by a parent.
-fn record(signal: Signal) {
-    let _ = RECEIVED.compare_exchange(0, signal.number(), Ordering::SeqCst, Ordering::SeqCst);
-}
 
 /// A listener for the interrupting signals; clones share it. Dropping the last clone stops
 /// listening (the signals keep being caught, so the process is not killed by them).
@@ -114,7 +50,7 @@ impl Interrupt {
     pub fn listen() -> Result<Interrupt> {
         let mut streams = Vec::new();
         for s in Signal::ALL {
-            let stream = signal(s.kind())
+            let stream = signal(SignalKind::from_raw(s.number()))
                 .map_err(|e| Error::io(format!("cannot listen for {}", s.name()), e))?;
             streams.push((s, stream));
         }

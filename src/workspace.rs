@@ -174,6 +174,36 @@ pub struct Service {
     pub inputs: Vec<Utf8PathBuf>,
 }
 
+/// Reads the workspace and resolves the configuration of every selected service.
+///
+/// Every service is read even after one fails, so that all their errors are reported at once
+/// ([`Error::all`]).
+pub fn load_services(
+    selection: &Selection,
+    require_section: bool,
+) -> Result<(Workspace, Vec<Service>)> {
+    selection.features.check_names()?;
+    let ws = Workspace::load(selection)?;
+    let mut services = Vec::new();
+    let mut problems = Vec::new();
+    for package in ws.select(selection, require_section)? {
+        let service = ws.service(package).and_then(|service| {
+            selection
+                .features
+                .check_required(package, &service.config.bin)
+                .map(|()| service)
+        });
+        match service {
+            Ok(service) => services.push(service),
+            Err(e) => problems.push(e),
+        }
+    }
+    match Error::all(problems) {
+        Some(e) => Err(e),
+        None => Ok((ws, services)),
+    }
+}
+
 impl Workspace {
     /// Runs `cargo metadata` for the selection's manifest.
     pub fn load(selection: &Selection) -> Result<Self> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use camino::Utf8PathBuf;
-use cargo_docker_release::cli::GlobalArgs;
+use cargo_docker_release::commands::GlobalArgs;
 use cargo_docker_release::dockerfile::{self, DockerfileSource, Severity, escape, lint};
 use cargo_docker_release::plan::{ImagePlan, PlanOptions};
 
@@ -56,13 +56,17 @@ impl Fixture {
             package: package.map(|p| vec![p.to_owned()]).unwrap_or_default(),
             ..GlobalArgs::default()
         };
-        let (_, services) = cargo_docker_release::load_services(&global, true).unwrap();
+        let (_, services) = global.load_services(true).unwrap();
         let options = PlanOptions {
             allow_dirty: true,
             ..Default::default()
         };
-        let mut plan =
-            cargo_docker_release::make_plan(&services, &Default::default(), &options).unwrap();
+        let mut plan = cargo_docker_release::pipeline::planning::make_plan(
+            &services,
+            &Default::default(),
+            &options,
+        )
+        .unwrap();
         plan.images.remove(0)
     }
 }

@@ -26,7 +26,7 @@ fn load(test_section: &str) -> Result<ServiceConfig> {
         "--manifest-path",
         manifest.to_str().unwrap(),
     ]);
-    let (_, services) = cargo_docker_release::load_services(&args.global, true)?;
+    let (_, services) = args.global.load_services(true)?;
     Ok(services.into_iter().next().unwrap().config)
 }
 

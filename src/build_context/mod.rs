@@ -323,7 +323,6 @@ pub fn user_dockerignore(
                 e.line, e.pattern, e.message
             ),
             help: Some("fix the line; patterns follow Docker's .dockerignore rules".into()),
-            code: 2,
         })?;
         return Ok(Some((path, ignore)));
     }
@@ -366,7 +365,6 @@ fn builtin_rules(text: &str) -> Result<DockerIgnore> {
             e.pattern, e.message
         ),
         help: None,
-        code: 2,
     })
 }
 

@@ -3,8 +3,21 @@
 //! The section is appended, never merged into existing tables, so every byte already in the file
 //! stays where it was; toml_edit checks that the file still parses and now has the section.
 
+use super::GlobalArgs;
 use crate::error::{Error, Result};
+use crate::ui::Shell;
 use crate::workspace::Workspace;
+
+/// `init`: a section for each selected package.
+pub fn run(global: &GlobalArgs, shell: &Shell) -> Result<()> {
+    let selection = global.selection();
+    let ws = Workspace::load(&selection)?;
+    for package in ws.select(&selection, false)? {
+        let path = init(&ws, package)?;
+        shell.status("Adding", format!("[package.metadata.docker] to {path}"));
+    }
+    Ok(())
+}
 
 /// Adds the section to the manifest of `package` and returns the path written.
 pub fn init(ws: &Workspace, package: &cargo_metadata::Package) -> Result<String> {

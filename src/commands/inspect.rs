@@ -3,11 +3,45 @@
 
 use std::collections::BTreeMap;
 
+use clap::Args;
 use serde::Serialize;
 
+use crate::engine::Engine;
 use crate::engine::images::ImageStore;
 use crate::error::{Error, Result};
 use crate::plan::{LABEL_BUILD, LABEL_PACKAGE, OCI};
+use crate::ui::{MessageFormat, Shell};
+
+/// `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Image reference or ID, e.g. `acme/orders:1.4.2`
+    pub image: String,
+}
+
+/// `inspect IMAGE`: what an image carries, from its labels and `ENV SHA`.
+pub fn run(args: &InspectArgs, shell: &Shell) -> Result<()> {
+    super::block_on(async {
+        let reference = args.image.as_str();
+        let engine = Engine::connect().await?;
+        let inspection = inspect(&engine, reference).await?;
+        if inspection.revision.is_some() && !inspection.consistent() {
+            shell.warn(format!(
+                "`{reference}`: ENV SHA ({}) differs from its revision label ({})",
+                inspection.sha.as_deref().unwrap_or("unset"),
+                inspection.revision.as_deref().unwrap_or_default()
+            ));
+        }
+        match shell.format() {
+            MessageFormat::Json => {
+                let json =
+                    serde_json::to_string_pretty(&inspection).expect("inspections serialize");
+                shell.stdout(&format!("{json}\n"))
+            }
+            MessageFormat::Human => shell.stdout(&inspection.human()),
+        }
+    })
+}
 
 /// What an image says about itself.
 #[derive(Debug, Clone, Serialize)]

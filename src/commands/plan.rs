@@ -1,3 +1,6 @@
+//! `plan`: what a release would do, knowing the releases the local engine already has (read
+//! only); without an engine the plan is still printed, as if no release existed yet.
+//!
 //! `plan --matrix`: the services a release still has to build, as the JSON a CI matrix takes
 //! directly (`{"include":[{"package":…,"image":…,"version":…,"revision":…},…]}`), one line on
 //! stdout.
@@ -7,13 +10,51 @@
 //! out. A registry that cannot be read fails the command (exit 1) rather than guess: building a
 //! service again would only conflict with its immutable tags.
 
+use clap::Args;
 use serde::Serialize;
 
-use crate::cli::GlobalArgs;
+use super::GlobalArgs;
+use crate::engine::Engine;
 use crate::error::Result;
+use crate::pipeline::planning::make_plan;
 use crate::pipeline::promote::{self, Registries};
+use crate::plan::KnownReleases;
 use crate::ui::Shell;
-use crate::{load_services, make_plan, plan_options};
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Print the services a release still has to build, as a CI matrix (`{"include":[…]}`),
+    /// skipping those whose immutable tags of this revision are already in the registry
+    #[arg(long)]
+    pub matrix: bool,
+}
+
+/// `plan [--matrix]`.
+pub fn run(global: &GlobalArgs, args: &PlanArgs, shell: &Shell) -> Result<()> {
+    if args.matrix {
+        super::block_on(matrix(global, shell))
+    } else {
+        super::block_on(plan(global, shell))
+    }
+}
+
+/// The plan, with the releases the local engine knows.
+async fn plan(global: &GlobalArgs, shell: &Shell) -> Result<()> {
+    let (_, services) = global.load_services(true)?;
+    let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
+    let known = match Engine::connect().await {
+        Ok(engine) => crate::pipeline::tag::known_releases(&engine, &repositories).await?,
+        Err(e) => {
+            shell.warn(format!(
+                "{e}; floating tags are planned as if no release existed yet"
+            ));
+            KnownReleases::new()
+        }
+    };
+    let plan = make_plan(&services, &known, &global.plan_options())?;
+    crate::report::print_plan(shell, &plan)
+}
 
 /// One job of the matrix.
 #[derive(Debug, Clone, Serialize)]
@@ -36,12 +77,12 @@ pub struct Matrix {
 }
 
 /// Prints the matrix of the selected services that are not current in the registry.
-pub async fn matrix(global: &GlobalArgs, shell: &Shell) -> Result<()> {
-    let (_, services) = load_services(global, true)?;
+async fn matrix(global: &GlobalArgs, shell: &Shell) -> Result<()> {
+    let (_, services) = global.load_services(true)?;
     let images: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
     let registries = Registries::connect(&images).await?;
     let known = promote::known_releases(&registries, &images).await?;
-    let plan = make_plan(&services, &known, &plan_options(global))?;
+    let plan = make_plan(&services, &known, &global.plan_options())?;
     let mut include = Vec::new();
     for image in &plan.images {
         if promote::is_current(&registries, image).await? {

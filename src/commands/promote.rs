@@ -1,22 +1,27 @@
 //! `promote`: the floating tags of every selected service, moved inside the registry in one job
 //! that has built nothing and holds no image (see [`crate::pipeline::promote`] for the policy).
 
-use crate::cli::{GlobalArgs, MessageFormat};
+use super::GlobalArgs;
 use crate::error::{Error, Result};
+use crate::pipeline::planning::make_plan;
 use crate::pipeline::promote::{self, PromotionReport, Registries};
 use crate::plan::ImagePlan;
-use crate::ui::Shell;
-use crate::{load_services, make_plan, plan_options};
+use crate::ui::{MessageFormat, Shell};
+
+/// `promote`.
+pub fn run(global: &GlobalArgs, shell: &Shell) -> Result<()> {
+    super::block_on(promote(global, shell))
+}
 
 /// Plans from the registry's releases, checks every service, moves the floating tags, reports.
-pub async fn promote(global: &GlobalArgs, shell: &Shell) -> Result<()> {
+async fn promote(global: &GlobalArgs, shell: &Shell) -> Result<()> {
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now();
-    let (ws, services) = load_services(global, true)?;
+    let (ws, services) = global.load_services(true)?;
     let images: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
     let registries = Registries::connect(&images).await?;
     let known = promote::known_releases(&registries, &images).await?;
-    let plan = make_plan(&services, &known, &plan_options(global))?;
+    let plan = make_plan(&services, &known, &global.plan_options())?;
     if let Some(dirty) = plan.images.iter().find(|p| p.git.dirty) {
         return Err(Error::usage(
             format!(

@@ -5,13 +5,54 @@
 
 use std::collections::BTreeSet;
 
+use clap::Args;
 use semver::Version;
 
+use super::GlobalArgs;
 use crate::engine::Engine;
 use crate::engine::images::{ImageInfo, ImageStore, RepoTag};
 use crate::error::Result;
 use crate::plan::LABEL_PACKAGE;
-use crate::ui::Shell;
+use crate::ui::{MessageFormat, Shell};
+
+/// `prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Also keep the N newest releases besides `latest` and the current release
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub keep: usize,
+}
+
+/// `prune --keep N`: stale tags of the selected services' repositories and leftover containers.
+pub fn run(global: &GlobalArgs, args: &PruneArgs, shell: &Shell) -> Result<()> {
+    let (_, services) = global.load_services(true)?;
+    super::block_on(async {
+        let engine = Engine::connect().await?;
+        let managed: Vec<(&str, &str)> = services
+            .iter()
+            .map(|s| (s.config.image.as_str(), s.package.name.as_str()))
+            .collect();
+        let pruned = prune(&engine, &managed, args.keep, shell).await?;
+        match shell.format() {
+            MessageFormat::Json => {
+                let json = serde_json::to_string_pretty(&pruned).expect("prune results serialize");
+                shell.stdout(&format!("{json}\n"))
+            }
+            MessageFormat::Human => {
+                shell.status(
+                    "Pruned",
+                    format!(
+                        "{} tag(s), {} untagged build(s) and {} container(s)",
+                        pruned.tags.len(),
+                        pruned.images.len(),
+                        pruned.containers
+                    ),
+                );
+                Ok(())
+            }
+        }
+    })
+}
 
 /// PURE: which tags of one repository are stale.
 ///

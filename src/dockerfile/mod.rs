@@ -57,13 +57,10 @@ pub mod render;
 use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use serde::Serialize;
 
-use crate::cli::{DockerfileArgs, GlobalArgs, LintArgs, MessageFormat};
 use crate::config::Strategy;
 use crate::error::{Error, Result};
-use crate::plan::{ImagePlan, PlanOptions};
-use crate::ui::Shell;
+use crate::plan::ImagePlan;
 use crate::workspace::{Selection, Workspace};
 
 pub use lint::{Finding, Severity};
@@ -128,7 +125,6 @@ pub fn for_image(plan: &ImagePlan) -> Result<Rendered> {
                 help: Some(format!(
                     "fix them in {path}, or remove `dockerfile` to use the generated one"
                 )),
-                code: 2,
             });
         }
     }
@@ -147,7 +143,6 @@ pub fn rendered_with(plan: &ImagePlan, layout: Option<&WorkspaceLayout>) -> Resu
                     "check the path in {} (relative to the package directory)",
                     plan.manifest_path
                 )),
-                code: 2,
             }
         })
     };
@@ -173,25 +168,8 @@ pub fn rendered_with(plan: &ImagePlan, layout: Option<&WorkspaceLayout>) -> Resu
     })
 }
 
-/// Plans the selected services for rendering: the commit does not matter (see the module docs),
-/// so uncommitted changes, such as a freshly written Dockerfile, are allowed.
-fn plans(global: &GlobalArgs) -> Result<(Workspace, Vec<ImagePlan>)> {
-    let (ws, mut services) = crate::load_services(global, true)?;
-    // Nor does its history: a shallow CI clone can still render and check.
-    for service in &mut services {
-        service.config.revision = crate::config::RevisionMode::Head;
-    }
-    let options = PlanOptions {
-        allow_dirty: true,
-        ci_run_url: None,
-        features: global.selection().features,
-    };
-    let plan = crate::make_plan(&services, &Default::default(), &options)?;
-    Ok((ws, plan.images))
-}
-
 /// The Dockerfile of `plan` for the commands, reusing the loaded workspace.
-fn rendered_in(ws: &Workspace, plan: &ImagePlan) -> Result<Rendered> {
+pub fn rendered_in(ws: &Workspace, plan: &ImagePlan) -> Result<Rendered> {
     let layout = if plan.config.dockerfile.is_none() && plan.config.strategy == Strategy::Docker {
         Some(WorkspaceLayout::from_workspace(ws, &plan.config.context)?)
     } else {
@@ -220,157 +198,4 @@ pub fn drift(path: &str, old: &str, new: &str) -> Option<String> {
             .header(path, &format!("{path} (fresh render)"))
             .to_string(),
     )
-}
-
-#[derive(Serialize)]
-struct RenderedJson<'a> {
-    package: &'a str,
-    dockerfile: &'a str,
-    dockerignore: &'a str,
-    build_args: &'a BTreeMap<String, String>,
-    generated: bool,
-}
-
-/// `cargo docker-release dockerfile [--write | --check]`.
-pub fn dockerfile_command(shell: &Shell, global: &GlobalArgs, args: &DockerfileArgs) -> Result<()> {
-    let (ws, plans) = plans(global)?;
-    let mut drifted = Vec::new();
-    let mut json = Vec::new();
-    let rendered: Vec<(ImagePlan, Rendered)> = plans
-        .into_iter()
-        .map(|p| rendered_in(&ws, &p).map(|r| (p, r)))
-        .collect::<Result<_>>()?;
-    for (plan, r) in &rendered {
-        let generated = r.source == DockerfileSource::Generated;
-        if args.write || args.check {
-            if !generated {
-                shell.note(format!(
-                    "`{}` uses its hand-written Dockerfile; nothing to {}",
-                    plan.package,
-                    if args.write { "write" } else { "check" }
-                ));
-                continue;
-            }
-            let (dockerfile, dockerignore) = written_paths(plan);
-            for (path, text) in [
-                (&dockerfile, &r.dockerfile),
-                (&dockerignore, &r.dockerignore),
-            ] {
-                if args.write {
-                    std::fs::write(path, text)
-                        .map_err(|e| Error::io(format!("cannot write `{path}`"), e))?;
-                    shell.status("Writing", path);
-                } else {
-                    let old = match std::fs::read_to_string(path) {
-                        Ok(old) => old,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                        Err(e) => return Err(Error::io(format!("cannot read `{path}`"), e)),
-                    };
-                    if let Some(diff) = drift(path.as_str(), &old, text) {
-                        shell.stdout(&diff)?;
-                        drifted.push(path.to_string());
-                    } else {
-                        shell.status("Checked", path);
-                    }
-                }
-            }
-        } else if shell.format() == MessageFormat::Json {
-            json.push(RenderedJson {
-                package: &plan.package,
-                dockerfile: &r.dockerfile,
-                dockerignore: &r.dockerignore,
-                build_args: &r.build_args,
-                generated,
-            });
-        } else {
-            if rendered.len() > 1 {
-                shell.status("Rendering", &plan.package);
-            }
-            shell.stdout(&r.dockerfile)?;
-        }
-    }
-    if !json.is_empty() {
-        let text = serde_json::to_string_pretty(&json).expect("rendered files serialize");
-        shell.stdout(&format!("{text}\n"))?;
-    }
-    if !drifted.is_empty() {
-        return Err(Error::Dockerfile {
-            message: format!("generated files are out of date: {}", drifted.join(", ")),
-            help: Some(
-                "run `cargo docker-release dockerfile --write` and commit the result".into(),
-            ),
-            code: 1,
-        });
-    }
-    Ok(())
-}
-
-/// `cargo docker-release lint`: exit 1 when a finding is at or above the threshold: `error`, or
-/// `warning` with `--deny warnings`.
-pub fn lint_command(shell: &Shell, global: &GlobalArgs, args: &LintArgs) -> Result<()> {
-    let (ws, plans) = plans(global)?;
-    let mut findings = Vec::new();
-    for plan in &plans {
-        let r = rendered_in(&ws, plan)?;
-        let path = match &r.source {
-            DockerfileSource::HandWritten(path) => display_path(path),
-            DockerfileSource::Generated => {
-                format!("{} (generated)", display_path(&written_paths(plan).0))
-            }
-        };
-        findings.extend(lint::lint(&path, &r.dockerfile, true));
-    }
-    let threshold = args.threshold();
-    match shell.format() {
-        MessageFormat::Json => {
-            let text = serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))
-                .expect("findings serialize");
-            shell.stdout(&format!("{text}\n"))?;
-        }
-        MessageFormat::Human => {
-            for f in &findings {
-                shell.stdout(&format!("{f}\n"))?;
-            }
-        }
-    }
-    for f in &findings {
-        shell.annotate_finding(f);
-    }
-    let blocking = findings.iter().filter(|f| f.severity >= threshold).count();
-    if blocking > 0 {
-        return Err(Error::Dockerfile {
-            message: format!(
-                "{blocking} finding{} at or above `{threshold}`",
-                if blocking == 1 { "" } else { "s" }
-            ),
-            help: Some(
-                "fix the Dockerfile, or use the generated one (`cargo docker-release dockerfile`)"
-                    .into(),
-            ),
-            code: 1,
-        });
-    }
-    shell.status(
-        "Linted",
-        format!(
-            "{} Dockerfile{}: no finding at or above `{threshold}`",
-            plans.len(),
-            if plans.len() == 1 { "" } else { "s" }
-        ),
-    );
-    Ok(())
-}
-
-/// A path relative to the current directory when it is below it.
-fn display_path(path: &Utf8Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| {
-            path.as_std_path()
-                .strip_prefix(cwd)
-                .ok()
-                .map(|p| p.to_owned())
-        })
-        .and_then(|p| p.to_str().map(str::to_owned))
-        .unwrap_or_else(|| path.to_string())
 }

@@ -86,7 +86,6 @@ impl WorkspaceLayout {
             help: Some(
                 "the `docker` strategy copies the workspace into the image: point `context` at the workspace root or a parent of it".into(),
             ),
-            code: 2,
         })?;
         let mut members = Vec::new();
         for package in ws.metadata.workspace_packages() {
@@ -98,7 +97,6 @@ impl WorkspaceLayout {
                         package.name
                     ),
                     help: Some("the `docker` strategy only copies the workspace; move it inside, or use `strategy = \"host\"`".into()),
-                    code: 2,
                 })?;
                 let rel = rel.as_str().to_owned();
                 check_path(&rel)?;
@@ -160,7 +158,6 @@ fn cache_id(image: &str) -> Result<String> {
             help: Some(
                 "image names are lower-case letters, digits, `.`, `_`, `-`, `/` and `:`".into(),
             ),
-            code: 2,
         })
     }
 }
@@ -179,7 +176,6 @@ pub fn check_path(path: &str) -> Result<()> {
     Err(Error::Dockerfile {
         message: format!("the path `{path}` cannot be used in a generated Dockerfile"),
         help: Some("directory and file names of the crate may use letters, digits, `.`, `_`, `-` and `+`; rename it, or write the Dockerfile by hand (`dockerfile = \"path\"`)".into()),
-        code: 2,
     })
 }
 
@@ -378,7 +374,6 @@ pub fn check_line_lengths(name: &str, text: &str) -> Result<()> {
                 line.len()
             ),
             help: Some("split the instruction with `\\` continuations, or pass long values through `env`/`labels` (they become build arguments)".into()),
-            code: 2,
         }),
         None => Ok(()),
     }
@@ -428,7 +423,6 @@ pub fn render(
             key: key_word.ok_or_else(|| Error::Dockerfile {
                 message: format!("the label key {key:?} cannot be written in a Dockerfile"),
                 help: Some("label keys are one non-empty line without `=`".into()),
-                code: 2,
             })?,
             value: args.word("LABEL", &format!("label {key}"), value),
         });
@@ -455,7 +449,6 @@ pub fn render(
             let layout = layout.ok_or_else(|| Error::Dockerfile {
                 message: "the `docker` strategy needs the workspace layout".into(),
                 help: None,
-                code: 2,
             })?;
             Some(workspace_vars(plan, layout, target, config.buildkit)?)
         }
@@ -478,7 +471,6 @@ pub fn render(
         Some(s) => Some(escape::word(s).ok_or_else(|| Error::Dockerfile {
             message: format!("the stop signal {s:?} cannot be written in a Dockerfile"),
             help: Some("use a signal name like `SIGTERM`".into()),
-            code: 2,
         })?),
         None => None,
     };
@@ -519,7 +511,6 @@ pub fn render(
             _ => format!("{e:#}"),
         }),
         help: Some("templates get the variables listed in the docs of `cargo_docker_release::dockerfile`; an unknown variable is an error, and a rendering may take a bounded amount of work and output (4 MiB)".into()),
-        code: 2,
     }
     };
     let name = match (user_template, config.strategy) {
@@ -547,7 +538,6 @@ pub fn render(
                 crate::error::printable(name, 120)
             ),
             help: Some("templates produce text".into()),
-            code: 2,
         })?;
         check_line_lengths(name, &text)?;
         Ok(text)
@@ -705,7 +695,6 @@ fn workspace_vars(
         cargo.push(escape::word(&flag).ok_or_else(|| Error::Dockerfile {
             message: format!("the cargo flag {flag:?} cannot be written in a Dockerfile"),
             help: Some("feature names are letters, digits, `_`, `-`, `+`, `.` and `/`".into()),
-            code: 2,
         })?);
     }
     let out_dir = match target {

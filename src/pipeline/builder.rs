@@ -110,7 +110,6 @@ pub fn check_syntax(
         Some((u, why, fix)) => Err(Error::Dockerfile {
             message: format!("{name}:{}: `{}` {why}", u.line, u.what),
             help: Some(fix.to_owned()),
-            code: 2,
         }),
     }
 }

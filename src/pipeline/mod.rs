@@ -4,31 +4,59 @@
 
 pub mod build;
 mod builder;
+pub mod planning;
 pub mod promote;
 pub mod push;
 pub mod tag;
 pub mod test_stage;
 
-use crate::cli::{GlobalArgs, MessageFormat, ReleaseArgs};
+use camino::Utf8PathBuf;
+
 use crate::error::{self, Result};
 use crate::interrupt::Interrupt;
-use crate::plan::{self, KnownReleases};
-use crate::ui::Shell;
-use crate::{dockerfile, engine, load_services, make_plan, plan_options, print_plan, report};
+use crate::plan::{self, KnownReleases, PlanOptions};
+use crate::report::print_plan;
+use crate::ui::{MessageFormat, Shell};
+use crate::workspace::{self, Selection};
+use crate::{dockerfile, engine, report};
+use planning::make_plan;
+
+/// What a release is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseOptions {
+    /// The packages to release and cargo's flags.
+    pub selection: Selection,
+    /// How to plan their tags.
+    pub plan: PlanOptions,
+    /// Push every tag after the tests pass.
+    pub push: bool,
+    /// Print the plan and change nothing.
+    pub dry_run: bool,
+    /// Services built and tested at once (default: the number of CPUs).
+    pub jobs: Option<usize>,
+    /// Keep the container of a failed test.
+    pub keep_on_failure: bool,
+    /// Overwrite an immutable tag that points to another image.
+    pub force: bool,
+    /// Where to write the tests' JUnit XML report.
+    pub junit: Option<Utf8PathBuf>,
+    /// Push only the immutable tags (`--stage immutable`): `promote` moves the floating ones.
+    pub immutable_only: bool,
+}
 
 /// The whole release: engine -> plan (with the engine's known releases) -> for each service
 /// dockerfile -> build -> test -> then tags on every image that passed -> report.
 ///
 /// `--dry-run` stops after printing the plan. Nothing is tagged unless every selected service
 /// built and passed, and no immutable tag moves to another image without `--force`.
-pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) -> Result<()> {
+pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now();
     // SIGINT, SIGTERM and SIGHUP stop the dockerfile and build steps where they are (cargo's
     // process group is killed, the engine cancels a build whose connection closes); the test
     // stage removes its container. Nothing is tagged either way.
     let interrupt = Interrupt::listen()?;
-    let (ws, services) = load_services(global, true)?;
+    let (ws, services) = workspace::load_services(&release.selection, true)?;
     ws.check_lockfile()?;
     let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
     let engine = match engine::Engine::connect().await {
@@ -69,8 +97,8 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
     } else {
         None
     };
-    let mut plan = make_plan(&services, &known, &plan_options(global))?;
-    if release.stage == Some(crate::cli::Stage::Immutable) {
+    let mut plan = make_plan(&services, &known, &release.plan)?;
+    if release.immutable_only {
         plan.images.iter_mut().for_each(promote::immutable_stage);
     }
     if release.dry_run {
@@ -109,7 +137,7 @@ pub async fn release(global: &GlobalArgs, release: &ReleaseArgs, shell: &Shell) 
         );
     }
 
-    let cargo_flags = global.selection().cargo_flags;
+    let cargo_flags = release.selection.cargo_flags.clone();
     let jobs = release
         .jobs
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))

@@ -321,3 +321,19 @@ impl ReleaseReport {
         out
     }
 }
+
+/// Prints a release plan: JSON on stdout, or a readable summary (with each image's inputs at
+/// `-v`).
+pub fn print_plan(shell: &crate::ui::Shell, plan: &crate::plan::ReleasePlan) -> Result<()> {
+    use crate::ui::{MessageFormat, Verbosity};
+    match shell.format() {
+        MessageFormat::Json => {
+            let json = serde_json::to_string_pretty(plan).expect("plans serialize");
+            shell.stdout(&format!("{json}\n"))
+        }
+        MessageFormat::Human if shell.verbosity() >= Verbosity::Verbose => {
+            shell.stdout(&plan.human_with_inputs())
+        }
+        MessageFormat::Human => shell.stdout(&plan.human()),
+    }
+}

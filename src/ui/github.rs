@@ -186,7 +186,6 @@ mod tests {
         let e = Error::Dockerfile {
             message: "the Dockerfile of `x` fails the lint:\n  svc/Dockerfile:1: latest-tag: pin the base\n  svc/Dockerfile:4: root-user: add USER".into(),
             help: None,
-            code: 2,
         };
         assert_eq!(
             error_annotations(&e),

@@ -222,12 +222,11 @@ fn plan_for(dir: &Path) -> ImagePlan {
         manifest.to_str().unwrap(),
     ]);
     let Cli::DockerRelease(args) = cli;
-    let (_, services) =
-        cargo_docker_release::load_services(&args.global, true).expect("load the fixture");
-    let plan = cargo_docker_release::make_plan(
+    let (_, services) = args.global.load_services(true).expect("load the fixture");
+    let plan = cargo_docker_release::pipeline::planning::make_plan(
         &services,
         &KnownReleases::new(),
-        &cargo_docker_release::plan_options(&args.global),
+        &args.global.plan_options(),
     )
     .expect("plan the fixture");
     plan.images.into_iter().next().unwrap()
@@ -370,7 +369,7 @@ pub async fn run_stage_with_report(
 /// A silent shell, or with `CDR_TEST_SHELL=1` the human output a user sees (`-v`).
 pub fn shell() -> Shell {
     if std::env::var_os("CDR_TEST_SHELL").is_some() {
-        use cargo_docker_release::cli::{ColorChoice, MessageFormat};
+        use cargo_docker_release::ui::{ColorChoice, MessageFormat};
         Shell::new(1, false, ColorChoice::Never, MessageFormat::Human)
     } else {
         Shell::silent()

@@ -257,6 +257,17 @@ impl From<ManifestError> for Error {
 /// Every text goes through [`printable_block`] on the way: values from a manifest or a Dockerfile
 /// cannot move the cursor, recolor the terminal, reorder text (bidi) or flood it.
 pub fn render(error: &Error, color: bool) -> String {
+    // Each problem of a preflight is an error of its own, with its own snippet, as cargo prints
+    // several; the count closes the list.
+    if let Error::Preflight { problems } = error {
+        let mut out: String = problems.iter().map(|p| render(p, color) + "\n").collect();
+        out.push_str(&render_one(error, color));
+        return out;
+    }
+    render_one(error, color)
+}
+
+fn render_one(error: &Error, color: bool) -> String {
     let error = Printable(error);
     let mut theme = if color {
         miette::GraphicalTheme::unicode()

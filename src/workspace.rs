@@ -174,14 +174,26 @@ pub struct Service {
     pub inputs: Vec<Utf8PathBuf>,
 }
 
-/// Reads the workspace and resolves the configuration of every selected service.
-///
-/// Every service is read even after one fails, so that all their errors are reported at once
-/// ([`Error::all`]).
+/// Reads the workspace and resolves the configuration of every selected service; all their
+/// errors at once ([`Error::all`]).
 pub fn load_services(
     selection: &Selection,
     require_section: bool,
 ) -> Result<(Workspace, Vec<Service>)> {
+    let (ws, services, problems) = load_each(selection, require_section)?;
+    match Error::all(problems) {
+        Some(e) => Err(e),
+        None => Ok((ws, services)),
+    }
+}
+
+/// [`load_services`], keeping the services that loaded beside the errors of those that did not
+/// (for a preflight that checks the rest too). A workspace that cannot be read at all is the
+/// one error.
+pub fn load_each(
+    selection: &Selection,
+    require_section: bool,
+) -> Result<(Workspace, Vec<Service>, Vec<Error>)> {
     selection.features.check_names()?;
     let ws = Workspace::load(selection)?;
     let mut services = Vec::new();
@@ -198,10 +210,7 @@ pub fn load_services(
             Err(e) => problems.push(e),
         }
     }
-    match Error::all(problems) {
-        Some(e) => Err(e),
-        None => Ok((ws, services)),
-    }
+    Ok((ws, services, problems))
 }
 
 impl Workspace {

@@ -95,16 +95,17 @@ pub struct Rendered {
 
 /// The Dockerfile an image is built from: rendered, or the validated hand-written one.
 pub fn for_image(plan: &ImagePlan) -> Result<Rendered> {
-    let layout = if plan.config.dockerfile.is_none() && plan.config.strategy == Strategy::Docker {
-        let ws = Workspace::load(&Selection {
-            manifest_path: Some(plan.manifest_path.clone()),
-            ..Selection::default()
-        })?;
-        Some(WorkspaceLayout::from_workspace(&ws, &plan.config.context)?)
-    } else {
-        None
-    };
-    let rendered = rendered_with(plan, layout.as_ref())?;
+    let ws = Workspace::load(&Selection {
+        manifest_path: Some(plan.manifest_path.clone()),
+        ..Selection::default()
+    })?;
+    for_image_in(&ws, plan)
+}
+
+/// [`for_image`] in a workspace already loaded: a hand-written Dockerfile must pass the lint's
+/// error-level rules.
+pub fn for_image_in(ws: &Workspace, plan: &ImagePlan) -> Result<Rendered> {
+    let rendered = rendered_in(ws, plan)?;
     if let DockerfileSource::HandWritten(path) = &rendered.source {
         let findings = lint::lint(path.as_str(), &rendered.dockerfile, true);
         let blocking: Vec<&Finding> = findings

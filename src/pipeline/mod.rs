@@ -5,6 +5,7 @@
 pub mod build;
 mod builder;
 pub mod planning;
+pub mod preflight;
 pub mod promote;
 pub mod push;
 pub mod tag;
@@ -14,12 +15,11 @@ use camino::Utf8PathBuf;
 
 use crate::error::{self, Result};
 use crate::interrupt::Interrupt;
-use crate::plan::{self, KnownReleases, PlanOptions};
+use crate::plan::{self, PlanOptions};
 use crate::report::print_plan;
 use crate::ui::{MessageFormat, Shell};
-use crate::workspace::{self, Selection};
+use crate::workspace::Selection;
 use crate::{dockerfile, engine, report};
-use planning::make_plan;
 
 /// What a release is asked to do.
 #[derive(Debug, Clone, Default)]
@@ -56,55 +56,19 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
     // process group is killed, the engine cancels a build whose connection closes); the test
     // stage removes its container. Nothing is tagged either way.
     let interrupt = Interrupt::listen()?;
-    let (ws, services) = workspace::load_services(&release.selection, true)?;
-    ws.check_lockfile()?;
-    let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
-    let engine = match engine::Engine::connect().await {
-        Ok(engine) => Some(engine),
-        Err(e) if release.dry_run => {
-            shell.warn(format!(
-                "{e}; the plan below does not know the engine's existing releases"
-            ));
-            None
-        }
-        Err(e) => return Err(e),
+    let cleared = match preflight::run(release, shell).await? {
+        preflight::Outcome::DryRun(plan) => return print_plan(shell, &plan),
+        preflight::Outcome::Cleared(cleared) => *cleared,
     };
-    let mut known = match &engine {
-        Some(engine) => tag::known_releases(engine, &repositories).await?,
-        None => KnownReleases::new(),
-    };
-    // With --push the registry's releases decide the forward-only rule; a registry that refuses
-    // or does not answer stops the release here, before anything is built or tagged.
-    let mut pusher = if release.push {
-        let facts = match &engine {
-            Some(engine) => engine.push_facts().await?,
-            None => engine::info::PushFacts::default(),
-        };
-        let connected = match push::Pusher::connect(&facts, &repositories).await {
-            Ok(mut pusher) => pusher.known_releases(&mut known).await.map(|()| pusher),
-            Err(e) => Err(e),
-        };
-        match connected {
-            Ok(pusher) => Some(pusher),
-            Err(e) if release.dry_run => {
-                shell.warn(format!(
-                    "{e}; the plan below does not know the registry's releases"
-                ));
-                None
-            }
-            Err(e) => return Err(e),
-        }
-    } else {
-        None
-    };
-    let mut plan = make_plan(&services, &known, &release.plan)?;
-    if release.immutable_only {
-        plan.images.iter_mut().for_each(promote::immutable_stage);
-    }
-    if release.dry_run {
-        return print_plan(shell, &plan);
-    }
-    let engine = engine.expect("connected unless dry-run");
+    let preflight::Cleared {
+        ws,
+        plan,
+        rendered,
+        render_ms,
+        engine,
+        pusher,
+        in_registry,
+    } = cleared;
     if release.push {
         for image in plan.images.iter().filter(|p| p.git.dirty) {
             shell.status(
@@ -118,17 +82,6 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         }
     }
     let plans: Vec<&plan::ImagePlan> = plan.images.iter().collect();
-    tag::preflight(&engine, &plans, release.force).await?;
-    // A service the registry already holds whole from this revision is done (a retried job).
-    let mut in_registry: Vec<Option<String>> = vec![None; plans.len()];
-    if let Some(pusher) = &mut pusher {
-        pusher.preflight(&plans, release.force, shell).await?;
-        if !release.force {
-            for (plan, done) in plans.iter().zip(&mut in_registry) {
-                *done = pusher.released_in_registry(plan).await?;
-            }
-        }
-    }
     let leftovers = crate::checks::remove_leftovers(&engine).await?;
     if leftovers > 0 {
         shell.status(
@@ -150,21 +103,31 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         interrupt: Some(interrupt.clone()),
     };
     use futures_util::StreamExt;
-    let mut runs: Vec<ServiceRun> =
-        futures_util::stream::iter(plans.iter().zip(&in_registry).map(|(p, done)| {
-            service_run(
-                &engine,
-                p,
-                done.as_deref(),
-                &cargo_flags,
-                &test_options,
-                interrupt.clone(),
-                shell,
-            )
-        }))
-        .buffered(jobs)
-        .collect()
-        .await;
+    let mut runs: Vec<ServiceRun> = futures_util::stream::iter(
+        plans
+            .iter()
+            .zip(&in_registry)
+            .zip(rendered.iter().zip(&render_ms))
+            .map(|((p, done), (r, ms))| {
+                let service = Service {
+                    plan: p,
+                    rendered: r,
+                    render_ms: *ms,
+                    in_registry: done.as_deref(),
+                };
+                service_run(
+                    &engine,
+                    service,
+                    &cargo_flags,
+                    &test_options,
+                    interrupt.clone(),
+                    shell,
+                )
+            }),
+    )
+    .buffered(jobs)
+    .collect()
+    .await;
     let interrupted = interrupt.received().is_some()
         || runs
             .iter()
@@ -523,17 +486,31 @@ async fn push_part(
     Ok(())
 }
 
+/// One service as the preflight cleared it.
+struct Service<'a> {
+    plan: &'a plan::ImagePlan,
+    rendered: &'a dockerfile::Rendered,
+    render_ms: u64,
+    /// The manifest digest when the registry already holds this release whole.
+    in_registry: Option<&'a str>,
+}
+
 /// Dockerfile, build and test of one service; a failure is recorded, not returned, so that the
 /// other services finish and the report shows every service's state.
 async fn service_run(
     engine: &engine::Engine,
-    plan: &plan::ImagePlan,
-    in_registry: Option<&str>,
+    service: Service<'_>,
     cargo_flags: &[String],
     test_options: &test_stage::TestStageOptions,
     mut interrupt: Interrupt,
     shell: &Shell,
 ) -> ServiceRun {
+    let Service {
+        plan,
+        rendered,
+        render_ms,
+        in_registry,
+    } = service;
     let mut run = ServiceRun::default();
     if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
@@ -551,18 +528,10 @@ async fn service_run(
         );
         return ServiceRun::in_registry(plan, digest);
     }
-    let step = std::time::Instant::now();
-    let rendered = match dockerfile::for_image(plan) {
-        Ok(r) => r,
-        Err(e) => {
-            run.error = Some(e);
-            return run;
-        }
-    };
-    run.timings.dockerfile_ms = step.elapsed().as_millis() as u64;
+    run.timings.dockerfile_ms = render_ms;
     let build = engine.supervised(
         "build",
-        build::build(engine, plan, &rendered, cargo_flags, shell),
+        build::build(engine, plan, rendered, cargo_flags, shell),
     );
     let built = tokio::select! {
         built = build => built,

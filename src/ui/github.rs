@@ -53,6 +53,7 @@ pub fn annotation(level: &str, at: Option<&Location>, message: &str) -> String {
 /// blocked Dockerfile lists at their lines; anything else as one error without a location.
 pub fn error_annotations(error: &Error) -> String {
     match error {
+        Error::Preflight { problems } => problems.iter().map(error_annotations).collect(),
         Error::Manifest(m) => {
             use miette::SourceCode;
             let at = m.span.and_then(|span| {

@@ -25,6 +25,7 @@ pub mod docker_config;
 pub mod dockerfile;
 pub mod engine;
 pub mod error;
+pub mod features;
 pub mod git;
 pub mod interrupt;
 pub mod pipeline;

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::config::ServiceConfig;
 use crate::error::{Error, Result};
+use crate::features::CargoFeatures;
 use crate::git::Revision;
-use crate::workspace::CargoFeatures;
 
 /// Label prefix of OCI annotations.
 pub const OCI: &str = "org.opencontainers.image";

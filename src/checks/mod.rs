@@ -26,7 +26,7 @@ pub use crate::engine::container::CONTAINER_LABEL;
 use crate::engine::container::{ContainerSpec, OWNER_LABEL, owner_id};
 use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, LABEL_PACKAGE};
-use crate::ui::{Shell, Verbosity};
+use crate::ui::{Shell, Verbosity, short_id};
 pub use ready::ReadinessCondition;
 
 /// The outcome of one check.
@@ -688,9 +688,4 @@ fn container_name(plan: &ImagePlan) -> String {
         &plan.revision[..7.min(plan.revision.len())],
         std::process::id()
     )
-}
-
-fn short_id(id: &str) -> &str {
-    let id = id.strip_prefix("sha256:").unwrap_or(id);
-    &id[..12.min(id.len())]
 }

@@ -92,7 +92,7 @@ impl Inspection {
         line("source", show(&self.source));
         line("created", show(&self.created));
         line("build", show(&self.build));
-        line("size", crate::pipeline::build::human_bytes(self.size));
+        line("size", crate::ui::human_bytes(self.size));
         line(
             "tags",
             if self.tags.is_empty() {

@@ -139,10 +139,7 @@ pub async fn prune(
                 Ok(()) => {
                     shell.status(
                         "Removed",
-                        format!(
-                            "untagged build {} of {package}",
-                            crate::pipeline::build::short_id(&id)
-                        ),
+                        format!("untagged build {} of {package}", crate::ui::short_id(&id)),
                     );
                     pruned.images.push(id);
                 }

@@ -1,8 +1,6 @@
 //! Help lines for configuration errors: an example for every key, "did you mean" for enum values
 //! and for a misspelt `[package.metadata.docker]` section.
 
-use super::source::strsim_best;
-
 /// An example of each key, as it is written in `Cargo.toml`.
 const EXAMPLES: &[(&str, &str)] = &[
     ("image", r#"image = "ghcr.io/acme/orders""#),
@@ -158,6 +156,20 @@ pub fn section_typo<'a>(keys: impl IntoIterator<Item = &'a str>) -> Option<Strin
                 || strsim::damerau_levenshtein(&lower, "docker") <= 2 && lower.len() >= 4
         })
         .map(str::to_owned)
+}
+
+/// The candidate closest to `input`, if it is close enough to be a likely typo.
+pub fn strsim_best<'a>(input: &str, candidates: &'a [String]) -> Option<&'a str> {
+    // Comparing costs the product of the lengths: a 1 MB key is no typo of a 10-byte one.
+    if input.len() > 100 {
+        return None;
+    }
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(input, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.as_str())
 }
 
 #[cfg(test)]

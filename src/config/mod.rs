@@ -9,7 +9,6 @@ pub mod messages;
 pub mod paths;
 mod reference;
 pub mod source;
-mod test_section;
 pub mod user;
 mod validate;
 

@@ -8,6 +8,7 @@ use std::ops::Range;
 use serde::Deserialize;
 
 use super::layer::DockerLayer;
+use super::messages::strsim_best;
 use crate::error::{ManifestError, Result};
 
 /// One `Cargo.toml`: its path, text and the docker layers it declares.
@@ -231,20 +232,6 @@ fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
         .map(str::to_owned)
         .collect();
     Some((unknown.to_owned(), expected))
-}
-
-/// The candidate closest to `input`, if it is close enough to be a likely typo.
-pub fn strsim_best<'a>(input: &str, candidates: &'a [String]) -> Option<&'a str> {
-    // Comparing costs the product of the lengths: a 1 MB key is no typo of a 10-byte one.
-    if input.len() > 100 {
-        return None;
-    }
-    candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(input, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c.as_str())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::engine::build::{BuildJob, Builder};
 use crate::engine::images::ImageStore;
 use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, LABEL_PACKAGE, OCI};
-use crate::ui::Shell;
+use crate::ui::{Shell, human_bytes, short_id};
 
 use super::builder;
 
@@ -722,28 +722,6 @@ pub async fn cargo_build(
             ),
         )
     })
-}
-
-/// `sha256:0123456789ab…` -> `0123456789ab`.
-pub fn short_id(id: &str) -> &str {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    &hex[..hex.len().min(12)]
-}
-
-/// `12.3 MB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 #[cfg(test)]

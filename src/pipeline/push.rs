@@ -20,10 +20,10 @@ use crate::docker_config::credentials::{self, Credentials, DockerConfig};
 use crate::engine::Engine;
 use crate::engine::info::{ImageStore, PushFacts};
 use crate::error::{Error, Result};
-use crate::pipeline::build::short_id;
 use crate::plan::{ImagePlan, KnownReleases, OCI};
 use crate::registry::{Manifest, RegistryClient};
 use crate::ui::Shell;
+use crate::ui::short_id;
 
 /// What the push did for one tag (in the report).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

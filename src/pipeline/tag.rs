@@ -76,7 +76,7 @@ pub async fn preflight(store: &impl ImageStore, plans: &[&ImagePlan], force: boo
                 if revision.map(String::as_str) != Some(plan.revision.as_str()) {
                     conflicts.push(format!(
                         "{reference} is image {} from revision {}",
-                        crate::pipeline::build::short_id(&existing.id),
+                        crate::ui::short_id(&existing.id),
                         revision.map_or("(unknown)", |r| &r[..r.len().min(12)])
                     ));
                 }
@@ -101,8 +101,8 @@ pub async fn check_conflicts(
             {
                 conflicts.push(format!(
                     "{reference} is image {}, not the tested {}",
-                    crate::pipeline::build::short_id(&existing.id),
-                    crate::pipeline::build::short_id(image_id)
+                    crate::ui::short_id(&existing.id),
+                    crate::ui::short_id(image_id)
                 ));
             }
         }

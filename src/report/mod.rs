@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::engine::build::Builder;
 use crate::error::{Error, Result};
-use crate::pipeline::build::{human_bytes, short_id};
 use crate::pipeline::tag::TagOutcome;
 use crate::pipeline::test_stage::TestReport;
+use crate::ui::{human_bytes, short_id};
 
 /// Everything one release did.
 #[derive(Debug, Clone, Serialize)]

@@ -4,14 +4,17 @@
 
 use std::time::Duration;
 
-use super::layer::DockerLayer;
-use super::paths::{PathKind, resolve_inside};
-use super::reference::*;
-use super::source::{ManifestSource, strsim_best};
-use super::test_section::{resolve_test_checks, test_layer};
-use super::user::NumericUser;
-use super::*;
+use crate::config::layer::DockerLayer;
+use crate::config::messages::strsim_best;
+use crate::config::paths::{PathKind, resolve_inside};
+use crate::config::reference::*;
+use crate::config::source::ManifestSource;
+mod test_section;
+
+use crate::config::user::NumericUser;
+use crate::config::*;
 use crate::error::{Result, printable};
+use test_section::{resolve_test_checks, test_layer};
 
 /// Longest scalar string value (image names, paths, vendor, …).
 pub const MAX_VALUE: usize = 4096;
@@ -818,7 +821,7 @@ pub(super) fn is_env_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::config::*;
 
     #[test]
     fn image_names() {

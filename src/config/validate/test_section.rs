@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use super::layer::{StructureLayer, TestLayer};
-use super::source::ManifestSource;
-use super::user::NumericUser;
-use super::validate::{is_env_name, shown, test_timeout};
-use super::*;
+use super::{is_env_name, shown, test_timeout};
+use crate::config::layer::{StructureLayer, TestLayer};
+use crate::config::source::{self, ManifestSource};
+use crate::config::user::NumericUser;
+use crate::config::*;
 use crate::error::{Result, printable};
 
 pub(super) fn test_layer(src: &ManifestSource, at: &[String], test: &TestLayer) -> Result<()> {

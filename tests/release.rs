@@ -214,7 +214,6 @@ fn a_failing_build_exits_1_and_tags_nothing() {
 fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
     use cargo_docker_release::build_context as context;
     use cargo_docker_release::engine::build::{BuildJob, Builder};
-    use cargo_docker_release::ui::Shell;
     let dir = tempfile::tempdir().unwrap();
     let dockerfile =
         format!("FROM scratch\nLABEL {TEST_LABEL}=1\nCOPY [\"missing\", \"/missing\"]\n");
@@ -248,7 +247,7 @@ fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
                 credentials: Default::default(),
                 name: "broken",
             };
-            let e = engine.build_image(job, &Shell::silent()).await.unwrap_err();
+            let e = engine.build_image(job, &mut |_| {}).await.unwrap_err();
             let after = engine
                 .docker()
                 .list_containers(None::<bollard::query_parameters::ListContainersOptions>)

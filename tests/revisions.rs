@@ -505,7 +505,6 @@ fn a_version_bump_without_its_lock_file_stops_the_release_before_building() {
 fn the_users_dockerignore_decides_what_reaches_the_image() {
     use cargo_docker_release::build_context as context;
     use cargo_docker_release::engine::Engine;
-    use cargo_docker_release::ui::Shell;
 
     let images = TestImages::new("dockerignore");
     let dir = tempfile::tempdir().unwrap();
@@ -568,7 +567,7 @@ fn the_users_dockerignore_decides_what_reaches_the_image() {
                 credentials: Default::default(),
                 name: "dockerignore",
             };
-            engine.build_image(job, &Shell::silent()).await
+            engine.build_image(job, &mut |_| {}).await
         })
         .unwrap();
 

@@ -1,10 +1,10 @@
 //! Building an image on the engine from an in-process build context, with its output streamed,
 //! by BuildKit (the engine's `/build` with `version=2` and a session) or the classic builder.
 //!
-//! A person at a terminal sees one spinner line with the current Dockerfile step; plain output
-//! (not a terminal, or `CI`) gets one line per step; `-v` shows every step's output. When the
-//! build fails, the failing step's last log lines are shown whatever the verbosity, and the error
-//! names the instruction and its Dockerfile line.
+//! The build reports what it does as [`BuildProgress`] events; the UI renders them
+//! ([`crate::ui::BuildView`]: a spinner, a line per step, or every step's output). When the build
+//! fails, the failing step's last log lines are reported, and the error names the instruction
+//! and its Dockerfile line.
 //!
 //! Credentials for the images the Dockerfile starts `FROM` reach the engine as the docker CLI
 //! sends them: in `X-Registry-Config` for the classic builder, through the session's auth
@@ -24,13 +24,26 @@ use serde::Serialize;
 
 use super::progress;
 
-use progress::is_step;
 pub use progress::{BuildEvent, BuildLog, BuildkitProgress, LogLine, step_line};
 
 use super::{Engine, engine_error};
 use crate::build_context::BuildContext;
 use crate::error::{Error, Result};
-use crate::ui::{Shell, Verbosity};
+
+/// What a build reports as it goes, for the UI to render.
+#[derive(Debug)]
+pub enum BuildProgress<'a> {
+    /// The current step, for a status line: `COPY … (3/5 steps, 1 cached, 2.1s)`.
+    Status(String),
+    /// The classic builder started a step (`Step 2/5 : COPY …`).
+    Step(&'a str),
+    /// A line of the classic builder's output.
+    Output(&'a str),
+    /// A BuildKit vertex event.
+    Event(&'a BuildEvent),
+    /// The build failed: the failing step and its last log lines.
+    Failed(String),
+}
 
 /// Which of the engine's builders builds an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -157,26 +170,24 @@ impl Engine {
         })
     }
 
-    /// Builds `job`; returns the image ID (`sha256:…`).
-    pub async fn build_image(&self, job: BuildJob<'_>, shell: &Shell) -> Result<String> {
-        let bar = shell.spinner("Building", job.name);
-        let result = match job.builder {
-            Builder::BuildKit => self.build_with_buildkit(&job, &bar, shell).await,
-            Builder::Classic => self.build_classic(&job, &bar, shell).await,
-        };
-        bar.finish_and_clear();
-        result
+    /// Builds `job`, reporting to `progress`; returns the image ID (`sha256:…`).
+    pub async fn build_image(
+        &self,
+        job: BuildJob<'_>,
+        progress: &mut (dyn FnMut(BuildProgress<'_>) + Send),
+    ) -> Result<String> {
+        match job.builder {
+            Builder::BuildKit => self.build_with_buildkit(&job, progress).await,
+            Builder::Classic => self.build_classic(&job, progress).await,
+        }
     }
 
     async fn build_classic(
         &self,
         job: &BuildJob<'_>,
-        bar: &indicatif::ProgressBar,
-        shell: &Shell,
+        report: &mut (dyn FnMut(BuildProgress<'_>) + Send),
     ) -> Result<String> {
         let name = job.name;
-        let plain = bar.is_hidden();
-        let full = shell.verbosity() >= Verbosity::Verbose;
         let body = bollard::body_try_stream(job.context.stream());
         // `X-Registry-Config`: credentials keyed by server address.
         let credentials: HashMap<String, DockerCredentials> = job
@@ -219,24 +230,18 @@ impl Engine {
                 for line in log.feed(&text) {
                     match line {
                         LogLine::Step(step) => {
-                            bar.set_message(format!("{name}: {step}"));
-                            if full {
-                                shell.raw(&format!("{step}\n"));
-                            } else if plain {
-                                shell.raw(&format!("{:>12} {name}: {step}\n", ""));
-                            }
+                            report(BuildProgress::Status(step.clone()));
+                            report(BuildProgress::Step(&step));
                         }
-                        LogLine::Output(out) if full => shell.raw(&format!("{out}\n")),
-                        LogLine::Output(_) => {}
+                        LogLine::Output(out) => report(BuildProgress::Output(&out)),
                     }
                 }
             }
         };
         if let Some(error) = failure {
             let output = log.current_step_output();
-            if !output.is_empty() && !full {
-                bar.finish_and_clear();
-                shell.raw_always(&format!("{output}\n"));
+            if !output.is_empty() {
+                report(BuildProgress::Failed(output));
             }
             return Err(failure_error(job, &error, log.current_step.as_deref()));
         }
@@ -259,12 +264,9 @@ impl Engine {
     async fn build_with_buildkit(
         &self,
         job: &BuildJob<'_>,
-        bar: &indicatif::ProgressBar,
-        shell: &Shell,
+        report: &mut (dyn FnMut(BuildProgress<'_>) + Send),
     ) -> Result<String> {
         let name = job.name;
-        let plain = bar.is_hidden();
-        let full = shell.verbosity() >= Verbosity::Verbose;
         let body = bollard::body_try_stream(job.context.stream());
         // The session's auth provider: credentials keyed by the host BuildKit asks for.
         let credentials: HashMap<String, DockerCredentials> = job
@@ -307,14 +309,14 @@ impl Engine {
             match info.aux {
                 Some(BuildInfoAux::BuildKit(status)) => {
                     for event in progress.apply(&status) {
-                        show_event(&event, name, plain, full, shell);
+                        report(BuildProgress::Event(&event));
                     }
                     let (done, cached, seen) = progress.counts();
                     let step = progress.current_step().unwrap_or("");
-                    bar.set_message(format!(
-                        "{name}: {step} ({done}/{seen} steps, {cached} cached, {:.1}s)",
+                    report(BuildProgress::Status(format!(
+                        "{step} ({done}/{seen} steps, {cached} cached, {:.1}s)",
                         started.elapsed().as_secs_f64()
-                    ));
+                    )));
                 }
                 Some(BuildInfoAux::Default(id)) => image_id = id.id.or(image_id),
                 None => {}
@@ -322,57 +324,18 @@ impl Engine {
         };
         if let Some(error) = failure {
             let failed = progress.failed_step();
-            if let Some((step, log)) = &failed
-                && !full
-            {
-                bar.finish_and_clear();
-                let mut text = format!("{step}\n");
+            if let Some((step, log)) = &failed {
+                let mut text = step.to_string();
                 for line in log {
-                    text.push_str(line);
                     text.push('\n');
+                    text.push_str(line);
                 }
-                shell.raw_always(&text);
+                report(BuildProgress::Failed(text));
             }
             return Err(failure_error(job, &error, failed.map(|(s, _)| s)));
         }
         image_id
             .ok_or_else(|| Error::step("build", format!("{name}: BuildKit reported no image ID")))
-    }
-}
-
-/// One BuildKit event on the terminal: every event with `-v` (as the docker CLI's plain
-/// progress, `#3 [2/5] COPY …`), one line per started step when the output is plain.
-fn show_event(event: &BuildEvent, name: &str, plain: bool, full: bool, shell: &Shell) {
-    match event {
-        BuildEvent::Started {
-            number,
-            name: step,
-            cached,
-        } => {
-            let cached = if *cached { " (cached)" } else { "" };
-            if full {
-                shell.raw(&format!("#{number} {step}{cached}\n"));
-            } else if plain && is_step(step) {
-                shell.raw(&format!("{:>12} {name}: {step}{cached}\n", ""));
-            }
-        }
-        BuildEvent::Log { number, line } if full => shell.raw(&format!("#{number} {line}\n")),
-        BuildEvent::Log { .. } => {}
-        BuildEvent::Done {
-            number,
-            millis,
-            error,
-        } if full => {
-            let what = match error {
-                Some(e) => format!("ERROR: {e}"),
-                None => match millis {
-                    Some(ms) => format!("DONE {:.1}s", *ms as f64 / 1000.0),
-                    None => "DONE".to_owned(),
-                },
-            };
-            shell.raw(&format!("#{number} {what}\n"));
-        }
-        BuildEvent::Done { .. } => {}
     }
 }
 

@@ -287,7 +287,7 @@ fn push_line(log: &mut VecDeque<String>, line: String) {
 
 /// Whether a vertex is a Dockerfile step (`[2/5] COPY …`), not BuildKit's own work
 /// (`[internal] load build context`, `exporting to image`).
-pub(super) fn is_step(name: &str) -> bool {
+pub fn is_step(name: &str) -> bool {
     name.starts_with('[') && !name.starts_with("[internal]")
 }
 

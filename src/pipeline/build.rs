@@ -229,7 +229,10 @@ pub async fn build(
         credentials: pull_credentials(&rendered.dockerfile, shell),
         name: &name,
     };
-    let image_id = engine.build_image(job, shell).await?;
+    let image_id = {
+        let view = crate::ui::BuildView::new(shell, &name);
+        engine.build_image(job, &mut |p| view.show(p)).await?
+    };
     let image_ms = started.elapsed().as_millis() as u64;
     check_labels(engine, plan, &image_id).await?;
     shell.status(

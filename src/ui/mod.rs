@@ -2,7 +2,10 @@
 //! watching, machine output (plan, report) on stdout. Nothing else in the crate prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod build_view;
 pub mod github;
+
+pub use build_view::BuildView;
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};

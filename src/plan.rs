@@ -156,6 +156,18 @@ pub struct PackageInput {
     pub is_root: bool,
 }
 
+/// The releases among a repository's tags: each semver tag (`1.4.2`, `1.5.0-rc.1`, and
+/// `1.4.2_ab` read back as `1.4.2+ab`, since `+` cannot be in a tag), sorted, once each.
+pub fn released_versions<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<Version> {
+    let mut versions: Vec<Version> = tags
+        .into_iter()
+        .filter_map(|t| Version::parse(&t.replace('_', "+")).ok())
+        .collect();
+    versions.sort();
+    versions.dedup();
+    versions
+}
+
 /// Options from the command line that change the plan.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {

@@ -17,7 +17,7 @@ use super::GlobalArgs;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::pipeline::planning::make_plan;
-use crate::pipeline::promote::{self, Registries};
+use crate::pipeline::promote;
 use crate::plan::KnownReleases;
 use crate::ui::Shell;
 
@@ -80,7 +80,7 @@ pub struct Matrix {
 async fn matrix(global: &GlobalArgs, shell: &Shell) -> Result<()> {
     let (_, services) = global.load_services(true)?;
     let images: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
-    let registries = Registries::connect(&images).await?;
+    let registries = promote::connect_registries(&images).await?;
     let known = promote::known_releases(&registries, &images).await?;
     let plan = make_plan(&services, &known, &global.plan_options())?;
     let mut include = Vec::new();

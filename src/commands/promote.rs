@@ -4,7 +4,7 @@
 use super::GlobalArgs;
 use crate::error::{Error, Result};
 use crate::pipeline::planning::make_plan;
-use crate::pipeline::promote::{self, PromotionReport, Registries};
+use crate::pipeline::promote::{self, PromotionReport};
 use crate::plan::ImagePlan;
 use crate::ui::{MessageFormat, Shell};
 
@@ -19,7 +19,7 @@ async fn promote(global: &GlobalArgs, shell: &Shell) -> Result<()> {
     let started_at = chrono::Utc::now();
     let (ws, services) = global.load_services(true)?;
     let images: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
-    let registries = Registries::connect(&images).await?;
+    let registries = promote::connect_registries(&images).await?;
     let known = promote::known_releases(&registries, &images).await?;
     let plan = make_plan(&services, &known, &global.plan_options())?;
     if let Some(dirty) = plan.images.iter().find(|p| p.git.dirty) {

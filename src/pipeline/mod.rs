@@ -203,18 +203,8 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         let tags = run.tags.take().unwrap_or_else(|| {
             plan.tags
                 .iter()
-                .map(|t| tag::TagOutcome {
-                    name: t.name.clone(),
-                    kind: t.kind,
-                    planned: t.applied,
-                    applied: false,
-                    moved: false,
-                    previous: None,
-                    reason: if t.applied {
-                        "not applied: the release did not pass".to_owned()
-                    } else {
-                        t.reason.clone()
-                    },
+                .map(|t| {
+                    tag::TagOutcome::unapplied(t, false, "not applied: the release did not pass")
                 })
                 .collect()
         });
@@ -304,18 +294,8 @@ impl ServiceRun {
         let tags = plan
             .tags
             .iter()
-            .map(|t| tag::TagOutcome {
-                name: t.name.clone(),
-                kind: t.kind,
-                planned: t.applied,
-                applied: t.applied,
-                moved: false,
-                previous: None,
-                reason: if t.applied {
-                    "already in the registry from this revision".to_owned()
-                } else {
-                    t.reason.clone()
-                },
+            .map(|t| {
+                tag::TagOutcome::unapplied(t, true, "already in the registry from this revision")
             })
             .collect();
         ServiceRun {
@@ -406,19 +386,7 @@ async fn tag_and_push(
                             Some(&fixed_out[i])
                         };
                         from.and_then(|o| o.iter().find(|x| x.name == t.name).cloned())
-                            .unwrap_or_else(|| tag::TagOutcome {
-                                name: t.name.clone(),
-                                kind: t.kind,
-                                planned: t.applied,
-                                applied: false,
-                                moved: false,
-                                previous: None,
-                                reason: if t.applied {
-                                    why.to_owned()
-                                } else {
-                                    t.reason.clone()
-                                },
-                            })
+                            .unwrap_or_else(|| tag::TagOutcome::unapplied(t, false, why))
                     })
                     .collect()
             })

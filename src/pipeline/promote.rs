@@ -25,7 +25,7 @@ use semver::Version;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::plan::{ImagePlan, KnownReleases, LABEL_CI_RUN, OCI, TagKind};
+use crate::plan::{ImagePlan, KnownReleases, LABEL_CI_RUN, OCI, TagKind, released_versions};
 pub use crate::registry::Manifest;
 use crate::ui::Shell;
 
@@ -56,15 +56,11 @@ const MOVE_ATTEMPTS: usize = 3;
 pub async fn known_releases(store: &impl ManifestStore, images: &[&str]) -> Result<KnownReleases> {
     let mut known = KnownReleases::new();
     for image in images {
-        let mut versions: Vec<Version> = store
-            .tags(image)
-            .await?
-            .into_iter()
-            .filter_map(|t| Version::parse(&t.replace('_', "+")).ok())
-            .collect();
-        versions.sort();
-        versions.dedup();
-        known.insert((*image).to_owned(), versions);
+        let tags = store.tags(image).await?;
+        known.insert(
+            (*image).to_owned(),
+            released_versions(tags.iter().map(String::as_str)),
+        );
     }
     Ok(known)
 }
@@ -571,7 +567,7 @@ impl PromotionReport {
 }
 
 mod registry;
-pub use registry::Registries;
+pub use registry::{Registries, connect as connect_registries};
 
 #[cfg(test)]
 mod tests;

@@ -13,15 +13,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use semver::Version;
 use serde::Serialize;
 
-use crate::docker_config::credentials::{self, Credentials, DockerConfig};
+use super::tag::{conflict, conflict_error};
 use crate::engine::Engine;
 use crate::engine::info::{ImageStore, PushFacts};
 use crate::error::{Error, Result};
-use crate::plan::{ImagePlan, KnownReleases, OCI};
-use crate::registry::{Manifest, RegistryClient};
+use crate::plan::{ImagePlan, KnownReleases, OCI, released_versions};
+use crate::registry::{Manifest, Registries, RegistryClient, Target};
 use crate::ui::Shell;
 use crate::ui::short_id;
 
@@ -47,18 +46,10 @@ struct Existing {
 }
 
 /// Where one image repository is pushed and how.
-#[derive(Debug, Clone)]
-struct Target {
-    host: String,
-    repository: String,
-    credentials: Option<Credentials>,
-}
-
 /// The registries of the selected services: one authenticated client per host.
 #[derive(Debug)]
 pub struct Pusher {
-    targets: BTreeMap<String, Target>,
-    clients: BTreeMap<String, RegistryClient>,
+    registries: Registries,
     store: ImageStore,
     listed: BTreeMap<String, BTreeSet<String>>,
     existing: BTreeMap<(String, String), Existing>,
@@ -69,30 +60,8 @@ impl Pusher {
     /// per registry host, pinged and authenticated: a refused or unreachable registry stops the
     /// release here.
     pub async fn connect(facts: &PushFacts, images: &[&str]) -> Result<Self> {
-        let config = DockerConfig::load()?;
-        let mut targets = BTreeMap::new();
-        let mut clients = BTreeMap::new();
-        for image in images {
-            let host = credentials::registry_host(image).to_owned();
-            if !clients.contains_key(&host) {
-                let creds = config.credentials(&host)?;
-                let client = RegistryClient::connect(&host, creds.clone(), &facts.insecure)
-                    .await?
-                    .for_push();
-                clients.insert(host.clone(), (client, creds));
-            }
-            targets.insert(
-                (*image).to_owned(),
-                Target {
-                    repository: credentials::repository_path(image),
-                    credentials: clients[&host].1.clone(),
-                    host,
-                },
-            );
-        }
         Ok(Pusher {
-            targets,
-            clients: clients.into_iter().map(|(h, (c, _))| (h, c)).collect(),
+            registries: Registries::connect(images, &facts.insecure, true).await?,
             store: facts.store,
             listed: BTreeMap::new(),
             existing: BTreeMap::new(),
@@ -100,27 +69,20 @@ impl Pusher {
     }
 
     fn target(&self, image: &str) -> Result<(&Target, &RegistryClient)> {
-        let target = self
-            .targets
-            .get(image)
-            .ok_or_else(|| Error::step("push", format!("no registry known for `{image}`")))?;
-        Ok((target, &self.clients[&target.host]))
+        self.registries.get(image, "push")
     }
 
     /// Replaces the engine's known releases by the registry's: every tag of every repository
     /// (all pages), kept for the conflict check.
     pub async fn known_releases(&mut self, known: &mut KnownReleases) -> Result<()> {
-        let images: Vec<String> = self.targets.keys().cloned().collect();
+        let images: Vec<String> = self.registries.images().map(str::to_owned).collect();
         for image in images {
             let (target, client) = self.target(&image)?;
             let tags = client.tags(&target.repository).await?;
-            let mut versions: Vec<Version> = tags
-                .iter()
-                .filter_map(|t| Version::parse(&t.replace('_', "+")).ok())
-                .collect();
-            versions.sort();
-            versions.dedup();
-            known.insert(image.clone(), versions);
+            known.insert(
+                image.clone(),
+                released_versions(tags.iter().map(String::as_str)),
+            );
             self.listed.insert(image, tags.into_iter().collect());
         }
         Ok(())
@@ -174,7 +136,7 @@ impl Pusher {
             }
         }
         self.existing.extend(found);
-        conflict(conflicts, force)
+        conflict(conflicts, force, " in the registry")
     }
 
     /// Whether the registry already holds this service's whole release: every tag the plan
@@ -254,7 +216,7 @@ impl Pusher {
                 }
             }
         }
-        conflict(conflicts, force)
+        conflict(conflicts, force, " in the registry")
     }
 
     /// Whether a manifest (`digest`, `config_digest`) is the local image `image_id`, for this
@@ -284,11 +246,11 @@ impl Pusher {
             return Ok(None);
         }
         Err(conflict_error(
-            vec![format!(
+            &[format!(
                 "{}:{tag} appeared in registry {} as {now} after the check before the build (another job pushed it)",
                 plan.image, target.host
             )],
-            "; nothing more was pushed",
+            " in the registry; nothing more was pushed",
         ))
     }
 
@@ -436,30 +398,6 @@ pub fn is_tested_image(
     }
 }
 
-fn conflict(conflicts: Vec<String>, force: bool) -> Result<()> {
-    if conflicts.is_empty() || force {
-        return Ok(());
-    }
-    Err(conflict_error(conflicts, ""))
-}
-
-fn conflict_error(conflicts: Vec<String>, tail: &str) -> Error {
-    Error::TagConflict {
-        message: format!(
-            "immutable tags already point to other images in the registry{tail}:\n{}",
-            conflicts
-                .iter()
-                .map(|c| format!("  {c}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
-        help: Some(
-            "bump the version in Cargo.toml for a new release, or pass --force to overwrite them"
-                .into(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,9 +446,9 @@ mod tests {
     #[test]
     fn conflicts_are_exit_2_naming_every_tag_unless_forced() {
         let c = vec!["r/a:1.0.0 in registry r is sha256:x".to_owned()];
-        assert!(conflict(c.clone(), true).is_ok());
-        assert!(conflict(Vec::new(), false).is_ok());
-        let e = conflict(c, false).unwrap_err();
+        assert!(conflict(c.clone(), true, " in the registry").is_ok());
+        assert!(conflict(Vec::new(), false, "").is_ok());
+        let e = conflict(c, false, " in the registry").unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("r/a:1.0.0"), "{e}");
     }

@@ -6,12 +6,11 @@
 //! release leaves no half-tagged state. Floating tags (`X.Y`, `X`, `latest`) move only when every
 //! selected service passed.
 
-use semver::Version;
 use serde::Serialize;
 
 use crate::engine::images::ImageStore;
 use crate::error::{Error, Result};
-use crate::plan::{ImagePlan, KnownReleases, OCI, TagKind};
+use crate::plan::{ImagePlan, KnownReleases, OCI, TagDecision, TagKind, released_versions};
 use crate::ui::Shell;
 
 /// What happened to one tag of the plan.
@@ -33,6 +32,26 @@ pub struct TagOutcome {
     pub reason: String,
 }
 
+impl TagOutcome {
+    /// A planned tag left as it was: `why` says why a tag the plan applies was not (or, with
+    /// `applied`, why it already was in place); a tag the plan skips keeps the plan's reason.
+    pub fn unapplied(tag: &TagDecision, applied: bool, why: &str) -> Self {
+        TagOutcome {
+            name: tag.name.clone(),
+            kind: tag.kind,
+            planned: tag.applied,
+            applied: applied && tag.applied,
+            moved: false,
+            previous: None,
+            reason: if tag.applied && !why.is_empty() {
+                why.to_owned()
+            } else {
+                tag.reason.clone()
+            },
+        }
+    }
+}
+
 /// The semver releases each repository already has in the local engine, read in one batch (`1.4.2`, `1.5.0-rc.1`,
 /// `1.4.2_ab` read back as `1.4.2+ab`).
 pub async fn known_releases(
@@ -42,13 +61,7 @@ pub async fn known_releases(
     let mut known = KnownReleases::new();
     // One listing for every repository of the release, not one round trip per service.
     for (repo, tags) in store.repositories_tags(repositories).await? {
-        let mut versions: Vec<Version> = tags
-            .into_iter()
-            .filter_map(|t| Version::parse(&t.tag.replace('_', "+")).ok())
-            .collect();
-        versions.sort();
-        versions.dedup();
-        known.insert(repo, versions);
+        known.insert(repo, released_versions(tags.iter().map(|t| t.tag.as_str())));
     }
     Ok(known)
 }
@@ -83,7 +96,7 @@ pub async fn preflight(store: &impl ImageStore, plans: &[&ImagePlan], force: boo
             }
         }
     }
-    conflict_error(conflicts, force)
+    conflict(conflicts, force, "")
 }
 
 /// Just before tagging: every immutable tag either does not exist or already names `image_id`.
@@ -107,16 +120,23 @@ pub async fn check_conflicts(
             }
         }
     }
-    conflict_error(conflicts, force)
+    conflict(conflicts, force, "")
 }
 
-fn conflict_error(conflicts: Vec<String>, force: bool) -> Result<()> {
+/// The conflicts found `where_` (see [`conflict_error`]) as an error, unless `force`.
+pub fn conflict(conflicts: Vec<String>, force: bool, where_: &str) -> Result<()> {
     if conflicts.is_empty() || force {
         return Ok(());
     }
-    Err(Error::TagConflict {
+    Err(conflict_error(&conflicts, where_))
+}
+
+/// Immutable tags (`where_`: in the engine, or ` in the registry`) that already name other
+/// images: exit 2, each one listed.
+pub fn conflict_error(conflicts: &[String], where_: &str) -> Error {
+    Error::TagConflict {
         message: format!(
-            "immutable tags already point to other images:\n{}",
+            "immutable tags already point to other images{where_}:\n{}",
             conflicts
                 .iter()
                 .map(|c| format!("  {c}"))
@@ -127,7 +147,7 @@ fn conflict_error(conflicts: Vec<String>, force: bool) -> Result<()> {
             "bump the version in Cargo.toml for a new release, or pass --force to overwrite them"
                 .into(),
         ),
-    })
+    }
 }
 
 /// Applies the plan's tags to the images that passed: first every non-floating tag of every
@@ -145,15 +165,7 @@ pub async fn apply_tags(
         .map(|(plan, _)| {
             plan.tags
                 .iter()
-                .map(|t| TagOutcome {
-                    name: t.name.clone(),
-                    kind: t.kind,
-                    planned: t.applied,
-                    applied: false,
-                    moved: false,
-                    previous: None,
-                    reason: t.reason.clone(),
-                })
+                .map(|t| TagOutcome::unapplied(t, false, ""))
                 .collect()
         })
         .collect();
@@ -329,6 +341,7 @@ mod tests {
     use super::fake::FakeStore;
     use super::*;
     use crate::plan::TagDecision;
+    use semver::Version;
 
     pub(crate) fn plan(image: &str, version: &str, revision: &str) -> ImagePlan {
         let v = Version::parse(version).unwrap();

@@ -12,6 +12,7 @@
 //! `put`), says what to do, and never holds a credential or token.
 
 pub mod auth;
+mod registries;
 pub mod transport;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use http_body_util::Full;
 use serde::Deserialize;
 
 use self::auth::{Challenge, TokenError, Tokens};
+pub use self::registries::{Registries, Target};
 pub use self::transport::{CERTS_D, InsecureRegistries};
 use self::transport::{Http, Response};
 use crate::docker_config::credentials::Credentials;

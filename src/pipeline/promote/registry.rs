@@ -1,74 +1,42 @@
-//! [`ManifestStore`] over the registries of the selected images: one authenticated client per
-//! host ([`crate::registry::RegistryClient`]), each image mapped to its repository.
+//! [`ManifestStore`] over the registries of the selected images
+//! ([`crate::registry::Registries`]).
 
 use std::collections::BTreeMap;
 
 use super::{Manifest, ManifestStore};
-use crate::docker_config::credentials::{self, DockerConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::registry::{InsecureRegistries, RegistryClient};
 
-/// The registries of a promotion.
-#[derive(Debug)]
-pub struct Registries {
-    clients: BTreeMap<String, RegistryClient>,
-    /// image -> (host, repository path).
-    repositories: BTreeMap<String, (String, String)>,
+pub use crate::registry::Registries;
+
+/// Pings and authenticates every image's registry with the Docker config's credentials. Which
+/// registries are insecure comes from the engine when there is one (a promotion job needs none:
+/// loopback registries are always reached over plain HTTP).
+pub async fn connect(images: &[&str]) -> Result<Registries> {
+    let insecure = match crate::engine::Engine::connect().await {
+        Ok(engine) => engine
+            .push_facts()
+            .await
+            .map(|f| f.insecure)
+            .unwrap_or_default(),
+        Err(_) => InsecureRegistries::default(),
+    };
+    Registries::connect(images, &insecure, false).await
 }
 
-impl Registries {
-    /// Pings and authenticates every image's registry with the Docker config's credentials.
-    /// Which registries are insecure comes from the engine when there is one (a promotion job
-    /// needs none: loopback registries are always reached over plain HTTP).
-    pub async fn connect(images: &[&str]) -> Result<Self> {
-        let insecure = match crate::engine::Engine::connect().await {
-            Ok(engine) => engine
-                .push_facts()
-                .await
-                .map(|f| f.insecure)
-                .unwrap_or_default(),
-            Err(_) => InsecureRegistries::default(),
-        };
-        let config = DockerConfig::load()?;
-        let mut clients = BTreeMap::new();
-        let mut repositories = BTreeMap::new();
-        for image in images {
-            let host = credentials::registry_host(image).to_owned();
-            if !clients.contains_key(&host) {
-                let creds = config.credentials(&host)?;
-                clients.insert(
-                    host.clone(),
-                    RegistryClient::connect(&host, creds, &insecure).await?,
-                );
-            }
-            repositories.insert(
-                (*image).to_owned(),
-                (host, credentials::repository_path(image)),
-            );
-        }
-        Ok(Registries {
-            clients,
-            repositories,
-        })
-    }
-
-    fn client(&self, image: &str) -> Result<(&RegistryClient, &str)> {
-        let (host, repository) = self
-            .repositories
-            .get(image)
-            .ok_or_else(|| Error::step("promote", format!("no registry known for `{image}`")))?;
-        Ok((&self.clients[host], repository))
-    }
+fn client<'a>(registries: &'a Registries, image: &str) -> Result<(&'a RegistryClient, &'a str)> {
+    let (target, client) = registries.get(image, "promote")?;
+    Ok((client, &target.repository))
 }
 
 impl ManifestStore for Registries {
     async fn tags(&self, image: &str) -> Result<Vec<String>> {
-        let (client, repository) = self.client(image)?;
+        let (client, repository) = client(self, image)?;
         client.tags(repository).await
     }
 
     async fn manifest(&self, image: &str, reference: &str) -> Result<Option<Manifest>> {
-        let (client, repository) = self.client(image)?;
+        let (client, repository) = client(self, image)?;
         client.manifest(repository, reference).await
     }
 
@@ -77,7 +45,7 @@ impl ManifestStore for Registries {
         image: &str,
         manifest: &Manifest,
     ) -> Result<BTreeMap<String, String>> {
-        let (client, repository) = self.client(image)?;
+        let (client, repository) = client(self, image)?;
         Ok(client
             .image_config(repository, manifest)
             .await?
@@ -86,7 +54,7 @@ impl ManifestStore for Registries {
     }
 
     async fn put_manifest(&self, image: &str, tag: &str, manifest: &Manifest) -> Result<()> {
-        let (client, repository) = self.client(image)?;
+        let (client, repository) = client(self, image)?;
         client
             .put_manifest(repository, tag, manifest)
             .await

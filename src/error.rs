@@ -1,6 +1,6 @@
 //! The one error type of the tool, its exit codes and how it is rendered.
 //!
-//! Exit codes follow SPEC section 2: `1` a release step failed (build, test, push, engine),
+//! Exit codes (one table, [`Error::exit_code`]): `1` a release step failed (build, test, push, engine),
 //! `2` usage or configuration (manifest, Dockerfile, dirty tree, tag conflict).
 
 use std::ops::Range;

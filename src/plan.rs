@@ -1,6 +1,6 @@
 //! PURE: configuration + git state + known releases -> [`ReleasePlan`].
 //!
-//! Every rule of SPEC section 5 lives here: which tags an image gets, which are held back and why,
+//! Every tag rule lives here: which tags an image gets, which are held back and why,
 //! and which labels it carries. Nothing here touches the file system, git or the engine, so the
 //! rules are tested as tables.
 
@@ -280,7 +280,7 @@ pub fn version_tag(version: &Version) -> String {
     version.to_string().replace('+', "_")
 }
 
-/// Every tag of SPEC section 5 for `version` at `git`, with whether it applies and why.
+/// Every tag rule for `version` at `git`, with whether it applies and why.
 pub fn tags_for(
     version: &Version,
     config: &ServiceConfig,
@@ -633,7 +633,7 @@ mod tests {
         .collect()
     }
 
-    /// Every row of SPEC section 5 plus the forward-only rule.
+    /// Every tag rule plus the forward-only rule.
     #[test]
     fn tag_rules_table() {
         let table: &[(&str, &[&str], bool, &[&str])] = &[

@@ -22,6 +22,10 @@ pub struct ReleaseArgs {
     /// Services built and tested at once [default: number of CPUs]
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Tag (and push) the services that passed even when another failed; by default a
+    /// workspace release is all or none
+    #[arg(long)]
+    pub keep_going: bool,
     /// Keep the container of a failed test and print how to reach it
     #[arg(long)]
     pub keep_on_failure: bool,
@@ -56,6 +60,7 @@ pub fn run(global: &GlobalArgs, args: &ReleaseArgs, shell: &Shell) -> Result<()>
         force: args.force,
         junit: args.junit.clone(),
         immutable_only: args.stage == Some(Stage::Immutable),
+        keep_going: args.keep_going,
     };
     super::block_on(pipeline::release(&options, shell))
 }

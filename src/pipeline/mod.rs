@@ -42,6 +42,8 @@ pub struct ReleaseOptions {
     pub junit: Option<Utf8PathBuf>,
     /// Push only the immutable tags (`--stage immutable`): `promote` moves the floating ones.
     pub immutable_only: bool,
+    /// Release the services that passed even when another failed.
+    pub keep_going: bool,
 }
 
 /// The whole release: engine -> plan (with the engine's known releases) -> for each service
@@ -134,11 +136,24 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
             .any(|r| matches!(r.error, Some(error::Error::Interrupted)));
 
     let all_passed = !interrupted && runs.iter().all(|r| r.error.is_none());
+    let failed: Vec<&str> = plans
+        .iter()
+        .zip(&runs)
+        .filter(|(_, r)| r.error.is_some())
+        .map(|(p, _)| p.package.as_str())
+        .collect();
+    // All or none by default; with --keep-going the services that passed are released anyway.
+    let held_back = format!(
+        "held back: {} failed (--keep-going releases the services that passed)",
+        failed.join(", ")
+    );
+    let passed = |r: &ServiceRun| r.image_id.is_some() && r.error.is_none();
     let mut failure: Option<error::Error> = None;
-    if all_passed {
+    if all_passed || (release.keep_going && !interrupted) {
         let released: Vec<(&plan::ImagePlan, &str)> = plans
             .iter()
             .zip(&runs)
+            .filter(|(_, r)| passed(r))
             .filter_map(|(p, r)| r.image_id.as_deref().map(|id| (*p, id)))
             .collect();
         let tag_started = std::time::Instant::now();
@@ -149,7 +164,7 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
                 tag_and_push(&engine, pusher, &released, release.force, shell).await;
             let elapsed = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
             if let Some(outcomes) = outcomes {
-                let built = runs.iter_mut().filter(|r| r.image_id.is_some());
+                let built = runs.iter_mut().filter(|r| passed(r));
                 for ((run, outcomes), pushed) in built.zip(outcomes).zip(pushed) {
                     run.tags = Some(outcomes);
                     run.pushed = pushed.tags;
@@ -163,13 +178,13 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         } else {
             let tagging = async {
                 tag::check_conflicts(&engine, &released, release.force).await?;
-                tag::apply_tags(&engine, &released, all_passed, shell).await
+                tag::apply_tags(&engine, &released, true, shell).await
             };
             let tagged = engine.supervised("tag", tagging).await;
             let tag_ms = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
             match tagged {
                 Ok(outcomes) => {
-                    let built = runs.iter_mut().filter(|r| r.image_id.is_some());
+                    let built = runs.iter_mut().filter(|r| passed(r));
                     for (run, outcomes) in built.zip(outcomes) {
                         run.tags = Some(outcomes);
                         run.timings.tag_ms = tag_ms;
@@ -200,12 +215,17 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
             (None, Some(_), None) => report::ServiceState::Released,
             _ => report::ServiceState::NotTagged,
         };
+        let why = if run.error.is_some() {
+            "not applied: this service failed"
+        } else if failed.is_empty() {
+            "not applied: the release did not pass"
+        } else {
+            &held_back
+        };
         let tags = run.tags.take().unwrap_or_else(|| {
             plan.tags
                 .iter()
-                .map(|t| {
-                    tag::TagOutcome::unapplied(t, false, "not applied: the release did not pass")
-                })
+                .map(|t| tag::TagOutcome::unapplied(t, false, why))
                 .collect()
         });
         services_report.push(report::ServiceReport {
@@ -323,7 +343,7 @@ fn plan_part(plan: &plan::ImagePlan, floating: bool) -> plan::ImagePlan {
     part
 }
 
-/// Tagging with `--push` (SPEC 5 and 7): the registry's and the engine's immutable tags are
+/// Tagging with `--push`: the registry's and the engine's immutable tags are
 /// checked before anything is tagged or pushed; then every service's non-floating tags are
 /// tagged, pushed and read back; only when all of them are in the registry do the floating tags
 /// (`X.Y`, `X`, `latest`) move, locally and in the registry.

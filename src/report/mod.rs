@@ -229,10 +229,21 @@ impl ReleaseReport {
         use std::fmt::Write;
         let mut out = String::new();
         let secs = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
+        let failed: Vec<&str> = self
+            .services
+            .iter()
+            .filter(|s| s.state == ServiceState::Failed)
+            .map(|s| s.package.as_str())
+            .collect();
+        let held_back = format!(
+            "not tagged: held back because {} failed (--keep-going releases the services that pass)",
+            failed.join(", ")
+        );
         for s in &self.services {
             let state = match s.state {
                 ServiceState::Released => "released",
-                ServiceState::NotTagged => "not tagged (another service failed)",
+                ServiceState::NotTagged if !failed.is_empty() => &held_back,
+                ServiceState::NotTagged => "not tagged",
                 ServiceState::Failed => "FAILED",
             };
             let _ = writeln!(out, "{} {} -> {}: {state}", s.package, s.version, s.image);

@@ -342,6 +342,8 @@ pub fn tags_for(
     if rules.latest {
         tags.push(latest_for(version, known));
     }
+    let mut names: std::collections::HashSet<String> =
+        tags.iter().map(|t| t.name.clone()).collect();
     for template in &rules.extra {
         let name = render_tag_template(template, version, git);
         let decision = if let Some(why) = crate::config::reserved_tag(&name) {
@@ -350,7 +352,7 @@ pub fn tags_for(
                 why.strip_prefix("it ").unwrap_or(why)
             );
             decide(name, TagKind::Extra, false, reason)
-        } else if tags.iter().any(|t| t.name == name) {
+        } else if !names.insert(name.clone()) {
             let reason =
                 format!("held back: template `{template}` duplicates a tag of another rule");
             decide(name, TagKind::Extra, false, reason)

@@ -224,6 +224,9 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
             .into());
         }
         let extra = tags.extra.as_deref().unwrap_or_default();
+        // A set, not a scan of the earlier ones: a list of 100,000 templates is checked in
+        // linear time.
+        let mut seen = std::collections::HashSet::with_capacity(extra.len());
         for (i, template) in extra.iter().enumerate() {
             let at_template = at(&["tags", "extra", &i.to_string()]);
             check_tag_template(template).map_err(|why| {
@@ -236,7 +239,7 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
                     TAG_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
                 ))
             })?;
-            if extra[..i].contains(template) {
+            if !seen.insert(template.as_str()) {
                 return Err(src
                     .error_at(
                         &at_template,

@@ -26,6 +26,7 @@ pub mod dockerfile;
 pub mod engine;
 pub mod error;
 pub mod git;
+pub mod http;
 pub mod interrupt;
 pub mod pipeline;
 pub mod plan;

@@ -8,6 +8,7 @@
 //!   for `HEAD`), and a one-line reason when there is no answer (refused, closed, timed out).
 
 pub mod tls;
+mod x509;
 
 use std::time::Duration;
 
@@ -145,6 +146,9 @@ where
 
 /// What a failed exchange amounts to, with its most specific cause.
 fn classify(e: &hyper_util::client::legacy::Error) -> Failure {
+    if let Some(tls) = tls_error(e) {
+        return Failure::Connect(tls::describe(tls));
+    }
     let why = crate::error::innermost(e);
     if e.is_connect() {
         return Failure::Connect(why);
@@ -162,6 +166,29 @@ fn classify(e: &hyper_util::client::legacy::Error) -> Failure {
         source = s.source();
     }
     Failure::Io(why)
+}
+
+/// The TLS error under `e`, if the handshake failed (rustls's error travels inside one or more
+/// `io::Error`s, whose `source` skips it).
+fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut source: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        let mut inner = s;
+        loop {
+            if let Some(t) = inner.downcast_ref::<rustls::Error>() {
+                return Some(t);
+            }
+            match inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(wrapped) => inner = wrapped,
+                None => break,
+            }
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// A probe's answer: status and body (lossily decoded).

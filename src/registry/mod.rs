@@ -279,7 +279,11 @@ impl RegistryClient {
             }
             return Ok(client);
         }
-        let help = if last.contains("certificate") || last.contains("UnknownIssuer") {
+        let help = if last.contains("self-signed") {
+            format!(
+                "the registry serves a self-signed certificate: trust it as the engine does, by copying that certificate to {CERTS_D}/{host}/ca.crt"
+            )
+        } else if last.contains("certificate") || last.contains("UnknownIssuer") {
             format!("trust the registry's CA as the engine does: put it in {CERTS_D}/{host}/ca.crt")
         } else {
             format!(

@@ -23,14 +23,16 @@ fixture() { # name python-edit
   (cd "$work/$1" && python3 -c "$2" && git init -q && git add -A \
     && git -c user.name=bench -c user.email=bench@example.com commit -qm bench)
 }
-median() { # command...
-  local times=()
-  for _ in 1 2 3; do
-    local s e
-    s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
-    times+=("$(echo "$e - $s" | bc)")
-  done
-  printf '%s\n' "${times[@]}" | sort -n | sed -n 2p
+median() { # command...: the median wall time of three runs, in seconds
+  python3 - "$@" <<'PY'
+import subprocess, sys, time
+runs = []
+for _ in range(3):
+    start = time.monotonic()
+    subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs.append(time.monotonic() - start)
+print(f"{sorted(runs)[1]:.2f}")
+PY
 }
 
 fixture tags "
@@ -52,7 +54,7 @@ for t in git cargo rustc; do ln -s "$(command -v "$t")" "$work/bin/$t"; done
 printf 'plan, 100,000 tags.extra (%s KB):   %ss\n' "$(( $(wc -c <"$work/tags/Cargo.toml") / 1024 ))" \
   "$(cd "$work/tags" && median "$tool" docker-release plan --message-format json)"
 printf 'lint, %s KB manifest, no hadolint: %ss\n' "$(( $(wc -c <"$work/labels/Cargo.toml") / 1024 ))" \
-  "$(cd "$work/labels" && PATH="$work/bin" median "$tool" docker-release lint)"
+  "$(cd "$work/labels" && median env PATH="$work/bin" "$tool" docker-release lint)"
 if command -v hadolint >/dev/null; then
   (cd "$work/labels" && "$tool" docker-release dockerfile >"$work/Dockerfile" 2>/dev/null)
   printf 'lint, same manifest, with hadolint:  %ss\n' "$(cd "$work/labels" && median "$tool" docker-release lint)"

@@ -27,6 +27,7 @@ pub mod engine;
 pub mod error;
 pub mod features;
 pub mod git;
+pub mod http;
 pub mod interrupt;
 pub mod pipeline;
 pub mod plan;

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 
-use super::{CheckResult, Session, http_client as http};
+use super::{CheckResult, Session};
 use crate::config::{
     CargoCheck, ExecCheck, HostCheck, HttpProbe, OutputExpectations, ShutdownCheck,
 };
 use crate::engine::container::ExecOutput;
 use crate::error::{Error, Result};
+use crate::http;
 
 /// Directory of the container where cargo test binaries are copied.
 pub const TEST_BIN_DIR: &str = "/cargo-docker-release-tests";

@@ -11,7 +11,6 @@
 
 mod exec;
 pub mod forward;
-pub mod http_client;
 mod ready;
 mod structure;
 

@@ -10,8 +10,9 @@ use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use super::{CheckResult, Session, http_client as http};
+use super::{CheckResult, Session};
 use crate::error::{Error, Result};
+use crate::http;
 
 /// Time between two rounds of readiness checks.
 pub const POLL: Duration = Duration::from_millis(100);

@@ -2,6 +2,10 @@
 //!
 //! The section is appended, never merged into existing tables, so every byte already in the file
 //! stays where it was; toml_edit checks that the file still parses and now has the section.
+//!
+//! `bin` is what a user ships ([`choose_bin`]): the bin named like the package, else one whose
+//! name says it serves (server, service, daemon, api, web), never a `-cli`/`-client` bin when
+//! another exists; with several bins, all of them are listed beside `bin`.
 
 use super::GlobalArgs;
 use crate::error::{Error, Result};
@@ -50,14 +54,11 @@ pub fn init(ws: &Workspace, package: &cargo_metadata::Package) -> Result<String>
         .filter(|t| t.is_bin())
         .map(|t| t.name.as_str())
         .collect();
-    let bin = bins
-        .iter()
-        .find(|b| **b == package.name.as_str())
-        .or(bins.first())
-        .copied()
-        .unwrap_or(package.name.as_str());
     let _ = ws;
-    let section = section_text(&package.name.to_lowercase(), bin, bins.len() > 1);
+    let section = section_text(
+        &package.name.to_lowercase(),
+        &choose_bin(&package.name, &bins),
+    );
 
     let mut new_text = text.clone();
     if !new_text.is_empty() && !new_text.ends_with('\n') {
@@ -83,10 +84,103 @@ pub fn init(ws: &Workspace, package: &cargo_metadata::Package) -> Result<String>
     Ok(path.to_owned())
 }
 
+/// The bin `init` writes, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinChoice {
+    /// The chosen bin target (the package name when it has none).
+    pub bin: String,
+    /// Every bin target of the package, in name order.
+    pub candidates: Vec<String>,
+    /// Why this one, for the comment (`named like the package`, `its name says "server"`, …).
+    pub reason: &'static str,
+}
+
+/// Words in a bin's name that say it is the service.
+const SERVICE_WORDS: [&str; 5] = ["server", "service", "daemon", "api", "web"];
+
+/// The bin a user ships out of `bins`: the one named like the package; else one whose name
+/// says server, service or daemon (anywhere: `apiserver`), or api or web (as a `-`/`_`
+/// separated word: not `rapid`); never a `-cli`/`-client` bin when another exists; else the
+/// first in name order.
+pub fn choose_bin(package: &str, bins: &[&str]) -> BinChoice {
+    let mut candidates: Vec<String> = bins.iter().map(|b| (*b).to_owned()).collect();
+    candidates.sort();
+    candidates.dedup();
+    let choice = |bin: &str, reason| BinChoice {
+        bin: bin.to_owned(),
+        candidates: candidates.clone(),
+        reason,
+    };
+    let norm = |s: &str| s.replace('_', "-").to_lowercase();
+    if let Some(b) = candidates.iter().find(|b| norm(b) == norm(package)) {
+        return choice(b, "named like the package");
+    }
+    let not_clients: Vec<&String> = candidates.iter().filter(|b| !is_client(b)).collect();
+    let pool: Vec<&String> = if not_clients.is_empty() {
+        candidates.iter().collect()
+    } else {
+        not_clients
+    };
+    for word in SERVICE_WORDS {
+        if let Some(b) = pool.iter().find(|b| says(b, word)) {
+            return choice(
+                b,
+                match word {
+                    "server" => "its name says \"server\"",
+                    "service" => "its name says \"service\"",
+                    "daemon" => "its name says \"daemon\"",
+                    "api" => "its name says \"api\"",
+                    _ => "its name says \"web\"",
+                },
+            );
+        }
+    }
+    match pool.first() {
+        Some(b) if pool.len() < candidates.len() => choice(b, "the first that is not a client"),
+        Some(b) => choice(b, "the first in name order"),
+        None => BinChoice {
+            bin: package.to_owned(),
+            candidates: Vec::new(),
+            reason: "the package name",
+        },
+    }
+}
+
+/// `x-cli`, `x_client`, `cli`: a command-line client, not the service.
+fn is_client(bin: &str) -> bool {
+    let words: Vec<String> = words(bin);
+    matches!(words.last().map(String::as_str), Some("cli" | "client"))
+        || matches!(words.first().map(String::as_str), Some("cli" | "client"))
+}
+
+fn words(bin: &str) -> Vec<String> {
+    bin.to_lowercase()
+        .split(['-', '_', '.'])
+        .map(str::to_owned)
+        .collect()
+}
+
+fn says(bin: &str, word: &str) -> bool {
+    match word {
+        "api" | "web" => words(bin).iter().any(|w| w == word),
+        _ => bin.to_lowercase().contains(word),
+    }
+}
+
 /// The commented section `init` appends.
-pub fn section_text(image: &str, bin: &str, several_bins: bool) -> String {
-    let bin_line = if several_bins {
-        format!("bin = \"{bin}\"\n")
+pub fn section_text(image: &str, choice: &BinChoice) -> String {
+    let bin = choice.bin.as_str();
+    let bin_line = if choice.candidates.len() > 1 {
+        format!(
+            "bin = \"{bin}\"  # candidates: {} (chosen: {})\n",
+            choice
+                .candidates
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            choice.reason,
+        )
     } else {
         format!("# bin = \"{bin}\"\n")
     };
@@ -111,4 +205,76 @@ base = "scratch"
 # test.ready = {{ timeout = "30s", http = {{ path = "/healthz", status = 200 }} }}
 "#
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chosen(package: &str, bins: &[&str]) -> String {
+        choose_bin(package, bins).bin
+    }
+
+    #[test]
+    fn the_bin_named_like_the_package_wins() {
+        assert_eq!(
+            chosen("orders", &["orders-cli", "orders", "migrate"]),
+            "orders"
+        );
+        assert_eq!(chosen("my-app", &["my_app", "my-app-server"]), "my_app");
+        let c = choose_bin("orders", &["orders"]);
+        assert_eq!((c.bin.as_str(), c.candidates.len()), ("orders", 1));
+    }
+
+    #[test]
+    fn a_bin_that_says_it_serves_wins_over_a_client() {
+        // mini-redis: the first bin in name order is the client.
+        let c = choose_bin("mini-redis", &["mini-redis-cli", "mini-redis-server"]);
+        assert_eq!(c.bin, "mini-redis-server");
+        assert_eq!(c.reason, "its name says \"server\"");
+        assert_eq!(c.candidates, ["mini-redis-cli", "mini-redis-server"]);
+        assert_eq!(chosen("x", &["x-tool", "x-service"]), "x-service");
+        assert_eq!(chosen("x", &["x-admin", "xd-daemon"]), "xd-daemon");
+        assert_eq!(
+            chosen("x", &["kube-apiserver", "kubectl"]),
+            "kube-apiserver"
+        );
+        assert_eq!(chosen("x", &["bench", "x-api"]), "x-api");
+        assert_eq!(chosen("x", &["bench", "web"]), "web");
+        // "api" and "web" count as words only.
+        assert_eq!(chosen("x", &["a-tool", "rapid", "cobweb"]), "a-tool");
+        // A client never, when another bin exists, even if its name says "server".
+        assert_eq!(chosen("x", &["server-cli", "worker"]), "worker");
+        assert_eq!(chosen("x", &["api-client", "zeta"]), "zeta");
+        assert_eq!(
+            choose_bin("x", &["a-cli", "b"]).reason,
+            "the first that is not a client"
+        );
+    }
+
+    #[test]
+    fn only_clients_or_no_bin_still_choose_something() {
+        assert_eq!(chosen("x", &["x-cli"]), "x-cli");
+        assert_eq!(chosen("x", &["y-client", "x-cli"]), "x-cli");
+        let none = choose_bin("lib-only", &[]);
+        assert_eq!((none.bin.as_str(), none.candidates.len()), ("lib-only", 0));
+    }
+
+    #[test]
+    fn several_bins_are_listed_beside_bin() {
+        let text = section_text("x", &choose_bin("x", &["x-cli", "x-server"]));
+        assert!(
+            text.contains(
+                "\nbin = \"x-server\"  # candidates: \"x-cli\", \"x-server\" (chosen: its name says \"server\")\n"
+            ),
+            "{text}"
+        );
+        let one = section_text("x", &choose_bin("x", &["x"]));
+        assert!(one.contains("\n# bin = \"x\"\n"), "{one}");
+        let doc: toml_edit::DocumentMut = text.parse().unwrap();
+        assert_eq!(
+            doc["package"]["metadata"]["docker"]["bin"].as_str(),
+            Some("x-server")
+        );
+    }
 }

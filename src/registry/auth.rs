@@ -12,8 +12,8 @@ use http::{Method, Request};
 use http_body_util::Full;
 use serde::Deserialize;
 
-use super::transport::Http;
 use crate::docker_config::credentials::Credentials;
+use crate::http::Client as Http;
 
 /// What the registry asked for at `/v2/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +207,10 @@ async fn fetch(
         }
     }
     .map_err(|e| TokenError::Failed(format!("bad realm `{realm}`: {e}")))?;
-    let response = http.send(request).await.map_err(TokenError::Failed)?;
+    let response = http
+        .send(request)
+        .await
+        .map_err(|e| TokenError::Failed(e.to_string()))?;
     match response.status.as_u16() {
         200 => {}
         401 | 403 => return Err(TokenError::Refused(response.status.as_u16())),

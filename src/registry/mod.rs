@@ -4,19 +4,22 @@
 //! copies a manifest under another tag without moving any layer.
 //!
 //! [`RegistryClient::connect`] pings `/v2/` and keeps the challenge it answers; requests then
-//! carry Basic credentials or a Bearer token for their scope ([`auth`]); the transport trusts what
-//! the engine trusts ([`transport`]). Pushes themselves go through the engine; this client is what
-//! checks them.
+//! carry Basic credentials or a Bearer token for their scope ([`auth`]). Requests go through the
+//! crate's one HTTP stack ([`crate::http`]) trusting what the engine trusts: the system roots plus
+//! the host's `certs.d` directory ([`crate::docker_config::certs`]), or nothing verified for the
+//! registries the engine treats as insecure ([`insecure`]). Pushes themselves go through the
+//! engine; this client is what checks them.
 //!
 //! Every error names the registry and the step (`ping`, `token`, `list`, `manifest`, `config`,
 //! `put`), says what to do, and never holds a credential or token.
 
 pub mod auth;
+pub mod insecure;
 mod registries;
-pub mod transport;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -24,13 +27,16 @@ use http_body_util::Full;
 use serde::Deserialize;
 
 use self::auth::{Challenge, TokenError, Tokens};
+pub use self::insecure::InsecureRegistries;
 pub use self::registries::{Registries, Target};
-pub use self::transport::{CERTS_D, InsecureRegistries};
-use self::transport::{Http, Response};
+use crate::docker_config::certs::{CERTS_D, CertsDir};
 use crate::docker_config::credentials::Credentials;
 use crate::error::{Error, Result};
+use crate::http::tls::{self, TlsError, Trust};
+use crate::http::{Client as Http, Response, USER_AGENT};
 
-pub(crate) const USER_AGENT: &str = concat!("cargo-docker-release/", env!("CARGO_PKG_VERSION"));
+/// How long one request (connect, headers and body) to a registry may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Docker v2 image manifest.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -166,6 +172,31 @@ pub struct RegistryClient {
     read_actions: &'static str,
 }
 
+/// The HTTP client of one registry host, with that host's TLS trust: the system roots and
+/// `certs_d/<host>/` (its CAs and client certificate); with `insecure`, server certificates are
+/// not verified (the engine's behaviour for insecure registries).
+fn http_client(host: &str, insecure: bool, certs_d: &Path) -> Result<Http> {
+    let files = CertsDir::for_host(certs_d, host)?;
+    let dir = files.dir.display().to_string();
+    let trust = Trust {
+        extra_roots: files.cas,
+        client: files.client,
+        verify: !insecure,
+    };
+    let config = tls::client_config(trust).map_err(|e| match e {
+        TlsError::Ca(e) => Error::usage(
+            format!("a CA certificate in `{dir}` is not usable: {e}"),
+            Some("put the registry's CA there as PEM (`ca.crt`)".to_owned()),
+        ),
+        TlsError::ClientCert(e) => Error::usage(
+            format!("the client certificate in `{dir}` is not usable: {e}"),
+            Some("`client.cert` and `client.key` must be a matching PEM pair".to_owned()),
+        ),
+        TlsError::Setup(e) => Error::step("push", format!("TLS setup for registry {host}: {e}")),
+    })?;
+    Ok(Http::https(config, TIMEOUT))
+}
+
 /// The API host of an image-name host: Docker Hub's API is `registry-1.docker.io`.
 pub fn api_host(host: &str) -> &str {
     if host == "docker.io" {
@@ -194,7 +225,7 @@ impl RegistryClient {
         certs_d: &Path,
     ) -> Result<Self> {
         let is_insecure = insecure.contains(host);
-        let http = Http::for_host(host, is_insecure, certs_d)?;
+        let http = http_client(host, is_insecure, certs_d)?;
         let schemes: &[&str] = if is_insecure {
             &["https", "http"]
         } else {
@@ -210,7 +241,7 @@ impl RegistryClient {
             let response = match http.send(request).await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = e;
+                    last = e.to_string();
                     continue;
                 }
             };
@@ -250,7 +281,11 @@ impl RegistryClient {
             }
             return Ok(client);
         }
-        let help = if last.contains("certificate") || last.contains("UnknownIssuer") {
+        let help = if last.contains("self-signed") {
+            format!(
+                "the registry serves a self-signed certificate: trust it as the engine does, by copying that certificate to {CERTS_D}/{host}/ca.crt"
+            )
+        } else if last.contains("certificate") || last.contains("UnknownIssuer") {
             format!("trust the registry's CA as the engine does: put it in {CERTS_D}/{host}/ca.crt")
         } else {
             format!(

@@ -8,6 +8,11 @@
 //!   (or an identity token) and issues real RS256 JWTs with an `x5c` header; the registry verifies
 //!   every token itself through `rootcertbundle`. Anonymous requests get pull-only tokens.
 //!
+//! - over TLS under [`TEST_HOST`] with one certificate made by Docker's documented self-signed
+//!   recipe (`openssl req -newkey rsa:4096 -nodes -sha256 -keyout domain.key -addext
+//!   "subjectAltName = DNS:host" -x509 -days 365 -out domain.crt`), served by the registry and
+//!   that same file trusted as `certs.d/<host:port>/ca.crt` ([`Registry::start_self_signed`]).
+//!
 //! Everything is undone on drop: the registry and token server stop, the certs.d directory and
 //! (when no other test needs it) the `/etc/hosts` line go.
 
@@ -91,7 +96,19 @@ impl Registry {
         Self::start_inner(auth, true, false)
     }
 
+    /// A registry over TLS at `cdr-registry.test:PORT` serving a certificate made by Docker's
+    /// self-signed recipe; with `trusted`, that certificate is
+    /// `/etc/docker/certs.d/<host:port>/ca.crt`, as Docker's documentation says to install it.
+    pub fn start_self_signed(auth: Auth, trusted: bool) -> Self {
+        Self::start_with(auth, Tls::SelfSigned, trusted)
+    }
+
     fn start_inner(auth: Auth, tls: bool, trust: bool) -> Self {
+        Self::start_with(auth, if tls { Tls::Ca } else { Tls::Plain }, trust)
+    }
+
+    fn start_with(auth: Auth, kind: Tls, trust: bool) -> Self {
+        let tls = kind != Tls::Plain;
         let bin = require_tool(
             REGISTRY_BIN,
             "install the registry with `apt-get install docker-registry`",
@@ -100,7 +117,11 @@ impl Registry {
             .prefix("cdr-registry-")
             .tempdir()
             .expect("temp dir");
-        let pki = tls.then(|| Pki::generate(dir.path()));
+        let pki = match kind {
+            Tls::Plain => None,
+            Tls::Ca => Some(Pki::generate(dir.path())),
+            Tls::SelfSigned => Some(Pki::docker_self_signed(dir.path())),
+        };
         let host_mapping = tls.then(HostMapping::acquire);
         let mut token_server = None;
         let (auth_config, credentials) = match &auth {
@@ -542,10 +563,23 @@ pub fn sha256(bytes: &[u8]) -> String {
 // Certificates
 // ---------------------------------------------------------------------------------------------
 
+/// How a registry serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    /// Plain HTTP on a loopback address.
+    Plain,
+    /// A server certificate signed by a test CA.
+    Ca,
+    /// One self-signed certificate (Docker's recipe).
+    SelfSigned,
+}
+
 /// A CA, a server certificate for [`TEST_HOST`] and 127.0.0.1 signed by it, and a self-signed
-/// token-signing certificate, all made by `openssl` in a registry's temp dir.
+/// token-signing certificate, all made by `openssl` in a registry's temp dir. For a self-signed
+/// registry the "CA" is the server certificate itself.
 struct Pki {
     ca_cert: PathBuf,
+    self_signed: bool,
     server_cert: PathBuf,
     server_key: PathBuf,
     token_cert: PathBuf,
@@ -641,6 +675,7 @@ impl Pki {
         ]);
         Pki {
             ca_cert: dir.join("ca.pem"),
+            self_signed: false,
             server_cert: dir.join("server.pem"),
             server_key: dir.join("server.key"),
             token_cert: dir.join("token.pem"),
@@ -648,7 +683,76 @@ impl Pki {
         }
     }
 
-    /// A TLS client stream to [`TEST_HOST`] trusting only the test CA.
+    /// Docker's self-signed recipe, word for word but for the host name and `-subj` (the
+    /// recipe asks for the subject interactively), plus the token-signing certificate.
+    fn docker_self_signed(dir: &Path) -> Self {
+        require_tool("openssl", "install it with `apt-get install openssl`");
+        let p = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+        for (args, what) in [
+            (
+                vec![
+                    "req".to_owned(),
+                    "-newkey".into(),
+                    "rsa:4096".into(),
+                    "-nodes".into(),
+                    "-sha256".into(),
+                    "-keyout".into(),
+                    p("domain.key"),
+                    "-addext".into(),
+                    format!("subjectAltName = DNS:{TEST_HOST}"),
+                    "-x509".into(),
+                    "-days".into(),
+                    "365".into(),
+                    "-out".into(),
+                    p("domain.crt"),
+                    "-subj".into(),
+                    format!("/CN={TEST_HOST}"),
+                ],
+                "the registry certificate",
+            ),
+            (
+                [
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=cdr-test-token-signer",
+                    "-keyout",
+                ]
+                .iter()
+                .map(|a| a.to_string())
+                .chain([p("token.key"), "-out".into(), p("token.pem")])
+                .collect(),
+                "the token signer",
+            ),
+        ] {
+            let out = Command::new("openssl")
+                .args(&args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl for {what}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Pki {
+            ca_cert: dir.join("domain.crt"),
+            self_signed: true,
+            server_cert: dir.join("domain.crt"),
+            server_key: dir.join("domain.key"),
+            token_cert: dir.join("token.pem"),
+            token_key: dir.join("token.key"),
+        }
+    }
+
+    /// A TLS client stream to [`TEST_HOST`] trusting only the test CA (for a self-signed
+    /// registry: exactly its certificate).
     fn client_stream(
         &self,
         tcp: TcpStream,
@@ -658,13 +762,19 @@ impl Pki {
         for cert in rustls_pki_types::CertificateDer::pem_file_iter(&self.ca_cert).unwrap() {
             roots.add(cert.unwrap()).unwrap();
         }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let config = if self.self_signed {
+            let pinned = rustls_pki_types::CertificateDer::from_pem_file(&self.ca_cert).unwrap();
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Pinned { pinned, provider }))
+                .with_no_client_auth()
+        } else {
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
         let name = rustls_pki_types::ServerName::try_from(TEST_HOST.to_owned()).unwrap();
         let conn =
             rustls::ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
@@ -688,6 +798,57 @@ impl Pki {
             .with_single_cert(chain, key)
             .unwrap(),
         )
+    }
+}
+
+/// The test's own check of a self-signed registry: the server presents exactly this certificate
+/// (and, as rustls checks, holds its key).
+#[derive(Debug)]
+struct Pinned {
+    pinned: rustls_pki_types::CertificateDer<'static>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.pinned.as_ref() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("not the pinned certificate".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algs = &self.provider.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

@@ -53,6 +53,7 @@
 pub mod escape;
 pub mod lint;
 pub mod render;
+pub mod syntax;
 
 use std::collections::BTreeMap;
 

@@ -114,6 +114,11 @@ pub enum Error {
         /// Exit code: 1 for drift or findings, 2 for a template or configuration problem.
         code: i32,
     },
+    /// A `COPY`/`ADD` source that the build context leaves out, located in the Dockerfile, with
+    /// the pattern that dropped it and how to send it.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    ExcludedSource(ManifestError),
     /// An immutable tag would move to a different image.
     #[error("{message}")]
     TagConflict {
@@ -162,6 +167,7 @@ impl Error {
         match self {
             Error::Usage { .. }
             | Error::Manifest(_)
+            | Error::ExcludedSource(_)
             | Error::Workspace { .. }
             | Error::Git { .. }
             | Error::Plan { .. }

@@ -98,8 +98,12 @@ pub struct BuildKitSyntax {
 }
 /// The BuildKit-only syntax `text` uses, in line order.
 pub fn buildkit_syntax(text: &str) -> Vec<BuildKitSyntax> {
+    buildkit_syntax_of(&Dockerfile::parse(text))
+}
+
+fn buildkit_syntax_of(df: &Dockerfile) -> Vec<BuildKitSyntax> {
     let mut out = Vec::new();
-    for ins in Dockerfile::parse(text).instructions {
+    for ins in &df.instructions {
         let keyword = ins.keyword.as_str();
         for flag in &ins.flags {
             let needs = match (keyword, flag.name.as_str()) {
@@ -298,8 +302,8 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
 
     // Syntax the engine's built-in Dockerfile frontend may not know: a note, not a finding that
     // fails; the build step refuses it on an engine whose frontend is older.
-    if !has_syntax_directive(text) {
-        for u in buildkit_syntax(text) {
+    if df.directives.syntax.is_none() {
+        for u in buildkit_syntax_of(&df) {
             if u.needs == SyntaxNeed::NewerFrontend {
                 add(
                     u.line,
@@ -428,7 +432,7 @@ pub const HADOLINT_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// A hadolint that does not finish in time is killed and reported as a `hadolint-timeout` warning;
 /// a file hadolint's stricter parser cannot read (`DL1000`) is reported as `hadolint-parse`
-/// information: Docker's parser (the one [`parse`] follows) decides what is a Dockerfile, so it is
+/// information: Docker's parser (the one [`Dockerfile::parse`] follows) decides what is a Dockerfile, so it is
 /// not a finding against the file.
 pub fn hadolint(file: &str, text: &str) -> Option<Vec<Finding>> {
     hadolint_within(file, text, HADOLINT_TIMEOUT)

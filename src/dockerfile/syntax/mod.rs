@@ -206,7 +206,14 @@ impl Dockerfile {
 /// Whether the file names its Dockerfile frontend (`# syntax=...`), which then decides what it
 /// supports instead of the engine's built-in one.
 pub fn has_syntax_directive(text: &str) -> bool {
-    Dockerfile::parse(text).directives.syntax.is_some()
+    directives(text).syntax.is_some()
+}
+
+/// The parser directives of `text`, without parsing the rest.
+pub fn directives(text: &str) -> Directives {
+    let mut parser = Parser::new(text);
+    parser.directives();
+    parser.directives
 }
 
 /// One line of the file: its text without the line feed (and a carriage return before it), and
@@ -371,7 +378,7 @@ fn is_comment(line: &str) -> bool {
     line.starts_with('#')
 }
 
-/// `# name=value` as a parser directive: BuildKit's `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`,
+/// `# name=value` as a parser directive (see [`directives`]): BuildKit's `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`,
 /// the name lower-case.
 fn directive(line: &str) -> Option<(String, &str)> {
     let rest = line.trim_start().strip_prefix('#')?.trim_start();

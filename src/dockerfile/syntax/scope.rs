@@ -236,11 +236,16 @@ impl Dockerfile {
                             }
                         }
                         "ENV" => {
-                            let before = scope.clone();
-                            for (key, value) in ins.pairs() {
-                                if let Ok(key) = before.expand(&key) {
-                                    scope.set(key, before.value_of(&value));
-                                }
+                            // Every pair sees the variables from before the instruction.
+                            let set: Vec<(String, Value)> = ins
+                                .pairs()
+                                .into_iter()
+                                .filter_map(|(k, v)| {
+                                    Some((scope.expand(&k).ok()?, scope.value_of(&v)))
+                                })
+                                .collect();
+                            for (key, value) in set {
+                                scope.set(key, value);
                             }
                         }
                         _ => {}

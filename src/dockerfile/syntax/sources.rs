@@ -73,7 +73,7 @@ pub fn context_sources(text: &str, args: BuildArgs) -> Vec<ContextSource> {
 /// value the file does not tell (a build argument without a default), is cut before that
 /// component: its directory is what it may read.
 pub fn copied_sources(text: &str) -> Vec<String> {
-    let escape = Dockerfile::parse(text).escape();
+    let escape = super::directives(text).escape;
     let mut sources: Vec<String> = context_sources(text, BuildArgs::Defaults)
         .into_iter()
         .map(|s| match s.path {

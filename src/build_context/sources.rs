@@ -35,12 +35,25 @@ pub struct DiskTree {
 }
 
 impl ContextTree for DiskTree {
+    /// Never through a link: a path under a symbolic link is not looked at (it may lead out of
+    /// the context).
     fn kind(&self, path: &str) -> Option<bool> {
-        let meta = std::fs::symlink_metadata(self.root.join(path)).ok()?;
-        Some(meta.is_dir())
+        let mut at = self.root.clone();
+        let mut is_dir = true;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            if !is_dir {
+                return None;
+            }
+            at.push(part);
+            is_dir = std::fs::symlink_metadata(&at).ok()?.is_dir();
+        }
+        Some(is_dir)
     }
 
     fn names(&self, dir: &str) -> Vec<String> {
+        if self.kind(dir) != Some(true) {
+            return Vec::new();
+        }
         let Ok(entries) = std::fs::read_dir(self.root.join(dir)) else {
             return Vec::new();
         };
@@ -535,8 +548,20 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
+        // A link that leads out of the context is not followed.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("id.pem"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("out")).unwrap();
+        let tree = DiskTree {
+            root: root.to_owned(),
+        };
+        assert_eq!(tree.kind("out"), Some(false));
+        assert_eq!(tree.kind("out/id.pem"), None);
+        assert!(tree.names("out").is_empty());
+        assert_eq!(tree.kind("secrets/server.pem"), Some(false));
+        assert_eq!(tree.kind("secrets"), Some(true));
         let builtin = crate::dockerfile::render::dockerignore("app");
-        let ok = "FROM scratch\nCOPY a/keep.pem /x/\nCOPY . /ctx/\n";
+        let ok = "FROM scratch\nCOPY a/keep.pem /x/\nCOPY . /ctx/\nCOPY out/*.pem out/id.pem /o/\n";
         check_copy_sources(root, None, "Dockerfile", ok, &builtin, &BTreeMap::new()).unwrap();
         let bad =
             "FROM scratch\nCOPY a/keep.pem /x/\nCOPY secrets/server.pem /etc/\nCOPY .env /app/\n";

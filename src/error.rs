@@ -129,6 +129,11 @@ pub enum Error {
         #[related]
         problems: Vec<Error>,
     },
+    /// A `COPY`/`ADD` source that the build context leaves out, located in the Dockerfile, with
+    /// the pattern that dropped it and how to send it.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    ExcludedSource(ManifestError),
     /// An immutable tag would move to a different image.
     #[error("{message}")]
     TagConflict {
@@ -179,6 +184,7 @@ impl Error {
         match self {
             Error::Usage { .. }
             | Error::Manifest(_)
+            | Error::ExcludedSource(_)
             | Error::Workspace { .. }
             | Error::Git { .. }
             | Error::Plan { .. }

@@ -594,6 +594,7 @@ fn the_users_dockerignore_decides_what_reaches_the_image() {
         files,
         [
             "ctx/.dockerignore",
+            "ctx/.env",
             "ctx/Cargo.toml",
             "ctx/Dockerfile",
             "ctx/docs/keep/README.md",
@@ -601,6 +602,7 @@ fn the_users_dockerignore_decides_what_reaches_the_image() {
             "ctx/notes/a.md",
             "ctx/src/main.rs",
         ],
-        "`.env` stays out whatever the user's file says; target/ and .git always"
+        "`!.env` names the file the built-in `.env` pattern leaves out: the user's exception \
+         wins (issue 17); target/ and .git stay out always"
     );
 }

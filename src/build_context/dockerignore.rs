@@ -31,6 +31,24 @@ struct Pattern {
     text: String,
     exception: bool,
     matcher: Matcher,
+    /// The line as written, trimmed (`!a/keep.pem`).
+    written: String,
+    /// 1-based line of the file.
+    line: usize,
+}
+
+/// A pattern that matches a path, and how deep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatternMatch<'a> {
+    /// The pattern as written, trimmed (`!a/keep.pem`).
+    pub pattern: &'a str,
+    /// 1-based line of the file.
+    pub line: usize,
+    /// Whether it is an exception (`!`).
+    pub exception: bool,
+    /// How many components of the path the deepest matching prefix has: the whole path's count
+    /// when the pattern names the path itself, fewer when it names one of its directories.
+    pub depth: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +101,8 @@ impl DockerIgnore {
                 text: cleaned,
                 exception,
                 matcher,
+                written: pattern.to_owned(),
+                line: index + 1,
             });
         }
         Ok(DockerIgnore { patterns })
@@ -126,6 +146,29 @@ impl DockerIgnore {
         excluded
     }
 
+    /// The pattern that decides about `path` by Docker's rule: the last one that matches the
+    /// path or one of its parent directories (`None`: no pattern matches).
+    pub fn deciding(&self, path: &str) -> Option<PatternMatch<'_>> {
+        let prefixes = prefixes(path);
+        self.patterns
+            .iter()
+            .rev()
+            .find_map(|p| p.deepest(&prefixes))
+    }
+
+    /// The pattern that matches `path` (or one of its parent directories) deepest; the first
+    /// such pattern when several do.
+    pub fn deepest_match(&self, path: &str) -> Option<PatternMatch<'_>> {
+        let prefixes = prefixes(path);
+        let mut best: Option<PatternMatch<'_>> = None;
+        for m in self.patterns.iter().filter_map(|p| p.deepest(&prefixes)) {
+            if best.is_none_or(|b| m.depth > b.depth) {
+                best = Some(m);
+            }
+        }
+        best
+    }
+
     /// Whether a walk must still enter the excluded directory `dir`: some exception's text,
     /// followed by `/`, starts with `dir/` (the docker CLI's rule; `!**/x` does not reach into an
     /// excluded directory).
@@ -138,7 +181,32 @@ impl DockerIgnore {
     }
 }
 
+/// `a`, `a/b`, `a/b/c` for `a/b/c` (a trailing `/` dropped).
+fn prefixes(path: &str) -> Vec<&str> {
+    let path = path.trim_end_matches('/');
+    let mut out: Vec<&str> = path
+        .char_indices()
+        .filter(|(_, c)| *c == '/')
+        .map(|(i, _)| &path[..i])
+        .collect();
+    if !path.is_empty() && path != "." {
+        out.push(path);
+    }
+    out
+}
+
 impl Pattern {
+    /// The deepest of `prefixes` (shortest first) this pattern matches.
+    fn deepest(&self, prefixes: &[&str]) -> Option<PatternMatch<'_>> {
+        let depth = prefixes.iter().rposition(|p| self.matches(p))? + 1;
+        Some(PatternMatch {
+            pattern: &self.written,
+            line: self.line,
+            exception: self.exception,
+            depth,
+        })
+    }
+
     fn matches(&self, path: &str) -> bool {
         match &self.matcher {
             Matcher::Exact => path == self.text,
@@ -435,6 +503,33 @@ mod tests {
         assert_eq!(bad.line, 2);
         assert_eq!(DockerIgnore::parse("a[b\n").unwrap_err().line, 1);
         assert_eq!(DockerIgnore::parse("x\\\n").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn the_deciding_pattern_is_the_last_that_matches_with_its_depth() {
+        let ignore = matcher(&["**/*.pem", "docs", "!a/keep.pem", "!docs"]);
+        let m = ignore.deciding("a/keep.pem").unwrap();
+        assert_eq!(
+            (m.pattern, m.line, m.exception, m.depth),
+            ("!a/keep.pem", 3, true, 2)
+        );
+        let m = ignore.deciding("b/x.pem").unwrap();
+        assert_eq!((m.pattern, m.exception), ("**/*.pem", false));
+        // `!docs` names the directory, not the file under it.
+        let m = ignore.deciding("docs/x.md").unwrap();
+        assert_eq!((m.pattern, m.depth), ("!docs", 1));
+        assert_eq!(ignore.deciding("src/main.rs"), None);
+        for path in ["a/keep.pem", "b/x.pem", "docs/x.md", "src/main.rs"] {
+            assert_eq!(
+                ignore.deciding(path).is_some_and(|m| !m.exception),
+                ignore.excludes(path),
+                "{path}"
+            );
+        }
+        let builtin = matcher(&["**/.ssh", "**/id_rsa*"]);
+        let m = builtin.deepest_match(".ssh/id_rsa").unwrap();
+        assert_eq!((m.pattern, m.depth), ("**/id_rsa*", 2));
+        assert_eq!(builtin.deepest_match(".ssh/config").unwrap().depth, 1);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //!
 //! Only what the Dockerfile needs goes in: for the `host` strategy the Dockerfile and the one
 //! host-built binary at `bin/<bin>`; for the `docker` strategy the context directory filtered by
-//! the built-in exclusions (`target/`, `.git`, secrets: never sent, whatever the user's file
-//! says) and by the user's `.dockerignore` with Docker's rules ([`dockerignore`]). Entries are
+//! the built-in exclusions (`target/` and `.git`, never sent; secrets, sent only when the user's
+//! `.dockerignore` names them in an exception) and by the user's `.dockerignore` with Docker's
+//! rules ([`dockerignore`], [`rules`]). A `COPY`/`ADD` source the context leaves out is refused
+//! before the build ([`check_copy_sources`], [`sources`]). Entries are
 //! sorted, owned by root, with normalized permissions and every time set to the commit time, so
 //! the same commit gives the same archive byte for byte (and the engine's layer cache sees the
 //! same files).
@@ -12,6 +14,8 @@
 //! each file only while the archive is sent, so a large context is never held in memory.
 
 pub mod dockerignore;
+pub mod rules;
+pub mod sources;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +25,8 @@ use bytes::Bytes;
 use camino::{Utf8Path, Utf8PathBuf};
 
 pub use dockerignore::DockerIgnore;
+pub use rules::{Cause, ContextRules, SentByException, Verdict};
+pub use sources::{ContextTree, DiskTree, Excluded, check_copy_sources, excluded_sources};
 
 use crate::error::{Error, Result};
 
@@ -39,6 +45,20 @@ pub struct BuildContext {
     pub dockerfile: String,
     /// Paths of the files in the archive (not directories), in archive order.
     pub files: Vec<String>,
+    /// Files a built-in pattern would leave out that the user's exceptions send.
+    pub sent_by_exception: Vec<SentByException>,
+}
+
+/// What a context holds, for `plan -v`: its file count and the files the user's exceptions send
+/// although a built-in pattern would leave them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextSummary {
+    /// Files in the archive (the Dockerfile included).
+    pub files: usize,
+    /// Bytes the archive takes.
+    pub bytes: u64,
+    /// See [`BuildContext::sent_by_exception`].
+    pub sent_by_exception: Vec<SentByException>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +114,16 @@ impl BuildContext {
             mtime: mtime.max(0) as u64,
             dockerfile: dockerfile.to_owned(),
             files: Vec::new(),
+            sent_by_exception: Vec::new(),
+        }
+    }
+
+    /// Its [`ContextSummary`].
+    pub fn summary(&self) -> ContextSummary {
+        ContextSummary {
+            files: self.files.len(),
+            bytes: self.size() as u64,
+            sent_by_exception: self.sent_by_exception.clone(),
         }
     }
 
@@ -337,8 +367,8 @@ pub fn directory_context(
     dockerfile: &str,
     mtime: i64,
 ) -> Result<BuildContext> {
-    let builtin = builtin_rules(dockerignore)?;
-    context_of(dir, &builtin, &DockerIgnore::default(), dockerfile, mtime)
+    let rules = ContextRules::new(builtin_rules(dockerignore)?, None, dir);
+    context_of(dir, &rules, dockerfile, mtime)
 }
 
 /// A service's `docker`-strategy context: `dir` filtered by the built-in rules and by the user's
@@ -351,11 +381,31 @@ pub fn service_context(
     dockerfile: &str,
     mtime: i64,
 ) -> Result<BuildContext> {
-    let builtin = builtin_rules(builtin)?;
-    let user = user_dockerignore(dir, dockerfile_path)?
-        .map(|(_, ignore)| ignore)
-        .unwrap_or_default();
-    context_of(dir, &builtin, &user, dockerfile, mtime)
+    let rules = context_rules(dir, builtin, dockerfile_path)?;
+    context_of(dir, &rules, dockerfile, mtime)
+}
+
+/// What [`service_context`] would send, without reading a file: for `plan -v`.
+pub fn context_summary(
+    dir: &Utf8Path,
+    builtin: &str,
+    dockerfile_path: Option<&Utf8Path>,
+) -> Result<ContextSummary> {
+    Ok(service_context(dir, builtin, dockerfile_path, "", 0)?.summary())
+}
+
+/// The rules of a service's context: the built-in patterns `builtin` and the user's
+/// `.dockerignore` ([`user_dockerignore`]).
+pub fn context_rules(
+    dir: &Utf8Path,
+    builtin: &str,
+    dockerfile_path: Option<&Utf8Path>,
+) -> Result<ContextRules> {
+    Ok(ContextRules::new(
+        builtin_rules(builtin)?,
+        user_dockerignore(dir, dockerfile_path)?,
+        dir,
+    ))
 }
 
 fn builtin_rules(text: &str) -> Result<DockerIgnore> {
@@ -368,28 +418,30 @@ fn builtin_rules(text: &str) -> Result<DockerIgnore> {
     })
 }
 
-/// `.git` and cargo's target directories (`target/` beside a `Cargo.toml`, or any directory
-/// holding cargo's `CACHEDIR.TAG`) are never sent, whatever the ignore files say, and neither is
-/// what `builtin` excludes. A file named `Dockerfile` at the top of `dir` is replaced by
-/// `dockerfile`.
+/// Whether `dir` (inside `parent`, which holds `parent_has_manifest`) is one of cargo's target
+/// directories: `target` beside a `Cargo.toml`, or a directory holding cargo's `CACHEDIR.TAG`.
+pub(crate) fn is_cargo_target(name: &str, parent_has_manifest: bool, dir: &Utf8Path) -> bool {
+    (name == "target" && parent_has_manifest) || dir.join("CACHEDIR.TAG").exists()
+}
+
+/// `dir` filtered by `rules` ([`rules`]: `.git` and cargo's target directories are never
+/// sent). A file named `Dockerfile` at the top of `dir` is replaced by `dockerfile`.
 fn context_of(
     dir: &Utf8Path,
-    builtin: &DockerIgnore,
-    user: &DockerIgnore,
+    rules: &ContextRules,
     dockerfile: &str,
     mtime: i64,
 ) -> Result<BuildContext> {
     let mut context = BuildContext::new(mtime, DOCKERFILE);
     context.data(DOCKERFILE, dockerfile.to_owned());
-    walk(dir, Utf8Path::new(""), builtin, user, &mut context)?;
+    walk(dir, Utf8Path::new(""), rules, &mut context)?;
     Ok(context)
 }
 
 fn walk(
     root: &Utf8Path,
     rel: &Utf8Path,
-    builtin: &DockerIgnore,
-    user: &DockerIgnore,
+    rules: &ContextRules,
     context: &mut BuildContext,
 ) -> Result<()> {
     let dir = root.join(rel);
@@ -408,31 +460,39 @@ fn walk(
         if rel.as_str().is_empty() && name == DOCKERFILE {
             continue;
         }
-        if name == ".git" || builtin.excludes(path.as_str()) {
-            continue;
-        }
-        if kind.is_dir()
-            && ((name == "target" && has_manifest) || dir.join(&name).join("CACHEDIR.TAG").exists())
+        if rules::fixed_exclusion(path.as_str(), kind.is_dir(), || {
+            is_cargo_target(&name, has_manifest, &dir.join(&name))
+        })
+        .is_some()
         {
             continue;
         }
-        let excluded = user.excludes(path.as_str());
+        let verdict = rules.verdict(path.as_str());
+        let excluded = verdict.is_left_out();
         if kind.is_dir() {
-            if excluded && !user.may_include_under(path.as_str()) {
+            if excluded && !rules.may_include_under(path.as_str()) {
                 continue;
             }
             if !excluded {
                 context.push(path.as_str(), EntryKind::Dir);
             }
-            walk(root, &path, builtin, user, context)?;
-        } else if excluded {
+            walk(root, &path, rules, context)?;
             continue;
-        } else if kind.is_symlink() {
+        }
+        if excluded {
+            continue;
+        }
+        if kind.is_symlink() {
             let target = std::fs::read_link(root.join(&path))
                 .map_err(|e| Error::io(format!("reading the link `{path}`"), e))?;
             context.push(path.as_str(), EntryKind::Symlink(target));
         } else if kind.is_file() {
             context.disk_file(path.as_str(), root.join(&path).as_std_path())?;
+        } else {
+            continue;
+        }
+        if let Verdict::SentByException(sent) = verdict {
+            context.sent_by_exception.push(sent);
         }
     }
     Ok(())
@@ -598,11 +658,13 @@ mod tests {
         )
         .unwrap();
         let ctx = service_context(root, ".env\n", None, "FROM scratch\n", 0).unwrap();
+        // `!.env` names the file the built-in `.env` leaves out: the user's exception wins.
         assert_eq!(
             ctx.files,
             [
                 "Dockerfile",
                 ".dockerignore",
+                ".env",
                 "Cargo.toml",
                 "deep/er/k.pem",
                 "docs/keep.md",
@@ -610,6 +672,19 @@ mod tests {
                 "svc/Dockerfile.dockerignore"
             ]
         );
+        assert_eq!(
+            ctx.summary().sent_by_exception,
+            [SentByException {
+                path: ".env".into(),
+                builtin: ".env".into(),
+                exception: "!.env".into(),
+                file: ".dockerignore".into(),
+                line: 5
+            }]
+        );
+        let summary = context_summary(root, ".env\n", None).unwrap();
+        assert_eq!(summary.sent_by_exception.len(), 1);
+        assert_eq!(summary.files, ctx.files.len());
         // Beside a hand-written Dockerfile, `<Dockerfile>.dockerignore` wins.
         std::fs::write(root.join("svc/Dockerfile.dockerignore"), "**.pem\n").unwrap();
         let dockerfile = root.join("svc/Dockerfile");

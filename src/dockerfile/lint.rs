@@ -1,15 +1,10 @@
-//! The lint of a Dockerfile: built-in rules on a careful parse of the classic syntax, plus
-//! hadolint's findings when `hadolint` is on `PATH`.
+//! The lint of a Dockerfile: built-in rules, plus hadolint's findings when `hadolint` is on
+//! `PATH`.
 //!
-//! The parser follows Docker's own (moby/buildkit `frontend/dockerfile/parser`): the `escape`
-//! parser directive, line continuations (the escape character before the end of a line),
-//! comment and empty lines inside continuations, and words split at white space outside quotes.
-//! BuildKit's syntax is read too: instruction flags (`--chmod`, `--link`, `--mount`, `--from`,
-//! ...; [`Instruction::flags`]) and heredocs (`RUN <<EOF`, whose body lines are not
-//! instructions); [`buildkit_syntax`] says which lines need BuildKit, and which need a newer
-//! Dockerfile frontend than the one built into Docker 20.10. It is a small hand parser
-//! rather than a crate because the rules need exact start lines and the raw words (the
-//! `dockerfile-parser` crate targets an older grammar and pulls in a PEG runtime for no gain here).
+//! The file is read by the one Dockerfile tokenizer, [`super::syntax`] (BuildKit's parser:
+//! `# escape=`, continuations, heredocs, flags, `ARG` scopes); this module holds only the rules,
+//! and [`buildkit_syntax`], which says which lines need BuildKit, and which need a newer
+//! Dockerfile frontend than the one built into Docker 20.10.
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -17,6 +12,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use super::syntax::{Dockerfile, Instruction};
+
+pub use super::syntax::has_syntax_directive;
 
 /// How bad a finding is; the lint fails at or above a threshold (default: error; `--deny warnings`
 /// makes it warning, like clippy's `-D warnings`).
@@ -76,36 +75,6 @@ impl fmt::Display for Finding {
     }
 }
 
-/// One instruction of a Dockerfile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instruction {
-    /// 1-based line where it starts.
-    pub line: usize,
-    /// The keyword, upper-case (`FROM`, `RUN`, ...).
-    pub keyword: String,
-    /// Everything after the keyword, continuations joined.
-    pub args: String,
-    /// The bodies of its heredocs (`<<EOF` ... `EOF`), in order.
-    pub heredocs: Vec<String>,
-}
-
-impl Instruction {
-    /// The leading `--name[=value]` flags (`COPY --chmod=755 --from=builder ...`).
-    pub fn flags(&self) -> Vec<(&str, Option<&str>)> {
-        strip_flags(&self.args)
-            .0
-            .into_iter()
-            .map(|f| {
-                let f = &f[2..];
-                match f.split_once('=') {
-                    Some((name, value)) => (name, Some(value)),
-                    None => (f, None),
-                }
-            })
-            .collect()
-    }
-}
-
 /// Which builder a piece of Dockerfile syntax needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SyntaxNeed {
@@ -127,14 +96,17 @@ pub struct BuildKitSyntax {
     /// What it needs.
     pub needs: SyntaxNeed,
 }
-
 /// The BuildKit-only syntax `text` uses, in line order.
 pub fn buildkit_syntax(text: &str) -> Vec<BuildKitSyntax> {
+    buildkit_syntax_of(&Dockerfile::parse(text))
+}
+
+fn buildkit_syntax_of(df: &Dockerfile) -> Vec<BuildKitSyntax> {
     let mut out = Vec::new();
-    for ins in parse(text) {
+    for ins in &df.instructions {
         let keyword = ins.keyword.as_str();
-        for (flag, _) in ins.flags() {
-            let needs = match (keyword, flag) {
+        for flag in &ins.flags {
+            let needs = match (keyword, flag.name.as_str()) {
                 ("RUN", "mount" | "network" | "security") | ("COPY" | "ADD", "chmod") => {
                     SyntaxNeed::BuildKit
                 }
@@ -144,7 +116,7 @@ pub fn buildkit_syntax(text: &str) -> Vec<BuildKitSyntax> {
             };
             out.push(BuildKitSyntax {
                 line: ins.line,
-                what: format!("{keyword} --{flag}"),
+                what: format!("{keyword} --{}", flag.name),
                 needs,
             });
         }
@@ -157,303 +129,6 @@ pub fn buildkit_syntax(text: &str) -> Vec<BuildKitSyntax> {
         }
     }
     out
-}
-
-/// Whether the file names its Dockerfile frontend (`# syntax=...`), which then decides what it
-/// supports instead of the engine's built-in one.
-pub fn has_syntax_directive(text: &str) -> bool {
-    text.lines()
-        .take_while(|l| l.trim_start().starts_with('#'))
-        .any(|l| directive(l, "syntax").is_some())
-}
-
-/// The heredoc delimiters an instruction's text opens (`<<EOF`, `<<-EOF`, `<<"EOF"`), each with
-/// whether leading tabs are stripped from its body.
-fn heredoc_delimiters(keyword: &str, args: &str) -> Vec<(String, bool)> {
-    if !matches!(keyword, "RUN" | "COPY" | "ADD") {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    let mut rest = args;
-    while let Some(i) = rest.find("<<") {
-        let after = &rest[i + 2..];
-        let (strip_tabs, after) = match after.strip_prefix('-') {
-            Some(a) => (true, a),
-            None => (false, after),
-        };
-        let word: String = after.chars().take_while(|c| !c.is_whitespace()).collect();
-        let name: String = word
-            .trim_matches(|c| c == '"' || c == '\'')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        // `<<` not followed by a word (a shell `<<<`, `1<<2`) is not a heredoc.
-        if !name.is_empty() && name.chars().next().is_some_and(|c| !c.is_ascii_digit()) {
-            out.push((name, strip_tabs));
-        }
-        rest = &after[word.len().min(after.len())..];
-    }
-    out
-}
-
-/// Splits a Dockerfile into instructions, as Docker's classic parser does.
-pub fn parse(text: &str) -> Vec<Instruction> {
-    let mut escape = '\\';
-    let mut directives_allowed = true;
-    let mut out = Vec::new();
-    let mut lines = text.split('\n').enumerate().peekable();
-    let continues = |line: &str, escape: char| -> Option<String> {
-        let trimmed = line.trim_end_matches([' ', '\t', '\r']);
-        trimmed.strip_suffix(escape).map(|rest| rest.to_owned())
-    };
-    let is_comment = |line: &str| line.trim_start().starts_with('#');
-    while let Some((index, raw)) = lines.next() {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        let raw = if index == 0 {
-            raw.strip_prefix('\u{feff}').unwrap_or(raw)
-        } else {
-            raw
-        };
-        if directives_allowed {
-            if let Some(value) = directive(raw, "escape") {
-                if let Some(c) = value.chars().next() {
-                    escape = c;
-                }
-                continue;
-            }
-            if directive(raw, "syntax").is_some() || directive(raw, "check").is_some() {
-                continue;
-            }
-            directives_allowed = false;
-        }
-        let first = raw.trim_start();
-        if first.is_empty() || is_comment(first) {
-            continue;
-        }
-        let mut logical = String::new();
-        let mut current = first.to_owned();
-        loop {
-            match continues(&current, escape) {
-                Some(rest) => {
-                    logical.push_str(&rest);
-                    // Comment and empty lines inside a continuation are skipped.
-                    let mut next = None;
-                    for (_, line) in lines.by_ref() {
-                        let line = line.strip_suffix('\r').unwrap_or(line);
-                        if is_comment(line) || line.trim().is_empty() {
-                            continue;
-                        }
-                        next = Some(line.to_owned());
-                        break;
-                    }
-                    match next {
-                        Some(n) => current = n,
-                        None => break,
-                    }
-                }
-                None => {
-                    logical.push_str(&current);
-                    break;
-                }
-            }
-        }
-        let logical = logical.trim();
-        let (keyword, args) = match logical.split_once(|c: char| c.is_whitespace()) {
-            Some((k, a)) => (k, a.trim_start()),
-            None => (logical, ""),
-        };
-        let keyword = keyword.to_ascii_uppercase();
-        // BuildKit's heredocs: the body lines up to each delimiter belong to the instruction.
-        let mut heredocs = Vec::new();
-        for (name, strip_tabs) in heredoc_delimiters(&keyword, args) {
-            let mut body = String::new();
-            for (_, line) in lines.by_ref() {
-                let line = line.strip_suffix('\r').unwrap_or(line);
-                let line = if strip_tabs {
-                    line.trim_start_matches('\t')
-                } else {
-                    line
-                };
-                if line == name {
-                    break;
-                }
-                body.push_str(line);
-                body.push('\n');
-            }
-            heredocs.push(body);
-        }
-        out.push(Instruction {
-            line: index + 1,
-            keyword,
-            args: args.to_owned(),
-            heredocs,
-        });
-    }
-    out
-}
-
-/// `# name=value` parser directive.
-fn directive<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let rest = line.trim_start().strip_prefix('#')?.trim_start();
-    let (key, value) = rest.split_once('=')?;
-    key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
-}
-
-/// Words split at white space outside quotes, quotes and escapes kept (buildkit's `parseWords`).
-pub fn words(args: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote: Option<char> = None;
-    let mut blank_ok = false;
-    let mut chars = args.chars();
-    while let Some(c) = chars.next() {
-        match quote {
-            None if c.is_whitespace() => {
-                if blank_ok || !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-                blank_ok = false;
-            }
-            None => {
-                if c == '"' || c == '\'' {
-                    quote = Some(c);
-                    blank_ok = true;
-                }
-                word.push(c);
-                if c == '\\'
-                    && let Some(n) = chars.next()
-                {
-                    word.push(n);
-                }
-            }
-            Some(q) => {
-                word.push(c);
-                if c == q {
-                    quote = None;
-                } else if c == '\\'
-                    && q == '"'
-                    && let Some(n) = chars.next()
-                {
-                    word.push(n);
-                }
-            }
-        }
-    }
-    if blank_ok || !word.is_empty() {
-        words.push(word);
-    }
-    words
-}
-
-/// A word with its quotes and escapes removed (variables are left as written).
-pub fn unquote(word: &str) -> String {
-    let mut out = String::new();
-    let mut chars = word.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            }
-            '\'' => {
-                for n in chars.by_ref() {
-                    if n == '\'' {
-                        break;
-                    }
-                    out.push(n);
-                }
-            }
-            '"' => {
-                while let Some(n) = chars.next() {
-                    match n {
-                        '"' => break,
-                        '\\' if matches!(chars.peek(), Some('"' | '$' | '\\')) => {
-                            out.push(chars.next().expect("peeked"));
-                        }
-                        _ => out.push(n),
-                    }
-                }
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// The context paths a Dockerfile's `COPY`/`ADD` instructions read (not `--from` copies, not
-/// URLs), as written (relative to the context root, leading `/` and `./` dropped). A path with a
-/// wildcard is cut before its first wildcard component: its directory is what it may read.
-pub fn copied_sources(text: &str) -> Vec<String> {
-    let mut sources = Vec::new();
-    for instruction in parse(text) {
-        if instruction.keyword != "COPY" && instruction.keyword != "ADD" {
-            continue;
-        }
-        let args = instruction.args.trim();
-        let mut words: Vec<String> = if args.starts_with('[') {
-            match serde_json::from_str::<Vec<String>>(args) {
-                Ok(w) => w,
-                Err(_) => continue,
-            }
-        } else {
-            words(args).iter().map(|w| unquote(w)).collect()
-        };
-        let flags = words.iter().take_while(|w| w.starts_with("--")).count();
-        if words[..flags].iter().any(|f| f.starts_with("--from")) {
-            continue;
-        }
-        words.drain(..flags);
-        words.pop(); // the destination
-        for source in words {
-            if source.contains("://") || source.starts_with("git@") {
-                continue;
-            }
-            let mut kept = Vec::new();
-            for part in source.trim_start_matches('/').split('/') {
-                if part.contains(['*', '?', '[']) {
-                    break;
-                }
-                if part.is_empty() || part == "." {
-                    continue;
-                }
-                kept.push(part);
-            }
-            sources.push(kept.join("/"));
-        }
-    }
-    sources.sort();
-    sources.dedup();
-    sources
-}
-
-/// `KEY=VALUE ...` or the old `KEY VALUE` form of `ENV`/`LABEL`: the unquoted keys and values.
-pub fn key_values(args: &str) -> Vec<(String, String)> {
-    let words = words(args);
-    match words.first() {
-        None => Vec::new(),
-        Some(first) if !first.contains('=') => {
-            let rest = args.trim_start()[first.len()..].trim();
-            vec![(unquote(first), unquote(rest))]
-        }
-        Some(_) => words
-            .iter()
-            .filter_map(|w| w.split_once('='))
-            .map(|(k, v)| (unquote(k), unquote(v)))
-            .collect(),
-    }
-}
-
-/// Leading `--flag[=value]` words of an instruction, and the rest.
-fn strip_flags(args: &str) -> (Vec<&str>, &str) {
-    let mut flags = Vec::new();
-    let mut rest = args.trim_start();
-    while rest.starts_with("--") {
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        flags.push(&rest[..end]);
-        rest = rest[end..].trim_start();
-    }
-    (flags, rest)
 }
 
 /// The OCI labels every released image must carry (the others depend on the crate's metadata:
@@ -499,42 +174,20 @@ pub fn lint(file: &str, text: &str, with_hadolint: bool) -> Vec<Finding> {
 /// its delimiter become comment lines, so every other line keeps its number and its findings,
 /// and hadolint's findings on the heredoc instructions themselves are dropped.
 fn hadolint_view(text: &str) -> (String, Vec<usize>) {
-    let heredoc_lines: Vec<usize> = parse(text)
+    let instructions = Dockerfile::parse(text).instructions;
+    let with_heredocs: Vec<&Instruction> = instructions
         .iter()
         .filter(|i| !i.heredocs.is_empty())
-        .map(|i| i.line)
         .collect();
+    let heredoc_lines: Vec<usize> = with_heredocs.iter().map(|i| i.line).collect();
     if heredoc_lines.is_empty() {
         return (text.to_owned(), heredoc_lines);
     }
-    let lines: Vec<&str> = text.split('\n').collect();
-    let mut view: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
-    let instructions = parse(text);
-    for (k, ins) in instructions.iter().enumerate() {
-        if ins.heredocs.is_empty() {
-            continue;
-        }
-        // The body runs from the instruction's last line to the line before the next
-        // instruction; its own (possibly continued) lines stay, the rest become comments.
-        let own_lines = 1 + text
-            .split('\n')
-            .skip(ins.line - 1)
-            .take_while(|l| l.trim_end().ends_with('\\'))
-            .count();
-        let body_start = ins.line - 1 + own_lines;
-        let end = instructions
-            .get(k + 1)
-            .map_or(lines.len(), |next| next.line - 1);
-        let delimiters: Vec<(String, bool)> = heredoc_delimiters(&ins.keyword, &ins.args);
-        let mut remaining = delimiters.len();
-        for (n, line) in view.iter_mut().enumerate().take(end).skip(body_start) {
-            if remaining == 0 {
-                break;
-            }
-            let trimmed = lines[n].trim_end_matches('\r').trim_start_matches('\t');
-            if delimiters.iter().any(|(d, _)| d == trimmed) {
-                remaining -= 1;
-            }
+    let mut view: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    for ins in with_heredocs {
+        // The instruction's own (possibly continued) lines stay; its bodies and their
+        // delimiters, after its last line, become comments.
+        for line in view.iter_mut().take(ins.end_line).skip(ins.last_line) {
             *line = "#".to_owned();
         }
     }
@@ -546,17 +199,17 @@ pub const FINAL_STAGE_RULES: [&str; 4] = ["DL3002", "DL3025", "DL3057", "DL3066"
 
 /// The line where the final stage starts (1 when there is no `FROM`).
 pub fn final_stage_line(text: &str) -> usize {
-    parse(text)
-        .iter()
-        .rev()
-        .find(|i| i.keyword == "FROM")
-        .map(|i| i.line)
+    let df = Dockerfile::parse(text);
+    df.final_stage()
+        .map(|s| df.instructions[s.from].line)
         .unwrap_or(1)
 }
 
 /// The built-in rules only.
 pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
-    let instructions = parse(text);
+    let df = Dockerfile::parse(text);
+    let stages = df.stages();
+    let instructions = &df.instructions;
     let mut findings = Vec::new();
     let mut add = |line: usize, rule: &str, severity: Severity, message: String| {
         findings.push(Finding {
@@ -569,32 +222,26 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
         });
     };
 
-    let mut stages: Vec<String> = Vec::new();
-    let mut global_args: Vec<(String, String)> = Vec::new();
     let mut final_from: Option<usize> = None;
     for (i, ins) in instructions.iter().enumerate() {
         match ins.keyword.as_str() {
             "FROM" => {
                 final_from = Some(i);
-                let (_, rest) = strip_flags(&ins.args);
-                let parts: Vec<&str> = rest.split_whitespace().collect();
-                let image = expand(parts.first().copied().unwrap_or(""), &global_args);
-                if let [_, as_kw, name] = parts.as_slice()
-                    && as_kw.eq_ignore_ascii_case("as")
+                let stage = stages
+                    .iter()
+                    .find(|s| s.from == i)
+                    .expect("a stage per FROM");
+                // A base that names an earlier stage, or whose value depends on a build
+                // argument without a default, is not an image to pin.
+                if let Some(image) = &stage.base
+                    && stage.parent.is_none()
+                    && stage.name.as_deref() != Some(image.to_ascii_lowercase().as_str())
                 {
-                    stages.push(name.to_ascii_lowercase());
+                    check_base(image, ins.line, &mut add);
                 }
-                check_base(&image, &stages, ins.line, &mut add);
             }
             "ARG" => {
-                for word in words(&ins.args) {
-                    let (name, value) = match word.split_once('=') {
-                        Some((n, v)) => (n.to_owned(), unquote(v)),
-                        None => (word.clone(), String::new()),
-                    };
-                    if final_from.is_none() {
-                        global_args.push((name.clone(), value));
-                    }
+                for (name, _) in ins.arg_declarations() {
                     if is_secret_name(&name) {
                         add(
                             ins.line,
@@ -608,7 +255,7 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
                 }
             }
             "ENV" => {
-                for (name, _) in key_values(&ins.args) {
+                for (name, _) in ins.unquoted_pairs() {
                     if is_secret_name(&name) {
                         add(
                             ins.line,
@@ -622,12 +269,7 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
                 }
             }
             "ADD" => {
-                let (_, rest) = strip_flags(&ins.args);
-                let sources: Vec<String> = if rest.trim_start().starts_with('[') {
-                    serde_json::from_str::<Vec<String>>(rest).unwrap_or_default()
-                } else {
-                    rest.split_whitespace().map(str::to_owned).collect()
-                };
+                let sources = ins.paths();
                 let n = sources.len().saturating_sub(1);
                 if let Some(url) = sources.iter().take(n).find(|s| {
                     let s = s.to_ascii_lowercase();
@@ -643,10 +285,7 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
                     );
                 }
             }
-            "CMD" | "ENTRYPOINT"
-                if is_final_stage(&instructions, i)
-                    && serde_json::from_str::<Vec<String>>(ins.args.trim()).is_err() =>
-            {
+            "CMD" | "ENTRYPOINT" if is_final_stage(instructions, i) && ins.json().is_none() => {
                 add(
                     ins.line,
                     "shell-form",
@@ -663,8 +302,8 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
 
     // Syntax the engine's built-in Dockerfile frontend may not know: a note, not a finding that
     // fails; the build step refuses it on an engine whose frontend is older.
-    if !has_syntax_directive(text) {
-        for u in buildkit_syntax(text) {
+    if df.directives.syntax.is_none() {
+        for u in buildkit_syntax_of(&df) {
             if u.needs == SyntaxNeed::NewerFrontend {
                 add(
                     u.line,
@@ -692,7 +331,7 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
     let from_line = stage[0].line;
     let has_sha = stage
         .iter()
-        .any(|i| i.keyword == "ENV" && key_values(&i.args).iter().any(|(k, _)| k == "SHA"));
+        .any(|i| i.keyword == "ENV" && i.unquoted_pairs().iter().any(|(k, _)| k == "SHA"));
     if !has_sha {
         add(from_line, "no-revision", Severity::Error,
             "the final stage does not set `ENV SHA`: add `ARG SHA` and `ENV SHA=${SHA}` (cargo docker-release passes the full commit SHA as the build argument `SHA`)".into());
@@ -700,7 +339,7 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
     let labels: Vec<String> = stage
         .iter()
         .filter(|i| i.keyword == "LABEL")
-        .flat_map(|i| key_values(&i.args).into_iter().map(|(k, _)| k))
+        .flat_map(|i| i.unquoted_pairs().into_iter().map(|(k, _)| k))
         .collect();
     let missing: Vec<&str> = REQUIRED_LABELS
         .iter()
@@ -726,7 +365,7 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
         None => add(from_line, "root-user", Severity::Error,
             "the final stage has no `USER`: the service runs as root; add a numeric non-root user, e.g. `USER 65532:65532`".into()),
         Some(user) => {
-            let name = unquote(user.args.trim());
+            let name = super::syntax::unquote(user.args.trim(), user.escape);
             if crate::config::user::user_is_root(&name) {
                 add(user.line, "root-user", Severity::Error, format!(
                     "`USER {name}` runs the service as root; use a numeric non-root user, e.g. `USER 65532:65532`"
@@ -746,26 +385,10 @@ fn is_final_stage(instructions: &[Instruction], i: usize) -> bool {
     !instructions[i + 1..].iter().any(|n| n.keyword == "FROM")
 }
 
-/// `$NAME`/`${NAME}` replaced by the default of a global `ARG`.
-fn expand(word: &str, args: &[(String, String)]) -> String {
-    let mut out = word.to_owned();
-    for (name, value) in args {
-        out = out
-            .replace(&format!("${{{name}}}"), value)
-            .replace(&format!("${name}"), value);
-    }
-    out
-}
-
 /// `FROM image`: pinned by a tag or digest, and not `latest`.
-fn check_base(
-    image: &str,
-    stages: &[String],
-    line: usize,
-    add: &mut impl FnMut(usize, &str, Severity, String),
-) {
+fn check_base(image: &str, line: usize, add: &mut impl FnMut(usize, &str, Severity, String)) {
     let lower = image.to_ascii_lowercase();
-    if image.is_empty() || image.contains('$') || lower == "scratch" || stages.contains(&lower) {
+    if image.is_empty() || image.contains('$') || lower == "scratch" {
         return;
     }
     let (name, digest) = match image.split_once('@') {
@@ -809,7 +432,7 @@ pub const HADOLINT_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// A hadolint that does not finish in time is killed and reported as a `hadolint-timeout` warning;
 /// a file hadolint's stricter parser cannot read (`DL1000`) is reported as `hadolint-parse`
-/// information: Docker's parser (the one [`parse`] follows) decides what is a Dockerfile, so it is
+/// information: Docker's parser (the one [`Dockerfile::parse`] follows) decides what is a Dockerfile, so it is
 /// not a finding against the file.
 pub fn hadolint(file: &str, text: &str) -> Option<Vec<Finding>> {
     hadolint_within(file, text, HADOLINT_TIMEOUT)
@@ -914,19 +537,6 @@ pub fn hadolint_within(file: &str, text: &str, limit: Duration) -> Option<Vec<Fi
 mod tests {
     use super::*;
 
-    #[test]
-    fn continuations_comments_and_start_lines() {
-        let text = "# escape=\\\nFROM a:1 AS b\n\nRUN x \\\n  # comment\n\n  y\nLABEL \"k k\"=\"v \\\" v\" j=1\n";
-        let ins = parse(text);
-        assert_eq!(ins.len(), 3);
-        assert_eq!((ins[1].line, ins[1].args.as_str()), (4, "x   y"));
-        assert_eq!(ins[2].line, 8);
-        assert_eq!(
-            key_values(&ins[2].args),
-            vec![("k k".into(), "v \" v".into()), ("j".into(), "1".into())]
-        );
-    }
-
     /// Item 2 of issue 12: no spelling of uid 0 passes the root-user rule.
     #[test]
     fn root_user_rule_sees_every_spelling_of_uid_zero() {
@@ -969,28 +579,18 @@ mod tests {
     }
 
     #[test]
-    fn buildkit_flags_and_heredocs_are_parsed_not_taken_for_instructions() {
+    fn buildkit_flags_and_heredocs_are_named_with_what_they_need() {
         let text = "FROM a:1 AS b\nCOPY --chmod=755 --from=b [\"x\", \"/x\"]\nRUN --mount=type=cache,target=/c cargo build\nRUN <<EOF\nFROM evil\nUSER root\nEOF\nCOPY --link <<-EOT /etc/motd\n\thello\n\tEOT\nUSER 1:1\n";
-        let ins = parse(text);
-        let keywords: Vec<&str> = ins.iter().map(|i| i.keyword.as_str()).collect();
-        assert_eq!(keywords, ["FROM", "COPY", "RUN", "RUN", "COPY", "USER"]);
-        assert_eq!(
-            ins[1].flags(),
-            [("chmod", Some("755")), ("from", Some("b"))]
-        );
-        assert_eq!(ins[3].heredocs, ["FROM evil\nUSER root\n"]);
-        assert_eq!(ins[4].heredocs, ["hello\n"]);
-        assert_eq!(ins[5].line, 11);
         let all = buildkit_syntax(text);
-        let what: Vec<&str> = all.iter().map(|s| s.what.as_str()).collect();
+        let what: Vec<(usize, &str)> = all.iter().map(|s| (s.line, s.what.as_str())).collect();
         assert_eq!(
             what,
             [
-                "COPY --chmod",
-                "RUN --mount",
-                "RUN heredoc",
-                "COPY --link",
-                "COPY heredoc"
+                (2, "COPY --chmod"),
+                (3, "RUN --mount"),
+                (4, "RUN heredoc"),
+                (8, "COPY --link"),
+                (8, "COPY heredoc")
             ]
         );
         assert_eq!(all[0].needs, SyntaxNeed::BuildKit);
@@ -999,7 +599,32 @@ mod tests {
         assert!(has_syntax_directive(
             "# syntax=docker/dockerfile:1.7\nFROM a\n"
         ));
-        assert!(heredoc_delimiters("RUN", "echo $((1<<2)) <<< x").is_empty());
+        // The heredoc's body is not the final stage's `USER`.
+        assert!(!builtin("f", text).iter().any(|f| f.rule == "root-user"));
+    }
+
+    #[test]
+    fn bases_are_expanded_with_the_global_args_defaults() {
+        let rules = |text: &str| -> Vec<String> {
+            builtin("f", text)
+                .into_iter()
+                .filter(|f| f.rule.ends_with("-base"))
+                .map(|f| format!("{}:{}", f.line, f.rule))
+                .collect()
+        };
+        assert_eq!(
+            rules(
+                "ARG IMG=rust\nARG TAG=latest\nFROM ${IMG}:${TAG} AS build\nFROM build\nFROM $IMG\nFROM ${IMG}:${UNSET:-1.80}\nARG IMG=other\nFROM scratch\n"
+            ),
+            ["3:latest-base", "5:unpinned-base"]
+        );
+        // Without a default, the build decides: nothing to say.
+        assert!(rules("ARG TAG\nFROM rust:$TAG\nFROM $TAG\n").is_empty());
+        // A continued `FROM` with the escape directive's character.
+        assert_eq!(
+            rules("# escape=`\nFROM `\n  rust:latest\n"),
+            ["2:latest-base"]
+        );
     }
 
     #[test]

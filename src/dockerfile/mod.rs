@@ -39,6 +39,13 @@
 //! touch_script, cargo_build, binary, target_binary, cache_id}`).
 //! User templates may `{% include "runtime.dockerfile" %}`, the shared runtime part.
 //!
+//! # Reading a Dockerfile
+//!
+//! [`syntax`] is the one Dockerfile tokenizer (BuildKit's parser: directives, continuations with
+//! the escape character, heredocs, flags, words, `ARG`/`ENV` expansion and scopes). The lint,
+//! the build's label reading and build arguments, the progress mapping, revisions and the build
+//! context's source check all read Dockerfiles through it.
+//!
 //! # Lint
 //!
 //! [`lint::lint`] checks the Dockerfile a package uses (`path:line: rule: message`): `no-revision`
@@ -53,6 +60,7 @@
 pub mod escape;
 pub mod lint;
 pub mod render;
+pub mod syntax;
 
 use std::collections::BTreeMap;
 

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use bollard::moby::buildkit::v1::StatusResponse;
 
 use super::build::FAILURE_LOG_LINES;
-use crate::dockerfile::lint::{self, Instruction};
+use crate::dockerfile::syntax::{Dockerfile, Instruction};
 
 /// The classic builder's output, split into Dockerfile steps.
 #[derive(Debug, Default, Clone)]
@@ -300,7 +300,8 @@ pub fn is_step(name: &str) -> bool {
 /// only the ones of its stage that make a vertex (`FROM` an image, `RUN`, `COPY`, `ADD`,
 /// `WORKDIR`).
 pub fn step_line(dockerfile: &str, step: &str) -> Option<usize> {
-    let instructions = lint::parse(dockerfile);
+    let parsed = Dockerfile::parse(dockerfile);
+    let instructions = &parsed.instructions;
     let normalize = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let text_of = |i: &Instruction| normalize(&format!("{} {}", i.keyword, i.args));
     let unquoted = |s: &str| s.replace('"', "");
@@ -322,21 +323,11 @@ pub fn step_line(dockerfile: &str, step: &str) -> Option<usize> {
     };
     let index: usize = counter.split('/').next()?.parse().ok()?;
     // Stages: (their name, their instructions from `FROM` on).
-    let mut stages: Vec<(Option<String>, Vec<&Instruction>)> = Vec::new();
-    for i in &instructions {
-        if i.keyword == "FROM" {
-            let words: Vec<&str> = i.args.split_whitespace().collect();
-            let name = match words.as_slice() {
-                [.., as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
-                    Some(name.to_ascii_lowercase())
-                }
-                _ => None,
-            };
-            stages.push((name, vec![i]));
-        } else if let Some((_, body)) = stages.last_mut() {
-            body.push(i);
-        }
-    }
+    let all = parsed.stages();
+    let stages: Vec<(Option<String>, &[Instruction])> = all
+        .iter()
+        .map(|s| (s.name.clone(), &instructions[s.from..s.end]))
+        .collect();
     let stage_names: Vec<String> = stages.iter().filter_map(|(n, _)| n.clone()).collect();
     let stage = match stage_name {
         None => stages.last(),
@@ -351,10 +342,12 @@ pub fn step_line(dockerfile: &str, step: &str) -> Option<usize> {
     let wanted = normalize(text);
     let makes_vertex = |i: &Instruction| match i.keyword.as_str() {
         "FROM" => {
-            let base = lint::words(&i.args)
-                .into_iter()
-                .find(|w| !w.starts_with("--"))
-                .unwrap_or_default()
+            // The base as the global `ARG`s expand it (`FROM ${BASE}`).
+            let base = all
+                .iter()
+                .find(|s| instructions[s.from].line == i.line)
+                .and_then(|s| s.base.clone())
+                .unwrap_or_else(|| i.from_parts().0)
                 .to_ascii_lowercase();
             base != "scratch" && !stage_names.contains(&base)
         }

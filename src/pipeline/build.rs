@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::build_context::{self, BuildContext};
 use crate::config::Strategy;
 use crate::docker_config::credentials::{self, Credentials, DockerConfig};
-use crate::dockerfile::lint;
+use crate::dockerfile::syntax::{BuildArgs, Dockerfile};
 use crate::dockerfile::{DockerfileSource, Rendered};
 use crate::engine::Engine;
 use crate::engine::build::{BuildJob, Builder};
@@ -55,25 +55,23 @@ pub struct BuiltImage {
 /// with the Docker config's credentials for each that has them. A config or credential helper
 /// that fails only costs the credentials (with a warning): the images may be local.
 fn pull_credentials(dockerfile: &str, shell: &Shell) -> BTreeMap<String, Credentials> {
-    let instructions = lint::parse(dockerfile);
+    let parsed = Dockerfile::parse(dockerfile);
     let mut stages: Vec<String> = Vec::new();
     let mut images: Vec<String> = Vec::new();
-    for ins in &instructions {
-        let words = lint::words(&ins.args);
-        let rest: Vec<&String> = words.iter().filter(|w| !w.starts_with("--")).collect();
-        if ins.keyword == "FROM" {
-            if let Some(image) = rest.first() {
-                images.push(image.to_string());
-            }
-            if let [_, as_kw, name] = rest.as_slice()
-                && as_kw.eq_ignore_ascii_case("as")
-            {
-                stages.push(name.to_ascii_lowercase());
-            }
+    // Bases as the global `ARG`s' defaults expand them (`FROM ${BASE}`).
+    for stage in parsed.stages() {
+        let image = stage
+            .base
+            .unwrap_or_else(|| parsed.instructions[stage.from].from_parts().0);
+        if !image.is_empty() && stage.parent.is_none() {
+            images.push(image);
         }
-        for (flag, value) in ins.flags() {
-            match (flag, value) {
-                ("from", Some(v)) => images.push(v.to_owned()),
+        stages.extend(stage.name);
+    }
+    for ins in &parsed.instructions {
+        for flag in &ins.flags {
+            match (flag.name.as_str(), &flag.value) {
+                ("from", Some(v)) => images.push(v.clone()),
                 ("mount", Some(v)) => images.extend(
                     v.split(',')
                         .filter_map(|kv| kv.strip_prefix("from="))
@@ -160,6 +158,16 @@ pub async fn build(
     };
     check_syntax(&rendered.dockerfile, &dockerfile_name, choice, builders)?;
     let args = build_args(plan, rendered);
+    if plan.config.strategy == Strategy::Docker {
+        build_context::check_copy_sources(
+            &plan.config.context,
+            plan.config.dockerfile.as_deref(),
+            &dockerfile_name,
+            &rendered.dockerfile,
+            &rendered.dockerignore,
+            &args,
+        )?;
+    }
     let digest = inputs_digest(&rendered.dockerfile, &digest_inputs(plan, &args));
     if let Some((id, built_by)) = reusable_image(engine, plan, &digest).await? {
         shell.status(
@@ -373,143 +381,43 @@ pub fn missing_labels(
         .collect()
 }
 
-/// The labels a Dockerfile's `LABEL key=value …` instructions set, read with the classic
-/// builder's quoting rules; `$NAME`/`${NAME}` of a declared `ARG` given in `build_args` is
-/// substituted. A pair with any other expansion, or that this reader cannot follow, is left out,
-/// so that the API sets it instead.
+/// The labels a Dockerfile's final stage sets with `LABEL key=value …` (with those of the
+/// stages it is built `FROM`), read by [`crate::dockerfile::syntax`] as BuildKit reads them: quotes, the escape
+/// directive, continuations, and variables expanded in their stage's scope with `build_args`.
+/// A pair whose value depends on something the file does not tell (the base image's
+/// environment, a build argument not given), and the legacy `LABEL key value` form, are left
+/// out, so that the API sets them instead.
 pub fn dockerfile_labels(
     dockerfile: &str,
     build_args: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let declared = declared_args(dockerfile);
-    let vars: BTreeMap<&str, &str> = build_args
-        .iter()
-        .filter(|(k, _)| declared.contains(k))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let mut labels = BTreeMap::new();
-    let mut logical = String::new();
-    let mut instructions = Vec::new();
-    for line in dockerfile.lines() {
-        if !logical.is_empty() && line.trim_start().starts_with('#') {
-            continue;
+    let parsed = Dockerfile::parse(dockerfile);
+    // Per stage: key -> value (`None`: set to something unknown).
+    let mut stages: Vec<BTreeMap<String, Option<String>>> = Vec::new();
+    parsed.walk(BuildArgs::Given(build_args), |stage, ins, scope| {
+        let Some(stage) = stage else { return };
+        if ins.keyword == "FROM" {
+            let inherited = stage.parent.map(|p| stages[p].clone()).unwrap_or_default();
+            stages.push(inherited);
+            return;
         }
-        match line.trim_end().strip_suffix('\\') {
-            Some(head) => {
-                logical.push_str(head);
-            }
-            None => {
-                logical.push_str(line);
-                instructions.push(std::mem::take(&mut logical));
-            }
+        if ins.keyword != "LABEL" || !ins.words().first().is_some_and(|w| w.contains('=')) {
+            return;
         }
-    }
-    for instruction in instructions {
-        let text = instruction.trim_start();
-        let Some(rest) = text
-            .get(..6)
-            .filter(|k| k.eq_ignore_ascii_case("LABEL "))
-            .map(|_| &text[6..])
-        else {
-            continue;
-        };
-        let Some(words) = shell_words(rest, &vars) else {
-            continue;
-        };
-        for (word, expands) in words {
-            // Legacy `LABEL key value` has no `=`: leave it to the API.
-            let Some((k, v)) = word.split_once('=') else {
-                break;
+        let labels = &mut stages[stage.index];
+        for (key, value) in ins.pairs() {
+            let Ok(key) = scope.expand(&key) else {
+                continue;
             };
-            if expands {
-                labels.remove(k);
-            } else {
-                labels.insert(k.to_owned(), v.to_owned());
-            }
+            labels.insert(key, scope.expand(&value).ok());
         }
-    }
-    labels
-}
-
-/// Splits `key="value" key2=value2` as the builder does; each word with whether it holds an
-/// unescaped `$` (which the builder would expand). `None` for an unterminated quote.
-fn shell_words(text: &str, vars: &BTreeMap<&str, &str>) -> Option<Vec<(String, bool)>> {
-    let mut words = Vec::new();
-    let mut chars = text.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            return Some(words);
-        }
-        let mut word = String::new();
-        let mut expands = false;
-        while let Some(&c) = chars.peek() {
-            if c.is_whitespace() {
-                break;
-            }
-            chars.next();
-            match c {
-                '"' => loop {
-                    match chars.next()? {
-                        '"' => break,
-                        '\\' => match chars.peek() {
-                            Some(&n) if n == '"' || n == '\\' || n == '$' => {
-                                word.push(n);
-                                chars.next();
-                            }
-                            _ => word.push('\\'),
-                        },
-                        '$' => expands |= !substitute(&mut chars, vars, &mut word),
-                        other => word.push(other),
-                    }
-                },
-                '\'' => loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        other => word.push(other),
-                    }
-                },
-                '\\' => word.push(chars.next()?),
-                '$' => expands |= !substitute(&mut chars, vars, &mut word),
-                other => word.push(other),
-            }
-        }
-        words.push((word, expands));
-    }
-}
-
-/// After a `$`: appends the value of `NAME` or `{NAME}` from `vars`; false when the builder's
-/// expansion is not known here.
-fn substitute(
-    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
-    vars: &BTreeMap<&str, &str>,
-    word: &mut String,
-) -> bool {
-    let braced = chars.peek() == Some(&'{');
-    if braced {
-        chars.next();
-    }
-    let mut name = String::new();
-    while let Some(&c) = chars.peek() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            name.push(c);
-            chars.next();
-        } else {
-            break;
-        }
-    }
-    if braced && chars.next_if_eq(&'}').is_none() {
-        return false;
-    }
-    match vars.get(name.as_str()) {
-        Some(value) if !name.is_empty() => {
-            word.push_str(value);
-            true
-        }
-        _ => false,
-    }
+    });
+    stages
+        .pop()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect()
 }
 
 /// Build args: the manifest's `build-args`, the ones the Dockerfile needs ([`Rendered::build_args`]),
@@ -518,7 +426,7 @@ fn substitute(
 pub fn build_args(plan: &ImagePlan, rendered: &Rendered) -> BTreeMap<String, String> {
     let mut args = plan.config.build_args.clone();
     args.extend(rendered.build_args.clone());
-    let declared = declared_args(&rendered.dockerfile);
+    let declared = Dockerfile::parse(&rendered.dockerfile).declared_args();
     let created = plan
         .git
         .commit_time
@@ -534,23 +442,6 @@ pub fn build_args(plan: &ImagePlan, rendered: &Rendered) -> BTreeMap<String, Str
         }
     }
     args
-}
-
-/// Names of the `ARG`s a Dockerfile declares.
-fn declared_args(dockerfile: &str) -> Vec<String> {
-    dockerfile
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim_start();
-            l.get(..4).filter(|k| k.eq_ignore_ascii_case("ARG "))?;
-            let name: String = l[4..]
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            (!name.is_empty()).then_some(name)
-        })
-        .collect()
 }
 
 /// What goes into [`inputs_digest`] besides the Dockerfile: the build args, and cargo's feature
@@ -773,9 +664,19 @@ mod tests {
 
     #[test]
     fn declared_args_are_found_case_insensitively() {
+        let declared = |text: &str| Dockerfile::parse(text).declared_args();
         assert_eq!(
-            declared_args("FROM x\narg REVISION\n  ARG VERSION=1\nRUN [\"a\"]\nARG\n"),
+            declared("FROM x\narg REVISION\n  ARG VERSION=1\nRUN [\"a\"]\nARG\n"),
             ["REVISION", "VERSION"]
+        );
+        // Several names, continued lines (with either escape character), not heredoc bodies.
+        assert_eq!(
+            declared("FROM x\nARG A=1 \\\n  SHA\nRUN <<EOF\nARG NOT\nEOF\n"),
+            ["A", "SHA"]
+        );
+        assert_eq!(
+            declared("# escape=`\nFROM x\nARG A=c:\\ `\n  CREATED\n"),
+            ["A", "CREATED"]
         );
     }
 
@@ -815,11 +716,45 @@ mod tests {
             ("SHA".to_owned(), "abc".to_owned()),
             ("UNDECLARED".to_owned(), "x".to_owned()),
         ]);
-        let text = "ARG SHA\nLABEL r=${SHA} s=\"v-$SHA\" t=$UNDECLARED u=${SHA:-d}\n";
+        let text = "FROM scratch\nARG SHA\nLABEL r=${SHA} s=\"v-$SHA\" t=$UNDECLARED u=${SHA:-d} v=${SHA:+set}\n";
         let labels = dockerfile_labels(text, &args);
         assert_eq!(labels["r"], "abc");
         assert_eq!(labels["s"], "v-abc");
-        assert!(!labels.contains_key("t") && !labels.contains_key("u"));
+        assert!(!labels.contains_key("t"));
+        // BuildKit's modifiers are read too (they were left to the API before).
+        assert_eq!((labels["u"].as_str(), labels["v"].as_str()), ("abc", "set"));
+    }
+
+    #[test]
+    fn dockerfile_labels_are_the_final_stages_with_buildkits_scopes() {
+        let args = BTreeMap::from([("SHA".to_owned(), "abc".to_owned())]);
+        // A global `ARG` is not seen in a stage that does not declare it again: the builder
+        // sets `r` to the base image's SHA, if any, not to the build argument.
+        let text = "ARG SHA\nFROM scratch\nLABEL r=${SHA}\n";
+        assert!(!dockerfile_labels(text, &args).contains_key("r"));
+        let text = "ARG SHA=x\nFROM scratch\nARG SHA\nLABEL r=${SHA}\n";
+        assert_eq!(dockerfile_labels(text, &args)["r"], "abc");
+        // A builder stage's labels never reach the image; a stage built from another keeps
+        // its labels and variables.
+        let text = "FROM scratch AS build\nARG SHA\nLABEL b=1 r=$SHA\nFROM build AS final\nLABEL f=$SHA\nFROM scratch AS other\nLABEL o=1\n";
+        assert_eq!(
+            dockerfile_labels(text, &args),
+            BTreeMap::from([("o".to_owned(), "1".to_owned())])
+        );
+        let text = "FROM scratch AS build\nARG SHA\nLABEL b=1 r=$SHA\nFROM build\nLABEL f=$SHA\n";
+        let labels = dockerfile_labels(text, &args);
+        assert_eq!(
+            labels.values().collect::<Vec<_>>(),
+            ["1", "abc", "abc"],
+            "{labels:?}"
+        );
+        // A continuation with the escape directive's character.
+        let text = "# escape=`\nFROM scratch\nLABEL a=\"c:\\dir\" `\n  b=\"x`\"y\"\n";
+        let labels = dockerfile_labels(text, &args);
+        assert_eq!(
+            (labels["a"].as_str(), labels["b"].as_str()),
+            ("c:\\dir", "x\"y")
+        );
     }
 
     #[test]

@@ -12,7 +12,6 @@ use cargo_docker_release::build_context as context;
 use cargo_docker_release::engine::Engine;
 use cargo_docker_release::engine::build::{BuildJob, Builder};
 use cargo_docker_release::engine::images::ImageStore;
-use cargo_docker_release::ui::Shell;
 use support::service::{Fixture, block_on, engine, text};
 use support::{TEST_LABEL, TOKEN_LABEL, TestImages};
 
@@ -113,7 +112,7 @@ fn a_users_exception_sends_a_file_that_a_built_in_secret_pattern_leaves_out() {
                     credentials: Default::default(),
                     name: "ctx-exception",
                 };
-                engine.build_image(job, &Shell::silent()).await
+                engine.build_image(job, &mut |_| {}).await
             })
             .unwrap_or_else(|e| panic!("{builder:?}: {e}"));
         assert_eq!(

@@ -158,16 +158,6 @@ pub async fn build(
     };
     check_syntax(&rendered.dockerfile, &dockerfile_name, choice, builders)?;
     let args = build_args(plan, rendered);
-    if plan.config.strategy == Strategy::Docker {
-        build_context::check_copy_sources(
-            &plan.config.context,
-            plan.config.dockerfile.as_deref(),
-            &dockerfile_name,
-            &rendered.dockerfile,
-            &rendered.dockerignore,
-            &args,
-        )?;
-    }
     let digest = inputs_digest(&rendered.dockerfile, &digest_inputs(plan, &args));
     if let Some((id, built_by)) = reusable_image(engine, plan, &digest).await? {
         shell.status(

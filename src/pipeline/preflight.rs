@@ -4,10 +4,13 @@
 //! configuration.
 //!
 //! In order: each service's manifest, the lock file, the engine, the registry (with `--push`),
-//! the plan, each Dockerfile (render, the hand-written file's lint, the builder's syntax), then
+//! the plan, each Dockerfile (render, the hand-written file's lint, the builder's syntax, the
+//! COPY/ADD sources the build context would leave out), then
 //! the tag conflicts in the engine and the registry. A check that needs what an earlier one could
 //! not give (a plan needs a loadable manifest) is skipped for that service only.
 
+use crate::build_context;
+use crate::config::Strategy;
 use crate::dockerfile::{self, DockerfileSource, Rendered};
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
@@ -15,6 +18,7 @@ use crate::plan::{ImagePlan, KnownReleases, ReleasePlan};
 use crate::ui::Shell;
 use crate::workspace::{self, Workspace};
 
+use super::build::build_args;
 use super::builder::{check_syntax, choose_builder, docker_buildkit_env};
 use super::planning::make_plan;
 use super::push::Pusher;
@@ -137,6 +141,18 @@ pub async fn run(release: &ReleaseOptions, shell: &Shell) -> Result<Outcome> {
                 &dockerfile_name(&r),
                 choice,
                 builders,
+            ));
+        }
+        // A COPY/ADD source the context leaves out would fail the build, or worse, build
+        // without it.
+        if image.config.strategy == Strategy::Docker {
+            problems.note(build_context::check_copy_sources(
+                &image.config.context,
+                image.config.dockerfile.as_deref(),
+                &dockerfile_name(&r),
+                &r.dockerfile,
+                &r.dockerignore,
+                &build_args(image, &r),
             ));
         }
         rendered.push(r);

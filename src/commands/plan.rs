@@ -14,12 +14,14 @@ use clap::Args;
 use serde::Serialize;
 
 use super::GlobalArgs;
+use crate::config::Strategy;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::pipeline::planning::make_plan;
 use crate::pipeline::promote;
-use crate::plan::KnownReleases;
-use crate::ui::Shell;
+use crate::plan::{ImagePlan, KnownReleases};
+use crate::ui::{Shell, Verbosity};
+use crate::workspace::Workspace;
 
 /// `plan`.
 #[derive(Debug, Args)]
@@ -41,7 +43,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs, shell: &Shell) -> Result<()> {
 
 /// The plan, with the releases the local engine knows.
 async fn plan(global: &GlobalArgs, shell: &Shell) -> Result<()> {
-    let (_, services) = global.load_services(true)?;
+    let (ws, services) = global.load_services(true)?;
     let repositories: Vec<&str> = services.iter().map(|s| s.config.image.as_str()).collect();
     let known = match Engine::connect().await {
         Ok(engine) => crate::pipeline::tag::known_releases(&engine, &repositories).await?,
@@ -53,7 +55,32 @@ async fn plan(global: &GlobalArgs, shell: &Shell) -> Result<()> {
         }
     };
     let plan = make_plan(&services, &known, &global.plan_options())?;
-    crate::report::print_plan(shell, &plan)
+    crate::report::print_plan(shell, &plan)?;
+    if shell.verbosity() >= Verbosity::Verbose {
+        for image in plan
+            .images
+            .iter()
+            .filter(|p| p.config.strategy == Strategy::Docker)
+        {
+            note_exceptions(&ws, image, shell)?;
+        }
+    }
+    Ok(())
+}
+
+/// `plan -v`: the files the user's `.dockerignore` sends although a built-in pattern would
+/// leave them out.
+fn note_exceptions(ws: &Workspace, image: &ImagePlan, shell: &Shell) -> Result<()> {
+    let rendered = crate::dockerfile::rendered_in(ws, image)?;
+    let summary = crate::build_context::context_summary(
+        &image.config.context,
+        &rendered.dockerignore,
+        image.config.dockerfile.as_deref(),
+    )?;
+    for sent in &summary.sent_by_exception {
+        shell.note(format!("{}: {sent}", image.package));
+    }
+    Ok(())
 }
 
 /// One job of the matrix.

@@ -79,6 +79,9 @@ struct Pending {
     other_port_since: Option<Instant>,
     /// Waiting cannot help: the cause, found while waiting.
     conclusive: bool,
+    /// The service itself closed an earlier probe at once: a probe passes only when the
+    /// connection stays open for [`HOLD_AFTER_CLOSE`], not just [`HOLD`].
+    closed_by_service: bool,
 }
 
 /// How a probe's connection failed.
@@ -136,6 +139,7 @@ impl Session<'_> {
                 diagnosis: None,
                 other_port_since: None,
                 conclusive: false,
+                closed_by_service: false,
             })
             .collect();
         let declared: Vec<u16> = self.ports.keys().copied().collect();
@@ -199,7 +203,16 @@ impl Session<'_> {
                         }
                     }
                     ReadinessCondition::Tcp(port) => match self.ports.get(port) {
-                        Some(host) => match tcp_accepts(&self.engine.published().host, *host).await
+                        Some(host) => match tcp_accepts(
+                            &self.engine.published().host,
+                            *host,
+                            if p.closed_by_service {
+                                HOLD_AFTER_CLOSE
+                            } else {
+                                HOLD
+                            },
+                        )
+                        .await
                         {
                             Ok(()) => true,
                             Err(e) => {
@@ -293,6 +306,8 @@ impl Session<'_> {
                         Diagnosis::OtherPort(_) => Some(p.other_port_since.unwrap_or(now)),
                         _ => None,
                     };
+                    p.closed_by_service |= refusal == Refusal::ClosedAtOnce
+                        && matches!(diagnosis, Diagnosis::Reachable(_));
                     // Another port counts once it has lasted a moment; a loopback bind at once.
                     p.conclusive = diagnosis.is_conclusive()
                         && p.other_port_since
@@ -420,11 +435,21 @@ pub(super) fn stopped(inspect: &ContainerInspectResponse) -> Option<String> {
     Some(why)
 }
 
+/// How long a TCP probe's connection must stay open (or send data) to count.
+const HOLD: Duration = Duration::from_millis(50);
+/// The same once the service itself was seen closing probes at once: Docker's proxy passes that
+/// close on only after its own round trip, which a loaded machine can make longer than [`HOLD`].
+const HOLD_AFTER_CLOSE: Duration = Duration::from_millis(500);
+
 /// Whether something listens behind a published port. Docker's userland proxy accepts every
 /// connection and closes it at once when nothing listens in the container, so a connection that
-/// stays open (or sends data) is the proof, and an immediate end of stream is not (who closed it
-/// is for the container's sockets to say).
-async fn tcp_accepts(host: &str, host_port: u16) -> std::result::Result<(), ProbeFailure> {
+/// stays open for `hold` (or sends data) is the proof, and an immediate end of stream is not (who
+/// closed it is for the container's sockets to say).
+async fn tcp_accepts(
+    host: &str,
+    host_port: u16,
+    hold: Duration,
+) -> std::result::Result<(), ProbeFailure> {
     let refusal = |e: &std::io::Error| {
         use std::io::ErrorKind as K;
         matches!(
@@ -440,7 +465,7 @@ async fn tcp_accepts(host: &str, host_port: u16) -> std::result::Result<(), Prob
             refusal: refusal(&e),
         })?;
     let mut buf = [0u8; 1];
-    match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buf)).await {
+    match tokio::time::timeout(hold, stream.read(&mut buf)).await {
         Ok(Ok(0)) => Err(ProbeFailure {
             message: format!("{host}:{host_port}: the connection was accepted then closed at once"),
             refusal: Some(Refusal::ClosedAtOnce),

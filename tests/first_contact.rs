@@ -99,6 +99,19 @@ impl Case {
 /// Releases the fixture in `mode`, ready when `probe` (`tcp = …` or `http = …`) holds within
 /// `deadline`, with the fixture's `env` (inline TOML table content).
 fn release(mode: &str, deadline: Duration, probe: &str, env: &str) -> Case {
+    release_with(mode, deadline, probe, env, "scratch", &[])
+}
+
+/// [`release`] on the image `base`, with `wrap` (a program and its arguments) before the tool's
+/// command line.
+fn release_with(
+    mode: &str,
+    deadline: Duration,
+    probe: &str,
+    env: &str,
+    base: &str,
+    wrap: &[&str],
+) -> Case {
     let fx = Fixture::new("first", None, "0.1.0", "");
     fx.write(
         "Cargo.toml",
@@ -115,7 +128,8 @@ license = "MIT"
 [package.metadata.docker]
 image = "{image}"
 strategy = "host"
-base = "scratch"
+base = "{base}"
+static = true
 expose = [8080]
 cmd = ["{mode}"]
 env = {{ {env} }}
@@ -132,7 +146,22 @@ ready = {{ timeout = "{deadline}s", {probe} }}
     fx.write("src/main.rs", FIXTURE_MAIN);
     fx.commit(&format!("first contact: {mode}"));
     let started = Instant::now();
-    let out = fx.run(&[]);
+    let out = if wrap.is_empty() {
+        fx.run(&[])
+    } else {
+        // As `Fixture::run` does, behind the wrapper.
+        std::process::Command::new(wrap[0])
+            .args(&wrap[1..])
+            .arg(env!("CARGO_BIN_EXE_cargo-docker-release"))
+            .arg("docker-release")
+            .arg("--manifest-path")
+            .arg(fx.path().join("Cargo.toml"))
+            .current_dir(fx.path())
+            .env_remove("RUSTFLAGS")
+            .env("CARGO_TARGET_DIR", fx.path().join("target"))
+            .output()
+            .expect("the built binary runs")
+    };
     let took = started.elapsed();
     Case {
         fx,
@@ -271,5 +300,65 @@ fn a_service_that_never_listens_is_waited_for_then_shown_alive_with_its_logs() {
     ]);
     let verdict = case.time_to_verdict();
     case.print("never listens");
+    assert!(verdict >= SHORT_DEADLINE, "{verdict:?}");
+}
+
+/// `unshare` in a PID namespace of its own with its own `/proc`: the engine's pids mean nothing
+/// there, as for an engine on another host, in a VM or behind another PID namespace.
+fn other_pid_namespace() -> Vec<&'static str> {
+    support::require_tool(
+        "unshare",
+        "install util-linux; the test runs as root (CI does), to make a PID namespace",
+    );
+    vec!["unshare", "--pid", "--fork", "--mount-proc"]
+}
+
+#[test]
+fn where_this_hosts_proc_is_not_the_containers_the_sockets_are_read_inside_it() {
+    let base = support::busybox_image();
+    let case = release_with(
+        "loopback",
+        DEADLINE,
+        "tcp = [8080]",
+        &delayed(),
+        &base,
+        &other_pid_namespace(),
+    );
+    case.assert_failed_with(&[
+        "binds loopback inside the container",
+        "bind 0.0.0.0:8080 (or [::]:8080)",
+        "(`cat /proc/net/tcp /proc/net/tcp6` in the container): 127.0.0.1:8080",
+    ]);
+    let verdict = case.time_to_verdict();
+    case.print("loopback, sockets read by exec");
+    assert!(
+        verdict >= Duration::from_millis(BIND_DELAY_MS),
+        "{verdict:?}"
+    );
+    assert!(verdict < DEADLINE / 2, "failed after {verdict:?}");
+}
+
+#[test]
+fn when_no_way_reads_the_sockets_the_message_says_so_and_names_the_logged_address() {
+    // Scratch: no `cat` to exec; another PID namespace: no /proc of the container here.
+    let case = release_with(
+        "loopback",
+        SHORT_DEADLINE,
+        "tcp = [8080]",
+        "",
+        "scratch",
+        &other_pid_namespace(),
+    );
+    case.assert_failed_with(&[
+        "not ready within 4s",
+        "cannot read the container's sockets",
+        "the engine runs elsewhere or in another PID namespace",
+        "the image has no `cat`",
+        // Not a guess from the sockets, but the service's own words.
+        "its log names a loopback address, 127.0.0.1:8080 (`listening on 127.0.0.1:8080`)",
+        "bind 0.0.0.0:8080 (or [::]:8080)",
+    ]);
+    let verdict = case.time_to_verdict();
+    case.print("loopback, sockets unreadable");
     assert!(verdict >= SHORT_DEADLINE, "{verdict:?}");
 }

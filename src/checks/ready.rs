@@ -73,8 +73,9 @@ struct Pending {
     last: String,
     /// This round's probe was refused, reset, or accepted and closed at once: the sockets say why.
     refused: Option<Refusal>,
-    /// What the container's sockets said about the last refused probe.
-    diagnosis: Option<String>,
+    /// What the container's sockets said about the last refused probe (`Err`: why they could
+    /// not be read).
+    diagnosis: Option<std::result::Result<String, String>>,
     /// Since when the service listens only on undeclared ports.
     other_port_since: Option<Instant>,
     /// Waiting cannot help: the cause, found while waiting.
@@ -297,7 +298,7 @@ impl Session<'_> {
                     let snapshot = match &snapshot {
                         Ok(s) => s,
                         Err(why) => {
-                            p.diagnosis = Some(why.clone());
+                            p.diagnosis = Some(Err(why.clone()));
                             continue;
                         }
                     };
@@ -312,13 +313,13 @@ impl Session<'_> {
                     p.conclusive = diagnosis.is_conclusive()
                         && p.other_port_since
                             .is_none_or(|since| now - since >= OTHER_PORT_GRACE);
-                    p.diagnosis = Some(describe(
+                    p.diagnosis = Some(Ok(describe(
                         &diagnosis,
                         port,
                         refusal,
                         snapshot,
                         &sockets::engine_state(&inspect),
-                    ));
+                    )));
                 }
                 if let Some(p) = pending.iter().find(|p| p.conclusive) {
                     let why = format!(
@@ -382,8 +383,13 @@ impl Session<'_> {
                 if !p.last.is_empty() {
                     output.push_str(&format!("\nlast check: {}", p.last));
                 }
-                if let Some(diagnosis) = &p.diagnosis {
-                    output.push_str(&format!("\n{diagnosis}"));
+                match &p.diagnosis {
+                    Some(Ok(diagnosis)) => output.push_str(&format!("\n{diagnosis}")),
+                    // A container that stopped has no sockets to read: that is no news.
+                    Some(Err(why)) if stopped(inspect).is_none() => {
+                        output.push_str(&format!("\n{why}"));
+                    }
+                    _ => {}
                 }
                 if let Some(hint) = log_hint.as_ref().filter(|_| !p.conclusive) {
                     output.push_str(&format!("\n{hint}"));

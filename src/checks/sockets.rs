@@ -69,7 +69,9 @@ pub struct Snapshot {
 pub struct SocketReader {
     /// The exec command that printed the tables, once one did.
     exec: Option<&'static [&'static str]>,
-    /// Why this host's `/proc` is not the container's, once known.
+    /// The container's process was read on this host once: its `/proc` is the container's.
+    on_host: bool,
+    /// Why this host's `/proc` did not serve, the last time it was tried.
     not_on_host: Option<String>,
     /// Why the sockets cannot be read at all: set once, then returned every time.
     unavailable: Option<String>,
@@ -94,19 +96,24 @@ impl SocketReader {
         if let Some(why) = &self.unavailable {
             return Err(why.clone());
         }
-        if self.not_on_host.is_none() {
-            let pid = inspect
-                .state
-                .as_ref()
-                .and_then(|s| s.pid)
-                .filter(|p| *p > 0)
-                .and_then(|p| u32::try_from(p).ok());
-            let full_id = inspect.id.as_deref().unwrap_or(id);
-            match pid.map(|pid| read_host(pid, full_id)) {
-                Some(Ok(snapshot)) => return Ok(snapshot),
-                Some(Err(why)) => self.not_on_host = Some(why),
-                None => return Err("the engine reports no process for the container".into()),
+        let pid = inspect
+            .state
+            .as_ref()
+            .and_then(|s| s.pid)
+            .filter(|p| *p > 0)
+            .and_then(|p| u32::try_from(p).ok());
+        let Some(pid) = pid else {
+            return Err("the engine reports no process for the container".into());
+        };
+        // Tried every time (it costs a few file reads): a process that just exited is no reason
+        // to give this host up.
+        match read_host(pid, inspect.id.as_deref().unwrap_or(id)) {
+            Ok(snapshot) => {
+                self.on_host = true;
+                return Ok(snapshot);
             }
+            Err(why) if self.on_host => return Err(why),
+            Err(why) => self.not_on_host = Some(why),
         }
         if let Some((at, snapshot)) = &self.last_exec
             && at.elapsed() < EXEC_INTERVAL
@@ -123,6 +130,9 @@ impl SocketReader {
             let out =
                 match tokio::time::timeout(EXEC_TIMEOUT, engine.exec(id, &cmd, &[], None)).await {
                     Ok(Ok(out)) => out,
+                    Ok(Err(crate::error::Error::Step { message, .. })) => {
+                        return Err(format!("cannot read the container's sockets: {message}"));
+                    }
                     Ok(Err(e)) => return Err(format!("cannot read the container's sockets: {e}")),
                     Err(_) => {
                         return Err(format!(

@@ -267,6 +267,10 @@ impl Session<'_> {
                         hit
                     }
                 };
+                if p.refused.is_none() {
+                    // Only a refused probe is diagnosed: an earlier diagnosis is stale now.
+                    p.diagnosis = None;
+                }
                 if ok {
                     p.done = Some(started.elapsed());
                 }

@@ -5,13 +5,19 @@
 //! structure (no container) -> run -> ready -> exec, cargo, host, http -> shutdown -> remove
 //! ```
 //!
+//! A readiness probe that is refused or reset is diagnosed from the container's listening sockets
+//! (`sockets` reads them, `listening` says what they mean): a service bound to loopback or to
+//! another port fails at once, with the address and the fix.
+//!
 //! The whole stage has one deadline (`test.timeout`); the container is removed on success,
 //! failure, timeout and Ctrl-C (kept on failure with `--keep-on-failure`). Every check's result and
 //! duration goes to the [`Shell`], the [`TestReport`] and, when asked, a JUnit file.
 
 mod exec;
 pub mod forward;
+mod listening;
 mod ready;
+mod sockets;
 mod structure;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -10,6 +10,8 @@ use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
+use super::listening::{self, Diagnosis};
+use super::sockets::{self, Snapshot, SocketReader};
 use super::{CheckResult, Session};
 use crate::error::{Error, Result};
 use crate::http;
@@ -18,6 +20,9 @@ use crate::http;
 pub const POLL: Duration = Duration::from_millis(100);
 /// Log lines shown when the service does not become ready.
 pub const LOG_TAIL: usize = 30;
+/// How long the service must listen only on ports the manifest does not declare before that is
+/// taken as its answer (a service may open an admin port before its main one).
+const OTHER_PORT_GRACE: Duration = Duration::from_millis(500);
 
 /// One thing that must hold before the tests start.
 #[derive(Debug, Clone)]
@@ -53,12 +58,47 @@ impl ReadinessCondition {
             ReadinessCondition::Log(re) => format!("ready: log /{re}/"),
         }
     }
+
+    /// The container port a TCP or HTTP condition probes.
+    fn port(&self) -> Option<u16> {
+        match self {
+            ReadinessCondition::Tcp(port) | ReadinessCondition::Http { port, .. } => Some(*port),
+            ReadinessCondition::Health { .. } | ReadinessCondition::Log(_) => None,
+        }
+    }
 }
 
 struct Pending {
     condition: ReadinessCondition,
     done: Option<Duration>,
     last: String,
+    /// This round's probe was refused, reset, or accepted and closed at once: the sockets say why.
+    refused: Option<Refusal>,
+    /// What the container's sockets said about the last refused probe (`Err`: why they could
+    /// not be read).
+    diagnosis: Option<std::result::Result<String, String>>,
+    /// Since when the service listens only on undeclared ports.
+    other_port_since: Option<Instant>,
+    /// Waiting cannot help: the cause, found while waiting.
+    conclusive: bool,
+    /// The service itself closed an earlier probe at once: a probe passes only when the
+    /// connection stays open for [`HOLD_AFTER_CLOSE`], not just [`HOLD`].
+    closed_by_service: bool,
+}
+
+/// How a probe's connection failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Refused or reset by the peer.
+    Refused,
+    /// Accepted, then closed before anything was sent.
+    ClosedAtOnce,
+}
+
+/// A failed probe: what to show, and how the connection failed when that is worth diagnosing.
+struct ProbeFailure {
+    message: String,
+    refusal: Option<Refusal>,
 }
 
 /// Aborts the log follower when readiness is over.
@@ -97,8 +137,15 @@ impl Session<'_> {
                 condition,
                 done: None,
                 last: String::new(),
+                refused: None,
+                diagnosis: None,
+                other_port_since: None,
+                conclusive: false,
+                closed_by_service: false,
             })
             .collect();
+        let declared: Vec<u16> = self.ports.keys().copied().collect();
+        let mut sockets = SocketReader::new();
         self.current = Some("readiness".into());
         loop {
             let round = Instant::now();
@@ -124,6 +171,7 @@ impl Session<'_> {
                     .await;
             }
             for p in pending.iter_mut().filter(|p| p.done.is_none()) {
+                p.refused = None;
                 let ok = match &p.condition {
                     ReadinessCondition::Health { command } => {
                         if health == Some(HealthStatusEnum::HEALTHY) {
@@ -157,11 +205,21 @@ impl Session<'_> {
                         }
                     }
                     ReadinessCondition::Tcp(port) => match self.ports.get(port) {
-                        Some(host) => match tcp_accepts(&self.engine.published().host, *host).await
+                        Some(host) => match tcp_accepts(
+                            &self.engine.published().host,
+                            *host,
+                            if p.closed_by_service {
+                                HOLD_AFTER_CLOSE
+                            } else {
+                                HOLD
+                            },
+                        )
+                        .await
                         {
                             Ok(()) => true,
                             Err(e) => {
-                                p.last = e;
+                                p.last = e.message;
+                                p.refused = e.refusal;
                                 false
                             }
                         },
@@ -195,6 +253,7 @@ impl Session<'_> {
                                 false
                             }
                             Err(e) => {
+                                p.refused = http_refusal(&e);
                                 p.last = e;
                                 false
                             }
@@ -209,6 +268,10 @@ impl Session<'_> {
                         hit
                     }
                 };
+                if p.refused.is_none() {
+                    // Only a refused probe is diagnosed: an earlier diagnosis is stale now.
+                    p.diagnosis = None;
+                }
                 if ok {
                     p.done = Some(started.elapsed());
                 }
@@ -225,6 +288,52 @@ impl Session<'_> {
                 }
                 self.current = None;
                 return Ok(true);
+            }
+            if pending
+                .iter()
+                .any(|p| p.done.is_none() && p.refused.is_some())
+            {
+                // Read at once, not at the deadline: a loopback bind or another port is final.
+                let snapshot = sockets.read(self.engine, &id, &inspect).await;
+                let now = Instant::now();
+                for p in pending.iter_mut().filter(|p| p.done.is_none()) {
+                    let (Some(refusal), Some(port)) = (p.refused, p.condition.port()) else {
+                        continue;
+                    };
+                    let snapshot = match &snapshot {
+                        Ok(s) => s,
+                        Err(why) => {
+                            p.diagnosis = Some(Err(why.clone()));
+                            continue;
+                        }
+                    };
+                    let diagnosis = listening::diagnose(port, &declared, &snapshot.listeners);
+                    p.other_port_since = match diagnosis {
+                        Diagnosis::OtherPort(_) => Some(p.other_port_since.unwrap_or(now)),
+                        _ => None,
+                    };
+                    p.closed_by_service |= refusal == Refusal::ClosedAtOnce
+                        && matches!(diagnosis, Diagnosis::Reachable(_));
+                    // Another port counts once it has lasted a moment; a loopback bind at once.
+                    p.conclusive = diagnosis.is_conclusive()
+                        && p.other_port_since
+                            .is_none_or(|since| now - since >= OTHER_PORT_GRACE);
+                    p.diagnosis = Some(Ok(describe(
+                        &diagnosis,
+                        port,
+                        refusal,
+                        snapshot,
+                        &sockets::engine_state(&inspect),
+                    )));
+                }
+                if let Some(p) = pending.iter().find(|p| p.conclusive) {
+                    let why = format!(
+                        "`{}` cannot succeed however long it waits (found after {} ms)",
+                        p.condition.name(),
+                        started.elapsed().as_millis()
+                    );
+                    return self.not_ready(&pending, started, &inspect, why).await;
+                }
             }
             if started.elapsed() >= deadline {
                 let inspect = self.engine.inspect_container(&id).await?;
@@ -253,6 +362,7 @@ impl Session<'_> {
             .logs_tail(self.container_id(), LOG_TAIL)
             .await
             .unwrap_or_else(|e| format!("(cannot read the logs: {e})"));
+        let log_hint = listening::loopback_in_log(&logs).map(|h| h.explain(&logs));
         let health_log: Vec<String> = inspect
             .state
             .as_ref()
@@ -277,6 +387,17 @@ impl Session<'_> {
                 output = why.clone();
                 if !p.last.is_empty() {
                     output.push_str(&format!("\nlast check: {}", p.last));
+                }
+                match &p.diagnosis {
+                    Some(Ok(diagnosis)) => output.push_str(&format!("\n{diagnosis}")),
+                    // A container that stopped has no sockets to read: that is no news.
+                    Some(Err(why)) if stopped(inspect).is_none() => {
+                        output.push_str(&format!("\n{why}"));
+                    }
+                    _ => {}
+                }
+                if let Some(hint) = log_hint.as_ref().filter(|_| !p.conclusive) {
+                    output.push_str(&format!("\n{hint}"));
                 }
                 if matches!(p.condition, ReadinessCondition::Health { .. })
                     && !health_log.is_empty()
@@ -325,19 +446,116 @@ pub(super) fn stopped(inspect: &ContainerInspectResponse) -> Option<String> {
     Some(why)
 }
 
+/// How long a TCP probe's connection must stay open (or send data) to count.
+const HOLD: Duration = Duration::from_millis(50);
+/// The same once the service itself was seen closing probes at once: Docker's proxy passes that
+/// close on only after its own round trip, which a loaded machine can make longer than [`HOLD`].
+const HOLD_AFTER_CLOSE: Duration = Duration::from_millis(500);
+
 /// Whether something listens behind a published port. Docker's userland proxy accepts every
 /// connection and closes it at once when nothing listens in the container, so a connection that
-/// stays open (or sends data) is the proof, and an immediate end of stream is not.
-async fn tcp_accepts(host: &str, host_port: u16) -> std::result::Result<(), String> {
+/// stays open for `hold` (or sends data) is the proof, and an immediate end of stream is not (who
+/// closed it is for the container's sockets to say).
+async fn tcp_accepts(
+    host: &str,
+    host_port: u16,
+    hold: Duration,
+) -> std::result::Result<(), ProbeFailure> {
+    let refusal = |e: &std::io::Error| {
+        use std::io::ErrorKind as K;
+        matches!(
+            e.kind(),
+            K::ConnectionRefused | K::ConnectionReset | K::ConnectionAborted
+        )
+        .then_some(Refusal::Refused)
+    };
     let mut stream = TcpStream::connect((host, host_port))
         .await
-        .map_err(|e| format!("cannot connect to {host}:{host_port}: {e}"))?;
+        .map_err(|e| ProbeFailure {
+            message: format!("cannot connect to {host}:{host_port}: {e}"),
+            refusal: refusal(&e),
+        })?;
     let mut buf = [0u8; 1];
-    match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buf)).await {
-        Ok(Ok(0)) => Err("the connection was closed at once: nothing listens yet".into()),
+    match tokio::time::timeout(hold, stream.read(&mut buf)).await {
+        Ok(Ok(0)) => Err(ProbeFailure {
+            message: format!("{host}:{host_port}: the connection was accepted then closed at once"),
+            refusal: Some(Refusal::ClosedAtOnce),
+        }),
         Ok(Ok(_)) | Err(_) => Ok(()),
-        Ok(Err(e)) => Err(format!("connection error: {e}")),
+        Ok(Err(e)) => Err(ProbeFailure {
+            message: format!("{host}:{host_port}: connection error: {e}"),
+            refusal: refusal(&e),
+        }),
     }
+}
+
+/// How an HTTP probe's connection failed, from the client's message, when it was refused, reset
+/// or closed before any response.
+fn http_refusal(message: &str) -> Option<Refusal> {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("closed without a response") {
+        Some(Refusal::ClosedAtOnce)
+    } else if lower.contains("refused")
+        || lower.contains("reset by peer")
+        || lower.contains("broken pipe")
+        || lower.contains("connection aborted")
+    {
+        Some(Refusal::Refused)
+    } else {
+        None
+    }
+}
+
+/// The diagnosis of a refused probe of `port`, with who closed the connection and, when nothing
+/// listens, the state of the service's process.
+fn describe(
+    diagnosis: &Diagnosis,
+    port: u16,
+    refusal: Refusal,
+    snapshot: &Snapshot,
+    engine_state: &str,
+) -> String {
+    let mut text = match (diagnosis, refusal) {
+        (Diagnosis::Reachable(l), Refusal::ClosedAtOnce) => format!(
+            "the connection was accepted then closed at once by the service itself: it listens \
+             on {l}, so Docker's proxy reached it; a readiness probe needs the service to keep \
+             a connection open (or to answer on it)"
+        ),
+        (Diagnosis::Reachable(l), Refusal::Refused) => {
+            format!("the service listens on {l} now")
+        }
+        (Diagnosis::NotListening(_), _) => {
+            let mut text = listening::explain(diagnosis, port);
+            if refusal == Refusal::ClosedAtOnce {
+                text.push_str(
+                    " (the connection was accepted by Docker's port proxy, which found nothing \
+                     behind it and closed it)",
+                );
+            }
+            let process = match &snapshot.process {
+                Some(p) => format!("its main process {p}"),
+                None => engine_state.to_owned(),
+            };
+            text.push_str(&format!("; {process}"));
+            text
+        }
+        _ => listening::explain(diagnosis, port),
+    };
+    let listeners = if snapshot.listeners.is_empty() {
+        "none".to_owned()
+    } else {
+        snapshot
+            .listeners
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    text.push_str(&format!(
+        "\nlistening sockets ({}): {listeners}",
+        snapshot.source
+    ));
+    text
 }
 
 fn tail_of(text: &str) -> String {

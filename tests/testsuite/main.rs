@@ -1,0 +1,33 @@
+//! The integration tests: one binary, as cargo's own testsuite is, with every area a module and
+//! one support tree. They drive the real Docker engine, real git repositories and a real registry,
+//! and never pull an image (see `support`). `tests/test_stage_interrupt.rs` stays a binary of its
+//! own: it sends SIGINT to its own process.
+
+mod docker_model;
+mod support;
+mod test_stage_support;
+
+mod context_exceptions;
+mod dockerfile;
+mod engine_faults;
+mod features;
+mod first_contact;
+mod github_actions;
+mod hostile;
+mod infra;
+mod init;
+mod init_bins;
+mod keep_going;
+mod plan;
+mod preflight;
+mod promote;
+mod push;
+mod registry_client;
+mod registry_self_signed;
+mod release;
+mod remote_engine;
+mod revisions;
+mod signals;
+mod test_stage;
+mod test_stage_config;
+mod test_stage_example;

@@ -1,0 +1,422 @@
+//! Shared fixture for the test-stage tests: a tiny static HTTP service (`fixture-svc`, built once
+//! per test process), a real git repository per test holding its manifest, the plan computed by
+//! the library from it, and an image built from `scratch` with that plan's revision.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cargo_docker_release::checks::{TestOptions, TestReport};
+use cargo_docker_release::cli::Cli;
+use cargo_docker_release::engine::Engine;
+use cargo_docker_release::error::{Error, Result};
+use cargo_docker_release::plan::{ImagePlan, KnownReleases};
+use cargo_docker_release::ui::Shell;
+use clap::Parser;
+
+/// Label on every image a test builds.
+pub const TEST_LABEL: &str = "cargo-docker-release.test=1";
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Fails with an install hint when a prerequisite is missing.
+fn require(program: &str, hint: &str) {
+    let ok = Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "`{program}` is required by this test: {hint}");
+}
+
+/// The static fixture binary, built once per test process.
+pub fn fixture_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "fixture-svc-{}",
+            std::env::current_exe()
+                .unwrap()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .rsplit_once('-')
+                .map(|(name, _hash)| name.to_owned())
+                .unwrap_or_default()
+        ));
+        write_crate(&dir, "");
+        let out = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--target", TARGET])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .current_dir(&dir)
+            .output()
+            .expect("run cargo");
+        assert!(
+            out.status.success(),
+            "building the fixture failed (is the target installed? `rustup target add {TARGET}`):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir.join("target").join(TARGET).join("release/fixture-svc")
+    })
+}
+
+/// Writes the fixture crate into `dir` with `metadata` appended to its Cargo.toml.
+fn write_crate(dir: &Path, metadata: &str) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    let manifest = format!(
+        "[package]\nname = \"fixture-svc\"\nversion = \"1.2.3\"\nedition = \"2021\"\n\n[workspace]\n\n{metadata}"
+    );
+    let files: [(&str, &str); 4] = [
+        ("Cargo.toml", &manifest),
+        (
+            "src/main.rs",
+            include_str!("../fixtures/test_stage/service.rs"),
+        ),
+        (
+            "tests/smoke.rs",
+            include_str!("../fixtures/test_stage/smoke.rs"),
+        ),
+        (
+            "tests/broken.rs",
+            include_str!("../fixtures/test_stage/broken.rs"),
+        ),
+    ];
+    for (path, text) in files {
+        let path = dir.join(path);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+            std::fs::write(path, text).unwrap();
+        }
+    }
+}
+
+/// What goes in the test image besides the service.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageOptions {
+    /// Copy busybox to `/bin/busybox` (no `/bin/sh` link).
+    pub busybox: bool,
+    /// Declare the service's own health subcommand as HEALTHCHECK.
+    pub healthcheck: bool,
+    /// `ENV SHA` value instead of the plan's revision.
+    pub wrong_sha: bool,
+    /// Docker checks health every second and gives up after one failure.
+    pub fast_health: bool,
+}
+
+impl Default for ImageOptions {
+    fn default() -> Self {
+        ImageOptions {
+            busybox: true,
+            healthcheck: true,
+            wrong_sha: false,
+            fast_health: false,
+        }
+    }
+}
+
+/// One test's service: a git repository with its manifest, its plan and its image.
+pub struct Fixture {
+    /// The repository.
+    pub dir: tempfile::TempDir,
+    /// The plan the library computes for it.
+    pub plan: ImagePlan,
+    /// The image built for it.
+    pub image_id: String,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", &self.image_id])
+            .output();
+    }
+}
+
+/// Makes a fixture: `metadata` is the `[package.metadata.docker…]` text of its Cargo.toml.
+pub fn fixture(name: &str, metadata: &str, image: ImageOptions) -> Fixture {
+    require("docker", "install Docker and start the daemon");
+    require("git", "install git");
+    let binary = fixture_binary();
+    let dir = tempfile::Builder::new()
+        .prefix("cdr-test-stage-")
+        .tempdir()
+        .unwrap();
+    // The test's name in the manifest makes every fixture's commit (and so its SHA) unique.
+    write_crate(dir.path(), &format!("# fixture for {name}\n{metadata}"));
+    commit_all(dir.path());
+    let plan = plan_for(dir.path());
+    let image_id = build_image(dir.path(), binary, &plan, image);
+    Fixture {
+        dir,
+        plan,
+        image_id,
+    }
+}
+
+/// The bundled example `examples/hello` in a repository of its own, its `[…docker.test]` section
+/// replaced by `test_section`, built statically on the host and packaged from `scratch`.
+pub fn example_fixture(test_section: &str) -> Fixture {
+    require("docker", "install Docker and start the daemon");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    let dir = tempfile::Builder::new()
+        .prefix("cdr-test-stage-example-")
+        .tempdir()
+        .unwrap();
+    for sub in ["src", "tests"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(example.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(example.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
+    let manifest = std::fs::read_to_string(example.join("Cargo.toml")).unwrap();
+    let start = manifest
+        .find("[package.metadata.docker.test]")
+        .unwrap_or(manifest.len());
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        format!("{}{test_section}", &manifest[..start]),
+    )
+    .unwrap();
+    commit_all(dir.path());
+    let plan = plan_for(dir.path());
+    // The example's own target directory, shared by runs: the build is incremental.
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("example-hello-target");
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .arg(&target)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .current_dir(dir.path())
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building the example failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let binary = target.join(TARGET).join("release/hello");
+    let image_id = build_image(
+        dir.path(),
+        &binary,
+        &plan,
+        ImageOptions {
+            busybox: false,
+            ..Default::default()
+        },
+    );
+    Fixture {
+        dir,
+        plan,
+        image_id,
+    }
+}
+
+/// The plan the library computes for the package in `dir`.
+fn plan_for(dir: &Path) -> ImagePlan {
+    let manifest = dir.join("Cargo.toml");
+    let cli = Cli::parse_from([
+        "cargo",
+        "docker-release",
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+    ]);
+    let Cli::DockerRelease(args) = cli;
+    let (_, services) = args.global.load_services(true).expect("load the fixture");
+    let plan = cargo_docker_release::pipeline::planning::make_plan(
+        &services,
+        &KnownReleases::new(),
+        &args.global.plan_options(),
+    )
+    .expect("plan the fixture");
+    plan.images.into_iter().next().unwrap()
+}
+
+fn commit_all(dir: &Path) {
+    let repo = git2::Repository::init(dir).unwrap();
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("Test", "test@example.com").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "fixture", &tree, &[])
+        .unwrap();
+}
+
+/// Imports a one-layer image (no build steps: `docker import` with the image config as changes,
+/// which takes a fraction of a second where a classic build takes seconds per instruction).
+fn build_image(_repo: &Path, binary: &Path, plan: &ImagePlan, image: ImageOptions) -> String {
+    let bin = binary.file_name().unwrap().to_str().unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8], dir: bool| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(if dir {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
+        header.set_mode(0o755);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(data.len() as u64);
+        tar.append_data(&mut header, path, data).unwrap();
+    };
+    for dir in ["usr/", "usr/local/", "usr/local/bin/", "tmp/"] {
+        add(dir, &[], true);
+    }
+    add(
+        &format!("usr/local/bin/{bin}"),
+        &std::fs::read(binary).unwrap(),
+        false,
+    );
+    if image.busybox {
+        assert!(
+            Path::new("/usr/bin/busybox").exists(),
+            "/usr/bin/busybox is required: `apt-get install busybox-static`"
+        );
+        add("bin/", &[], true);
+        add(
+            "bin/busybox",
+            &std::fs::read("/usr/bin/busybox").unwrap(),
+            false,
+        );
+    }
+    let archive = tar.into_inner().unwrap();
+    let sha = if image.wrong_sha {
+        "0".repeat(40)
+    } else {
+        plan.revision.clone()
+    };
+    let mut changes = vec![
+        format!("ENV SHA={sha}"),
+        format!("LABEL {TEST_LABEL}"),
+        format!(
+            "LABEL org.opencontainers.image.revision={} org.opencontainers.image.version={}",
+            plan.revision, plan.version
+        ),
+        "USER 65532:65532".to_string(),
+        "EXPOSE 8080".to_string(),
+        format!("ENTRYPOINT [\"/usr/local/bin/{bin}\"]"),
+        "CMD [\"serve\"]".to_string(),
+    ];
+    if image.healthcheck {
+        let timing = if image.fast_health {
+            "--interval=1s --timeout=1s --retries=1"
+        } else {
+            "--interval=30s --timeout=5s --start-period=30s"
+        };
+        changes.push(format!(
+            "HEALTHCHECK {timing} CMD [\"/usr/local/bin/{bin}\", \"health\"]"
+        ));
+    }
+    let mut cmd = Command::new("docker");
+    cmd.arg("import");
+    for change in &changes {
+        cmd.args(["--change", change]);
+    }
+    let mut child = cmd
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run docker import");
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&archive).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker import failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs the test stage through the library; returns its result and how long it took.
+pub async fn run_stage(fx: &Fixture, options: &TestOptions) -> (Result<TestReport>, Duration) {
+    let engine = Engine::connect()
+        .await
+        .expect("the Docker engine must be running");
+    let started = Instant::now();
+    let result =
+        cargo_docker_release::checks::run(&engine, &fx.plan, &fx.image_id, options, &shell()).await;
+    (result, started.elapsed())
+}
+
+/// Runs the test stage and returns the report even when it fails.
+pub async fn run_stage_with_report(
+    fx: &Fixture,
+    options: &TestOptions,
+) -> (TestReport, Result<()>) {
+    let engine = Engine::connect()
+        .await
+        .expect("the Docker engine must be running");
+    cargo_docker_release::checks::run_with_report(
+        &engine,
+        &fx.plan,
+        &fx.image_id,
+        options,
+        &shell(),
+    )
+    .await
+}
+
+/// A silent shell, or with `CDR_TEST_SHELL=1` the human output a user sees (`-v`).
+pub fn shell() -> Shell {
+    if std::env::var_os("CDR_TEST_SHELL").is_some() {
+        use cargo_docker_release::ui::{ColorChoice, MessageFormat};
+        Shell::new(1, false, ColorChoice::Never, MessageFormat::Human)
+    } else {
+        Shell::silent()
+    }
+}
+
+/// Containers (running or not) of the fixture's image.
+pub fn containers_of(fx: &Fixture) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("ancestor={}", fx.image_id),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts that the test stage left no container of the fixture's image behind.
+pub fn assert_no_containers(fx: &Fixture) {
+    // Removal by a dropped guard happens on a spawned task: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = containers_of(fx);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "containers left behind: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The failure message of a failed stage (panics when it did not fail as a step).
+pub fn step_failure(result: Result<TestReport>) -> String {
+    match result {
+        Err(e @ Error::Step { step: "test", .. }) => {
+            assert_eq!(e.exit_code(), 1);
+            e.to_string()
+        }
+        other => panic!("expected a failed test step, got {other:?}"),
+    }
+}

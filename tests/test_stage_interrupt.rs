@@ -1,6 +1,8 @@
 //! Ctrl-C during the test stage: a real SIGINT sent to this process while a check runs. Alone in
 //! its own test binary, because the signal goes to the whole process.
 
+#[path = "testsuite/support/mod.rs"]
+mod support;
 #[path = "testsuite/test_stage_support.rs"]
 mod test_stage_support;
 

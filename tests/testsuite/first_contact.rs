@@ -133,7 +133,7 @@ static = true
 expose = [8080]
 cmd = ["{mode}"]
 env = {{ {env} }}
-labels = {{ "{TEST_LABEL}" = "1" }}
+labels = {{ "{TEST_LABEL_KEY}" = "1" }}
 
 [package.metadata.docker.test]
 ready = {{ timeout = "{deadline}s", {probe} }}

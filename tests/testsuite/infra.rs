@@ -289,12 +289,13 @@ fn rust_builder_builds_the_examples_offline_in_a_container() {
              WORKDIR /src\n\
              COPY . .\n\
              ENV RUSTFLAGS=\"-C target-feature=+crt-static\"\n\
-             RUN [\"cargo\", \"build\", \"--offline\", \"--locked\", \"--target\", \"x86_64-unknown-linux-gnu\", \"-p\", \"orders\"]\n\
+             RUN [\"cargo\", \"build\", \"--offline\", \"--locked\", \"--target\", \"{triple}\", \"-p\", \"orders\"]\n\
              FROM scratch\n\
-             COPY --from=build /src/target/x86_64-unknown-linux-gnu/debug/orders /usr/local/bin/orders\n\
+             COPY --from=build /src/target/{triple}/debug/orders /usr/local/bin/orders\n\
              LABEL {TEST_LABEL}\n\
              ENTRYPOINT [\"/usr/local/bin/orders\"]\n",
-            images.label_line()
+            images.label_line(),
+            triple = cargo_docker_release::toolchain::host_triple(),
         ),
     );
     let image = format!("{}:test", images.repo("orders"));

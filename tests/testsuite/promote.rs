@@ -18,7 +18,7 @@ use cargo_docker_release::engine::images::ImageStore;
 use serde_json::Value;
 use support::Registry;
 use support::registry::Auth;
-use support::service::{MAIN_RS, TEST_LABEL, assert_success, block_on, engine, text, unique};
+use support::service::{MAIN_RS, TEST_LABEL_KEY, assert_success, block_on, engine, text, unique};
 
 /// A virtual workspace of service crates in its own git repository, each crate a copy of the
 /// fixture service with its image in `registry`.
@@ -98,7 +98,7 @@ image = "{image}"
 strategy = "host"
 base = "scratch"
 expose = [8080]
-labels = {{ "{TEST_LABEL}" = "1" }}
+labels = {{ "{TEST_LABEL_KEY}" = "1" }}
 healthcheck = {{ cmd = ["/usr/local/bin/{name}", "health"], interval = "1s", timeout = "1s", retries = 3 }}
 "#,
                 image = self.image(member),

@@ -317,7 +317,7 @@ fn a_workspace_pushes_every_services_immutable_tags_before_any_floating_tag() {
             let docker = &mut d["package"]["metadata"]["docker"];
             docker["image"] = toml_edit::value(image.as_str());
             let mut labels = toml_edit::InlineTable::new();
-            labels.insert(TEST_LABEL, "1".into());
+            labels.insert(TEST_LABEL_KEY, "1".into());
             labels.insert(support::TOKEN_LABEL, images.token().into());
             docker["labels"] = toml_edit::value(labels);
         });

@@ -87,7 +87,10 @@ fn release_builds_the_planned_image_with_its_labels_sha_and_exactly_its_tags() {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     assert_eq!(info.env_var("SHA"), Some(sha.as_str()));
-    assert_eq!(info.labels.get(TEST_LABEL).map(String::as_str), Some("1"));
+    assert_eq!(
+        info.labels.get(TEST_LABEL_KEY).map(String::as_str),
+        Some("1")
+    );
     assert_eq!(containers_of(&id), 0, "no container of the image is left");
 
     // The report: in the workspace target dir, with the image, its tags and timings.
@@ -216,7 +219,7 @@ fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
     use cargo_docker_release::engine::build::{BuildJob, Builder};
     let dir = tempfile::tempdir().unwrap();
     let dockerfile =
-        format!("FROM scratch\nLABEL {TEST_LABEL}=1\nCOPY [\"missing\", \"/missing\"]\n");
+        format!("FROM scratch\nLABEL {TEST_LABEL_KEY}=1\nCOPY [\"missing\", \"/missing\"]\n");
     let ctx = context::directory_context(
         camino::Utf8Path::from_path(dir.path()).unwrap(),
         "",
@@ -303,7 +306,7 @@ fn prune_keeps_latest_the_newest_release_and_n_more_and_removes_leftover_contain
                 "io.cargo-docker-release.owner".to_owned(),
                 format!("{host}:99999999"),
             ),
-            (TEST_LABEL.to_owned(), "1".to_owned()),
+            (TEST_LABEL_KEY.to_owned(), "1".to_owned()),
         ]);
         engine
             .docker()
@@ -365,7 +368,7 @@ fn docker_strategy_workspace(
         let docker = &mut d["package"]["metadata"]["docker"];
         docker["image"] = toml_edit::value(repo.as_str());
         let mut labels = toml_edit::InlineTable::new();
-        labels.insert(TEST_LABEL, "1".into());
+        labels.insert(TEST_LABEL_KEY, "1".into());
         labels.insert(support::TOKEN_LABEL, images.token().into());
         docker["labels"] = toml_edit::value(labels);
     });

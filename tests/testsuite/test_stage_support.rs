@@ -13,12 +13,12 @@ use cargo_docker_release::cli::Cli;
 use cargo_docker_release::engine::Engine;
 use cargo_docker_release::error::{Error, Result};
 use cargo_docker_release::plan::{ImagePlan, KnownReleases};
+use cargo_docker_release::toolchain::host_triple;
 use cargo_docker_release::ui::Shell;
 use clap::Parser;
 
 /// Label on every image a test builds.
-pub const TEST_LABEL: &str = "cargo-docker-release.test=1";
-const TARGET: &str = "x86_64-unknown-linux-gnu";
+pub use crate::support::TEST_LABEL;
 
 /// Fails with an install hint when a prerequisite is missing.
 fn require(program: &str, hint: &str) {
@@ -45,18 +45,19 @@ pub fn fixture_binary() -> &'static Path {
                 .unwrap_or_default()
         ));
         write_crate(&dir, "");
+        let target = host_triple();
         let out = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--target", TARGET])
+            .args(["build", "--release", "--target", target, "--target-dir", "target"])
             .env("RUSTFLAGS", "-C target-feature=+crt-static")
             .current_dir(&dir)
             .output()
             .expect("run cargo");
         assert!(
             out.status.success(),
-            "building the fixture failed (is the target installed? `rustup target add {TARGET}`):\n{}",
+            "building the fixture failed (is the target installed? `rustup target add {target}`):\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        dir.join("target").join(TARGET).join("release/fixture-svc")
+        dir.join("target").join(target).join("release/fixture-svc")
     })
 }
 
@@ -184,7 +185,13 @@ pub fn example_fixture(test_section: &str) -> Fixture {
     // The example's own target directory, shared by runs: the build is incremental.
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("example-hello-target");
     let out = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            host_triple(),
+            "--target-dir",
+        ])
         .arg(&target)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .current_dir(dir.path())
@@ -195,7 +202,7 @@ pub fn example_fixture(test_section: &str) -> Fixture {
         "building the example failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let binary = target.join(TARGET).join("release/hello");
+    let binary = target.join(host_triple()).join("release/hello");
     let image_id = build_image(
         dir.path(),
         &binary,

@@ -30,8 +30,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
 
-/// The label every test image and container carries, so that leftovers can always be found.
-pub const TEST_LABEL: &str = "cargo-docker-release.test=1";
+/// The label every test image and container carries, so that leftovers can always be found: its
+/// key, and `key=1` as `docker --label` and `LABEL` take it. The one definition of both.
+macro_rules! test_label_key {
+    () => {
+        "cargo-docker-release.test"
+    };
+}
+/// The key of [`TEST_LABEL`] (manifests write `labels = { "<key>" = "1" }`).
+pub const TEST_LABEL_KEY: &str = test_label_key!();
+/// `cargo-docker-release.test=1`.
+pub const TEST_LABEL: &str = concat!(test_label_key!(), "=1");
 
 /// Label key whose value is a [`TestImages`] token: images carrying it (even untagged ones, such
 /// as the build stage of a multi-stage Dockerfile) are removed with the token's images.
@@ -913,7 +922,7 @@ fn link_or_copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
 // ---------------------------------------------------------------------------------------------
 
 /// Builds binary `bin` of the crate at `crate_dir` statically (`+crt-static`, target
-/// `x86_64-unknown-linux-gnu`, dev profile) so that it runs in `FROM scratch`, and returns its
+/// the host's target, dev profile) so that it runs in `FROM scratch`, and returns its
 /// path. A crate in the temp dir (a fixture) builds into its own `target/`, removed with it; any
 /// other crate (e.g. a bundled example) into a directory under the system temp dir, so repeated
 /// calls and parallel processes reuse the build and the source tree stays clean.
@@ -925,7 +934,7 @@ pub fn static_binary(crate_dir: impl AsRef<Path>, bin: &str) -> PathBuf {
         .args([
             "build",
             "--target",
-            "x86_64-unknown-linux-gnu",
+            cargo_docker_release::toolchain::host_triple(),
             "--bin",
             bin,
         ])
@@ -945,7 +954,10 @@ pub fn static_binary(crate_dir: impl AsRef<Path>, bin: &str) -> PathBuf {
         "static build of {bin} in {} failed: {out}",
         crate_dir.display()
     );
-    let path = target_dir.join("x86_64-unknown-linux-gnu/debug").join(bin);
+    let path = target_dir
+        .join(cargo_docker_release::toolchain::host_triple())
+        .join("debug")
+        .join(bin);
     assert!(path.is_file(), "{} was not built", path.display());
     path
 }

@@ -11,7 +11,7 @@ use cargo_docker_release::engine::Engine;
 use cargo_docker_release::engine::images::ImageStore;
 use serde_json::Value;
 
-pub const TEST_LABEL: &str = "cargo-docker-release.test";
+pub use super::TEST_LABEL_KEY;
 
 /// A std-only service: `--version`, `health` (exit 0 when the listener answers), and a tiny HTTP
 /// server on 8080.
@@ -125,7 +125,7 @@ image = "{image}"
 strategy = "host"
 base = "scratch"
 expose = [8080]
-labels = {{ "{TEST_LABEL}" = "1" }}
+labels = {{ "{TEST_LABEL_KEY}" = "1" }}
 healthcheck = {{ cmd = ["/usr/local/bin/{name}", "health"], interval = "1s", timeout = "1s", retries = 3 }}
 {extra}
 "#,

@@ -130,6 +130,7 @@ pub async fn build(
     engine: &Engine,
     plan: &ImagePlan,
     rendered: &Rendered,
+    compiled: Option<Utf8PathBuf>,
     cargo_flags: &[String],
     shell: &Shell,
 ) -> Result<BuiltImage> {
@@ -183,7 +184,10 @@ pub async fn build(
     let started = std::time::Instant::now();
     let (context, binary) = match plan.config.strategy {
         Strategy::Host => {
-            let binary = cargo_build(plan, cargo_flags, shell).await?;
+            let binary = match compiled {
+                Some(binary) => binary,
+                None => cargo_build(plan, cargo_flags, shell).await?,
+            };
             let ctx = build_context::host_context(
                 &rendered.dockerfile,
                 &plan.config.bin,
@@ -250,6 +254,14 @@ pub async fn build(
         cargo_ms,
         image_ms,
     })
+}
+
+/// Whether [`build`] will reuse an image for this host-strategy `plan` (its inputs are those
+/// of an image the engine has): then cargo need not build it.
+pub async fn reuses_image(engine: &Engine, plan: &ImagePlan, rendered: &Rendered) -> Result<bool> {
+    let args = build_args(plan, rendered);
+    let digest = inputs_digest(&rendered.dockerfile, &digest_inputs(plan, &args));
+    Ok(reusable_image(engine, plan, &digest).await?.is_some())
 }
 
 /// The value of [`LABEL_BUILDER`].
@@ -467,21 +479,29 @@ pub fn inputs_digest(dockerfile: &str, args: &BTreeMap<String, String>) -> Strin
 }
 
 /// The `cargo build` command line of the host strategy (without the program).
-pub fn cargo_args(plan: &ImagePlan, cargo_flags: &[String]) -> Vec<String> {
+pub fn cargo_args(plans: &[&ImagePlan], cargo_flags: &[String]) -> Vec<String> {
+    let first = plans[0];
     let mut args: Vec<String> = [
         "build",
         "--release",
         "--message-format=json-render-diagnostics",
         "--manifest-path",
-        plan.manifest_path.as_str(),
-        "--package",
-        plan.package.as_str(),
-        "--bin",
-        plan.config.bin.as_str(),
+        first.manifest_path.as_str(),
     ]
     .map(str::to_owned)
     .to_vec();
-    if plan.config.static_link {
+    for plan in plans {
+        args.extend(
+            [
+                "--package",
+                plan.package.as_str(),
+                "--bin",
+                plan.config.bin.as_str(),
+            ]
+            .map(str::to_owned),
+        );
+    }
+    if first.config.static_link {
         args.push("--target".into());
         args.push(crate::toolchain::host_triple().to_owned());
     }
@@ -493,7 +513,7 @@ pub fn cargo_args(plan: &ImagePlan, cargo_flags: &[String]) -> Vec<String> {
     {
         args.push("--locked".into());
     }
-    args.extend(plan.features.flags());
+    args.extend(first.features.flags());
     args
 }
 
@@ -514,15 +534,33 @@ pub async fn cargo_build(
     cargo_flags: &[String],
     shell: &Shell,
 ) -> Result<Utf8PathBuf> {
+    let mut binaries = cargo_build_all(&[plan], cargo_flags, shell).await?;
+    Ok(binaries.remove(0))
+}
+
+/// Several services of one workspace, with the same linking and features, built by one cargo
+/// invocation (`-p a --bin a -p b --bin b`): cargo compiles their shared dependencies once,
+/// instead of two cargo processes waiting on one target directory's lock. Returns each plan's
+/// binary, in order.
+pub async fn cargo_build_all(
+    plans: &[&ImagePlan],
+    cargo_flags: &[String],
+    shell: &Shell,
+) -> Result<Vec<Utf8PathBuf>> {
+    let plan = plans[0];
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let args = cargo_args(plan, cargo_flags);
+    let args = cargo_args(plans, cargo_flags);
+    let names: Vec<String> = plans
+        .iter()
+        .map(|p| format!("{} {}", p.package, p.version))
+        .collect();
+    let bins: Vec<&str> = plans.iter().map(|p| p.config.bin.as_str()).collect();
     shell.status(
         "Compiling",
         format!(
-            "{} {} (cargo build --release --bin {}{})",
-            plan.package,
-            plan.version,
-            plan.config.bin,
+            "{} (cargo build --release --bin {}{})",
+            names.join(", "),
+            bins.join(" --bin "),
             if plan.config.static_link {
                 ", static"
             } else {
@@ -569,17 +607,22 @@ pub async fn cargo_build(
             kept
         })
     };
-    let bin = &plan.config.bin;
-    let mut executable = None;
+    let mut executables: Vec<Option<Utf8PathBuf>> = vec![None; plans.len()];
     let mut lines = BufReader::new(stdout).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if let Ok(cargo_metadata::Message::CompilerArtifact(artifact)) =
             serde_json::from_str::<cargo_metadata::Message>(&line)
-            && artifact.target.name.as_str() == bin.as_str()
             && artifact.target.is_bin()
             && let Some(exe) = artifact.executable
         {
-            executable = Some(exe);
+            // Each plan's bin of its own package: two packages may have bins of one name.
+            for (plan, slot) in plans.iter().zip(&mut executables) {
+                if artifact.target.name.as_str() == plan.config.bin.as_str()
+                    && artifact.manifest_path == plan.manifest_path
+                {
+                    *slot = Some(exe.clone());
+                }
+            }
         }
     }
     let status = child
@@ -591,21 +634,31 @@ pub async fn cargo_build(
         if shell.verbosity() == crate::ui::Verbosity::Quiet {
             shell.raw_always(&format!("{}\n", stderr_lines.join("\n")));
         }
+        let packages: Vec<&str> = plans.iter().map(|p| p.package.as_str()).collect();
         return Err(Error::step_with_help(
             "build",
-            format!("`cargo build` of `{}` failed ({status})", plan.package),
+            format!(
+                "`cargo build` of `{}` failed ({status})",
+                packages.join("`, `")
+            ),
             "cargo's errors are above",
         ));
     }
-    executable.ok_or_else(|| {
-        Error::step(
-            "build",
-            format!(
-                "cargo built `{}` but reported no executable `{bin}`",
-                plan.package
-            ),
-        )
-    })
+    plans
+        .iter()
+        .zip(executables)
+        .map(|(plan, exe)| {
+            exe.ok_or_else(|| {
+                Error::step(
+                    "build",
+                    format!(
+                        "cargo built `{}` but reported no executable `{}`",
+                        plan.package, plan.config.bin
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -636,7 +689,7 @@ mod tests {
         );
         let count = |flags: &[&str]| {
             let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
-            let args = cargo_args(&plan, &flags);
+            let args = cargo_args(&[&plan], &flags);
             (
                 args.iter().filter(|a| *a == "--locked").count(),
                 args.iter().filter(|a| *a == "--offline").count(),
@@ -802,7 +855,7 @@ mod tests {
         plan.features.features = vec!["metrics".into()];
         let with = inputs_digest("FROM scratch\n", &digest_inputs(&plan, &args));
         assert_ne!(with, plain);
-        assert!(cargo_args(&plan, &[]).ends_with(&["--features".into(), "metrics".into()]));
+        assert!(cargo_args(&[&plan], &[]).ends_with(&["--features".into(), "metrics".into()]));
         plan.features.features.clear();
         plan.features.all_features = true;
         assert_ne!(

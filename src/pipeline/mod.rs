@@ -104,18 +104,30 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         several_services: plans.len() > 1,
         interrupt: Some(interrupt.clone()),
     };
+    let compiled = compile_together(
+        &engine,
+        &plans,
+        &rendered,
+        &in_registry,
+        &cargo_flags,
+        interrupt.clone(),
+        shell,
+    )
+    .await;
     use futures_util::StreamExt;
     let mut runs: Vec<ServiceRun> = futures_util::stream::iter(
         plans
             .iter()
             .zip(&in_registry)
             .zip(rendered.iter().zip(&render_ms))
-            .map(|((p, done), (r, ms))| {
+            .zip(compiled)
+            .map(|(((p, done), (r, ms)), compiled)| {
                 let service = Service {
                     plan: p,
                     rendered: r,
                     render_ms: *ms,
                     in_registry: done.as_deref(),
+                    compiled,
                 };
                 service_run(
                     &engine,
@@ -481,6 +493,57 @@ struct Service<'a> {
     render_ms: u64,
     /// The manifest digest when the registry already holds this release whole.
     in_registry: Option<&'a str>,
+    /// Its binary and the milliseconds of the cargo run that built it with other services.
+    compiled: Option<(camino::Utf8PathBuf, u64)>,
+}
+
+/// The host-strategy services that will be built, compiled together: one cargo invocation per
+/// linking mode for two or more of them, so that their shared dependencies are built once and
+/// no second cargo waits on the target directory's lock. `None` for every other service, which
+/// its own run compiles, as it does when the shared build fails (each service then reports its
+/// own error) or is interrupted (each run then stops).
+async fn compile_together(
+    engine: &engine::Engine,
+    plans: &[&plan::ImagePlan],
+    rendered: &[dockerfile::Rendered],
+    in_registry: &[Option<String>],
+    cargo_flags: &[String],
+    mut interrupt: Interrupt,
+    shell: &Shell,
+) -> Vec<Option<(camino::Utf8PathBuf, u64)>> {
+    let mut compiled = vec![None; plans.len()];
+    // cargo takes `--features` for one package only.
+    if plans.iter().any(|p| !p.features.is_default()) {
+        return compiled;
+    }
+    for static_link in [false, true] {
+        let mut group = Vec::new();
+        for (i, plan) in plans.iter().enumerate() {
+            if plan.config.strategy == crate::config::Strategy::Host
+                && plan.config.static_link == static_link
+                && in_registry[i].is_none()
+                && !build::reuses_image(engine, plan, &rendered[i])
+                    .await
+                    .unwrap_or(true)
+            {
+                group.push(i);
+            }
+        }
+        if group.len() < 2 {
+            continue;
+        }
+        let together: Vec<&plan::ImagePlan> = group.iter().map(|&i| plans[i]).collect();
+        let started = std::time::Instant::now();
+        let built = tokio::select! {
+            built = build::cargo_build_all(&together, cargo_flags, shell) => built.ok(),
+            _ = interrupt.wait() => None,
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        for (i, binary) in group.into_iter().zip(built.into_iter().flatten()) {
+            compiled[i] = Some((binary, ms));
+        }
+    }
+    compiled
 }
 
 /// Dockerfile, build and test of one service; a failure is recorded, not returned, so that the
@@ -498,7 +561,9 @@ async fn service_run(
         rendered,
         render_ms,
         in_registry,
+        compiled,
     } = service;
+    let compiled_ms = compiled.as_ref().map(|(_, ms)| *ms);
     let mut run = ServiceRun::default();
     if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
@@ -519,7 +584,14 @@ async fn service_run(
     run.timings.dockerfile_ms = render_ms;
     let build = engine.supervised(
         "build",
-        build::build(engine, plan, rendered, cargo_flags, shell),
+        build::build(
+            engine,
+            plan,
+            rendered,
+            compiled.map(|(binary, _)| binary),
+            cargo_flags,
+            shell,
+        ),
     );
     let built = tokio::select! {
         built = build => built,
@@ -532,7 +604,7 @@ async fn service_run(
             return run;
         }
     };
-    run.timings.cargo_ms = built.cargo_ms;
+    run.timings.cargo_ms = compiled_ms.map_or(built.cargo_ms, |ms| ms + built.cargo_ms);
     run.timings.image_ms = built.image_ms;
     run.image_id = Some(built.image_id.clone());
     run.reused = built.reused;

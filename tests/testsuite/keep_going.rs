@@ -66,6 +66,14 @@ fn one_failing_service_holds_back_the_other_unless_keep_going() {
 
     let out = repo.run(["--workspace", "--message-format", "json"]);
     out.code_is(1);
+    // One cargo for both services (their dependencies are built once, no lock wait).
+    assert_eq!(
+        out.stderr
+            .matches("Compiling good 0.3.1, bad 0.3.1")
+            .count(),
+        1,
+        "one cargo invocation for the workspace's services:\n{out}"
+    );
     assert!(!image_exists(&good), "all or none by default:\n{out}");
     assert!(!image_exists(&bad));
     let report = out.json();

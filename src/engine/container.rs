@@ -94,12 +94,19 @@ fn is_not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
-/// `host:pid` of this process, recorded on the containers it creates.
+/// `host@pidns:pid` of this process, recorded on the containers it creates.
+///
+/// The PID namespace is part of the host: a release in a CI container that shares the engine's
+/// socket (or under `unshare --pid`) sees other namespaces' pids as dead, and must treat their
+/// containers as another host's rather than remove them as leftovers.
 pub fn owner_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_default();
-    format!("{host}:{}", std::process::id())
+    let namespace = std::fs::read_link("/proc/self/ns/pid")
+        .map(|link| link.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{host}@{namespace}:{}", std::process::id())
 }
 
 impl Engine {

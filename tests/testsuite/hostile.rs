@@ -22,7 +22,7 @@ use cargo_docker_release::error::{self, Error};
 use cargo_docker_release::git::Revision;
 use cargo_docker_release::plan::{self, PackageInput, PlanOptions, TagKind};
 
-use crate::docker_model;
+use crate::support::{Project, docker_model, project};
 
 const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -1158,25 +1158,8 @@ fn endless_template_loops_stop_within_seconds() {
 
 // ---- The binary, end to end: what only the command line shows. ----
 
-fn git_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = git2::Repository::init(dir.path()).unwrap();
-    for (path, text) in files {
-        let full = dir.path().join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, text).unwrap();
-    }
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig =
-        git2::Signature::new("T", "t@example.com", &git2::Time::new(1_767_225_600, 0)).unwrap();
-    repo.commit(Some("HEAD"), &sig, &sig, "initial", &tree, &[])
-        .unwrap();
-    dir
+fn git_repo(files: &[(&str, &str)]) -> Project {
+    project().files(files).build()
 }
 
 /// Runs the binary with a deadline: a hang fails the test instead of the suite.
@@ -1222,7 +1205,7 @@ fn the_command_line_on_hostile_manifests() {
         ),
         ("src/main.rs", "fn main() {}\n"),
     ]);
-    let root = Utf8Path::from_path(dir.path()).unwrap();
+    let root = Utf8Path::from_path(dir.root()).unwrap();
     assert!(
         std::process::Command::new("mkfifo")
             .arg(root.join("pipe"))
@@ -1249,7 +1232,7 @@ fn the_command_line_on_hostile_manifests() {
         ),
         ("src/main.rs", "fn main() {}\n"),
     ]);
-    let root = Utf8Path::from_path(dir.path()).unwrap();
+    let root = Utf8Path::from_path(dir.root()).unwrap();
     let (code, out, err) = cli(root, &["lint"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("no-healthcheck"), "{out}");
@@ -1265,7 +1248,7 @@ fn the_command_line_on_hostile_manifests() {
         ),
         ("src/main.rs", "fn main() {}\n"),
     ]);
-    let root = Utf8Path::from_path(dir.path()).unwrap();
+    let root = Utf8Path::from_path(dir.root()).unwrap();
     let (code, _, err) = cli(root, &["plan"]);
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -1279,7 +1262,7 @@ fn the_command_line_on_hostile_manifests() {
         ),
         ("src/main.rs", "fn main() {}\n"),
     ]);
-    let (code, _, err) = cli(Utf8Path::from_path(dir.path()).unwrap(), &["plan"]);
+    let (code, _, err) = cli(Utf8Path::from_path(dir.root()).unwrap(), &["plan"]);
     assert_eq!(code, 2, "{err}");
     assert!(
         !err.contains('\u{1b}') && !err.contains('\u{7}') && err.contains("\\u{1b}"),

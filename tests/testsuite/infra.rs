@@ -30,7 +30,7 @@ fn busybox_image_runs_a_shell_command() {
     assert_eq!(
         image_inspect(
             &image,
-            "{{index .Config.Labels \"cargo-docker-release.test\"}}"
+            &format!("{{{{index .Config.Labels \"{TEST_LABEL_KEY}\"}}}}")
         ),
         "1"
     );
@@ -144,8 +144,8 @@ fn registry_with_auth_accepts_only_its_credentials() {
 
 #[test]
 fn fixture_repos_have_stable_shas_and_run_the_tool() {
-    let a = fixture_repo(example_dir("hello"));
-    let mut b = fixture_repo(example_dir("hello"));
+    let a = project().copy_of(example_dir("hello")).build();
+    let b = project().copy_of(example_dir("hello")).build();
     assert_eq!(a.head_sha(), b.head_sha(), "same fixture, same commit");
     assert!(!a.path("target").exists());
 
@@ -154,7 +154,7 @@ fn fixture_repos_have_stable_shas_and_run_the_tool() {
     assert_ne!(second, a.head_sha());
     assert_eq!(b.head_sha(), second);
     b.tag("v0.1.0").tag_annotated("hello-v0.1.0", "release");
-    let tags = b.repo.tag_names(None).unwrap();
+    let tags = b.repo().tag_names(None).unwrap();
     assert_eq!(tags.len(), 2);
 
     let out = b.run(["plan"]);
@@ -280,7 +280,7 @@ fn rust_builder_builds_the_examples_offline_in_a_container() {
     assert!(out.contains("cargo 1.") && out.contains("gcc"), "{out}");
 
     // The workspace example, multi-stage and static, the way the `docker` strategy builds it.
-    let ctx = fixture_repo(example_dir("workspace"));
+    let ctx = project().copy_of(example_dir("workspace")).build();
     ctx.write(
         "Dockerfile",
         &format!(
@@ -295,7 +295,7 @@ fn rust_builder_builds_the_examples_offline_in_a_container() {
              LABEL {TEST_LABEL}\n\
              ENTRYPOINT [\"/usr/local/bin/orders\"]\n",
             images.label_line(),
-            triple = cargo_docker_release::toolchain::host_triple(),
+            triple = host_target(),
         ),
     );
     let image = format!("{}:test", images.repo("orders"));

@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::{Clock, project};
+
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_cargo-docker-release"))
         .arg("docker-release")
@@ -15,41 +17,28 @@ fn run(dir: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn commit_all(dir: &Path) {
-    let repo = git2::Repository::init(dir).unwrap();
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::now("Test", "test@example.com").unwrap();
-    repo.commit(Some("HEAD"), &sig, &sig, "init", &tree, &[])
-        .unwrap();
-}
-
 #[test]
 fn init_picks_the_server_over_the_cli_and_lists_both() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = project().clock(Clock::Now).build_uncommitted();
     let manifest =
         "[package]\nname = \"x\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n";
-    std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
-    std::fs::create_dir_all(dir.path().join("src/bin")).unwrap();
+    std::fs::write(dir.root().join("Cargo.toml"), manifest).unwrap();
+    std::fs::create_dir_all(dir.root().join("src/bin")).unwrap();
     for bin in ["x-cli", "x-server"] {
         std::fs::write(
-            dir.path().join(format!("src/bin/{bin}.rs")),
+            dir.root().join(format!("src/bin/{bin}.rs")),
             "fn main() {}\n",
         )
         .unwrap();
     }
 
-    let out = run(dir.path(), &["init"]);
+    let out = run(dir.root(), &["init"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let after = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
+    let after = std::fs::read_to_string(dir.root().join("Cargo.toml")).unwrap();
     assert!(after.starts_with(manifest), "{after}");
     let line = after
         .lines()
@@ -66,8 +55,8 @@ fn init_picks_the_server_over_the_cli_and_lists_both() {
     );
 
     // The tool takes the written section as it is: its Dockerfile ships x-server.
-    commit_all(dir.path());
-    let out = run(dir.path(), &["dockerfile"]);
+    dir.commit_all("init");
+    let out = run(dir.root(), &["dockerfile"]);
     assert!(
         out.status.success(),
         "{}",

@@ -3,12 +3,12 @@
 
 use crate::support;
 
-use support::{TestImages, example_dir, fixture_repo, image_exists, require_docker};
+use support::{TestImages, example_dir, image_exists, project, require_docker};
 
 /// A two-service workspace (`good` and `bad`, both the hello example's server); `bad` has an
 /// exec check that cannot pass.
-fn two_services(images: &TestImages) -> support::FixtureRepo {
-    let repo = fixture_repo(example_dir("hello"));
+fn two_services(images: &TestImages) -> support::Project {
+    let repo = project().copy_of(example_dir("hello")).build();
     let hello = repo.read("src/main.rs");
     std::fs::remove_dir_all(repo.path("src")).unwrap();
     std::fs::remove_dir_all(repo.path("tests")).unwrap();
@@ -59,7 +59,7 @@ stdout = ["{exec_stdout}"]
 fn one_failing_service_holds_back_the_other_unless_keep_going() {
     require_docker();
     let images = TestImages::new("keep-going");
-    let mut repo = two_services(&images);
+    let repo = two_services(&images);
     repo.commit_all("two services, one failing");
     let good = format!("{}:0.3.1", images.repo("good"));
     let bad = format!("{}:0.3.1", images.repo("bad"));

@@ -2,10 +2,13 @@
 //! one support tree. They drive the real Docker engine, real git repositories and a real registry,
 //! and never pull an image (see `support`). `tests/test_stage_interrupt.rs` stays a binary of its
 //! own: it sends SIGINT to its own process.
+//!
+//! A new area is one file here and one `mod` line below; it imports what it needs from
+//! `crate::support` (e.g. `use crate::support::{project, TestImages}` or
+//! `use crate::support::service::*` for the release fixture service). Run one area with
+//! `cargo test --test testsuite AREA::`.
 
-mod docker_model;
 mod support;
-mod test_stage_support;
 
 mod context_exceptions;
 mod dockerfile;

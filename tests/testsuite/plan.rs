@@ -6,72 +6,43 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support;
+use crate::support::{self, Clock, Project, project};
 
-/// A crate or workspace in a fresh git repository with a fixed author and clock.
-struct Repo {
-    dir: tempfile::TempDir,
-    git: git2::Repository,
-    clock: i64,
+/// A crate or workspace in a fresh git repository with a fixed author and clock (the first
+/// commit at 2026-01-01T00:01:00Z).
+struct Repo(Project);
+
+impl std::ops::Deref for Repo {
+    type Target = Project;
+
+    fn deref(&self) -> &Project {
+        &self.0
+    }
 }
 
 impl Repo {
     fn new(files: &[(&str, &str)]) -> Repo {
-        let dir = tempfile::tempdir().unwrap();
-        let git = git2::Repository::init(dir.path()).unwrap();
-        git.set_head("refs/heads/main").unwrap();
-        let mut repo = Repo {
-            dir,
-            git,
-            clock: 1_767_225_600,
-        };
-        repo.write(".gitignore", "target/\n");
-        for (path, text) in files {
-            repo.write(path, text);
-        }
-        repo
+        Repo(
+            project()
+                .clock(Clock::Fixed(1_767_225_660))
+                .file(".gitignore", "target/\n")
+                .files(files)
+                .build_uncommitted(),
+        )
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        self.0.root()
     }
 
-    fn write(&mut self, path: &str, text: &str) -> &mut Self {
-        let full = self.path().join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, text).unwrap();
+    fn write(&self, path: &str, text: &str) -> &Self {
+        self.0.write(path, text);
         self
     }
 
     /// Commits everything (`git add -A && git commit`), one minute after the previous commit.
-    fn commit(&mut self, message: &str) -> String {
-        self.clock += 60;
-        let mut index = self.git.index().unwrap();
-        index
-            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-            .unwrap();
-        index.update_all(["*"], None).unwrap();
-        index.write().unwrap();
-        let tree = self.git.find_tree(index.write_tree().unwrap()).unwrap();
-        let sig = git2::Signature::new("Test", "test@example.com", &git2::Time::new(self.clock, 0))
-            .unwrap();
-        let parent = self.git.head().ok().and_then(|h| h.peel_to_commit().ok());
-        let parents: Vec<&git2::Commit> = parent.iter().collect();
-        let id = self
-            .git
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-            .unwrap();
-        id.to_string()
-    }
-
-    fn tag(&self, name: &str) {
-        let head = self
-            .git
-            .head()
-            .unwrap()
-            .peel(git2::ObjectType::Commit)
-            .unwrap();
-        self.git.tag_lightweight(name, &head, false).unwrap();
+    fn commit(&self, message: &str) -> String {
+        self.0.commit_all(message)
     }
 
     /// Runs `cargo docker-release ARGS` in `subdir` as a user would.
@@ -127,7 +98,7 @@ license = "MIT"
 }
 
 fn single(version: &str, docker: &str) -> Repo {
-    let mut repo = Repo::new(&[
+    let repo = Repo::new(&[
         ("Cargo.toml", &manifest("orders", version, docker)),
         ("src/main.rs", "fn main() {}\n"),
     ]);
@@ -152,7 +123,7 @@ fn applied_tags(image: &Value) -> Vec<String> {
 #[test]
 fn clean_stable_release_gets_semver_sha_and_latest() {
     let repo = single("1.4.2", r#"image = "acme/orders""#);
-    let sha = repo.git.head().unwrap().target().unwrap().to_string();
+    let sha = repo.head_sha();
     let plan = repo.plan("", &[]);
     let image = &plan["images"][0];
     assert_eq!(image["package"], "orders");
@@ -202,7 +173,7 @@ fn human_plan_lists_every_tag_with_its_reason() {
 #[test]
 fn prerelease_gets_exact_and_sha_only() {
     let repo = single("1.5.0-rc.1", "");
-    let sha = repo.git.head().unwrap().target().unwrap().to_string();
+    let sha = repo.head_sha();
     let plan = repo.plan("", &[]);
     assert_eq!(applied_tags(&plan["images"][0]), ["1.5.0-rc.1", &sha[..7]]);
 }
@@ -223,8 +194,8 @@ fn zero_major_versions_follow_cargo_compatibility() {
 
 #[test]
 fn dirty_tree_is_refused_and_allow_dirty_gives_a_dirty_tag_only() {
-    let mut repo = single("1.4.2", "");
-    let sha = repo.git.head().unwrap().target().unwrap().to_string();
+    let repo = single("1.4.2", "");
+    let sha = repo.head_sha();
     repo.write("src/main.rs", "fn main() { println!(\"changed\"); }\n");
     let run = repo.run("", &["plan"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -241,7 +212,7 @@ fn dirty_tree_is_refused_and_allow_dirty_gives_a_dirty_tag_only() {
 
 #[test]
 fn untracked_build_output_does_not_make_the_tree_dirty() {
-    let mut repo = single("1.4.2", "");
+    let repo = single("1.4.2", "");
     std::fs::remove_file(repo.path().join(".gitignore")).unwrap();
     repo.commit("no gitignore");
     repo.write("target/release/orders", "binary");
@@ -259,7 +230,7 @@ labels = { "com.acme.team" = "platform" }
 "#;
 
 fn workspace() -> Repo {
-    let mut repo = Repo::new(&[
+    let repo = Repo::new(&[
         ("Cargo.toml", WORKSPACE),
         (
             "orders/Cargo.toml",
@@ -340,8 +311,8 @@ fn workspace_releases_every_service_with_workspace_defaults() {
 
 #[test]
 fn crate_revision_is_the_last_commit_touching_its_inputs() {
-    let mut repo = workspace();
-    let first = repo.git.head().unwrap().target().unwrap().to_string();
+    let repo = workspace();
+    let first = repo.head_sha();
     repo.write("billing/src/main.rs", "fn main() { let _ = 1; }\n");
     let second = repo.commit("billing only");
     let plan = repo.plan("", &["--workspace"]);
@@ -392,7 +363,7 @@ fn git_tag_for_another_version_refuses_the_release() {
 
 #[test]
 fn never_committed_crate_is_an_error() {
-    let mut repo = workspace();
+    let repo = workspace();
     let text = std::fs::read_to_string(repo.path().join("Cargo.toml")).unwrap();
     repo.write(
         "Cargo.toml",
@@ -460,7 +431,7 @@ fn bad_manifests_get_located_errors() {
 
 #[test]
 fn malformed_toml_is_a_clear_error() {
-    let mut repo = single("1.0.0", "");
+    let repo = single("1.0.0", "");
     repo.write("Cargo.toml", "[package\nname = \"orders\"\n");
     let run = repo.run("", &["plan"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -529,7 +500,7 @@ fn plan_holds_back_floating_tags_the_engine_has_newer_releases_for() {
     assert!(import.wait().unwrap().success());
 
     let repo = single("1.9.1", &format!("image = \"{repository}\""));
-    let sha = repo.git.head().unwrap().target().unwrap().to_string();
+    let sha = repo.head_sha();
     let plan = repo.plan("", &[]);
     let image = &plan["images"][0];
     assert_eq!(applied_tags(image), ["1.9.1", "1.9", "1", &sha[..7]]);

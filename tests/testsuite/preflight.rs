@@ -3,13 +3,13 @@
 
 use crate::support;
 
-use support::{TestImages, docker_ok, example_dir, fixture_repo, require_docker};
+use support::{TestImages, docker_ok, example_dir, project, require_docker};
 
 #[test]
 fn every_services_problem_is_reported_at_once_and_nothing_is_built() {
     require_docker();
     let images = TestImages::new("preflight");
-    let mut repo = fixture_repo(example_dir("workspace"));
+    let repo = project().copy_of(example_dir("workspace")).build();
     // Two services, each with its own manifest error ...
     repo.edit_toml("orders/Cargo.toml", |doc| {
         doc["package"]["metadata"]["docker"]["imagee"] = toml_edit::value("typo");

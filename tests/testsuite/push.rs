@@ -306,7 +306,9 @@ fn a_dirty_build_is_pushed_only_with_push_and_allow_dirty_and_gets_only_its_dirt
 fn a_workspace_pushes_every_services_immutable_tags_before_any_floating_tag() {
     let registry = Registry::start();
     let images = support::TestImages::new("push-ws");
-    let mut fx = support::fixture_repo(support::example_dir("workspace"));
+    let fx = support::project()
+        .copy_of(support::example_dir("workspace"))
+        .build();
     let repos: Vec<String> = ["orders", "billing"]
         .iter()
         .map(|s| images.repo(s))

@@ -10,13 +10,12 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cargo_docker_release::engine::images::ImageStore;
 use serde_json::Value;
 use support::Registry;
-use support::registry::{Auth, CERTS_D};
+use support::registry::{Auth, CERTS_D, CaTrust};
 use support::service::*;
 
 /// `text` without whitespace and miette's margin, so that wrapped messages can be searched.
@@ -118,27 +117,6 @@ fn a_registry_with_dockers_self_signed_certificate_is_pushed_to_and_promoted_fro
     eprintln!("self-signed registry: --push release {push_time:.2?}, promote {promote_time:.2?}");
 }
 
-/// `ca` as `certs.d/<addr>/ca.crt`, removed on drop.
-struct CertsD(PathBuf);
-
-impl CertsD {
-    fn install(addr: &str, ca: &Path) -> Self {
-        let _lock = support::FileLock::acquire("certs-d");
-        let dir = Path::new(CERTS_D).join(addr);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(ca, dir.join("ca.crt")).unwrap();
-        CertsD(dir)
-    }
-}
-
-impl Drop for CertsD {
-    fn drop(&mut self) {
-        let _lock = support::FileLock::acquire("certs-d");
-        let _ = std::fs::remove_dir_all(&self.0);
-        let _ = std::fs::remove_dir(CERTS_D);
-    }
-}
-
 #[test]
 fn a_self_signed_certificate_that_certs_d_does_not_hold_is_refused_before_the_build() {
     let registry = Registry::start_self_signed(Auth::None, false);
@@ -170,6 +148,6 @@ fn a_self_signed_certificate_that_certs_d_does_not_hold_is_refused_before_the_bu
     // Another certificate of the same recipe and the same name in certs.d: trust is the exact
     // certificate, not its name.
     let other = Registry::start_self_signed(Auth::None, true);
-    let _trust = CertsD::install(&registry.addr, other.ca_cert().unwrap());
+    let _trust = CaTrust::install(&registry.addr, other.ca_cert().unwrap());
     expect_refused("another self-signed certificate in certs.d");
 }

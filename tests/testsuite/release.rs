@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::support;
 
+use support::TEST_LABEL;
 use support::service::*;
 
 use cargo_docker_release::engine::images::ImageStore;
@@ -219,7 +220,7 @@ fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
     use cargo_docker_release::engine::build::{BuildJob, Builder};
     let dir = tempfile::tempdir().unwrap();
     let dockerfile =
-        format!("FROM scratch\nLABEL {TEST_LABEL_KEY}=1\nCOPY [\"missing\", \"/missing\"]\n");
+        format!("FROM scratch\nLABEL {TEST_LABEL}\nCOPY [\"missing\", \"/missing\"]\n");
     let ctx = context::directory_context(
         camino::Utf8Path::from_path(dir.path()).unwrap(),
         "",
@@ -359,10 +360,12 @@ fn prune_keeps_latest_the_newest_release_and_n_more_and_removes_leftover_contain
 /// images' names, `extra` added to the workspace's `[workspace.metadata.docker]`.
 fn docker_strategy_workspace(
     images: &support::TestImages,
-    extra: impl FnOnce(&mut support::FixtureRepo),
-) -> (support::FixtureRepo, String) {
+    extra: impl FnOnce(&mut support::Project),
+) -> (support::Project, String) {
     let builder = support::rust_builder_image();
-    let mut fx = support::fixture_repo(support::example_dir("workspace"));
+    let mut fx = support::project()
+        .copy_of(support::example_dir("workspace"))
+        .build();
     let repo = images.repo("orders");
     fx.edit_toml("orders/Cargo.toml", |d| {
         let docker = &mut d["package"]["metadata"]["docker"];
@@ -384,7 +387,7 @@ fn docker_strategy_workspace(
 fn classic_docker_strategy_builds_in_the_builder_image_and_a_source_change_reuses_the_dependency_layer()
  {
     let images = support::TestImages::new("release-docker");
-    let (mut fx, repo) = docker_strategy_workspace(&images, |fx| {
+    let (fx, repo) = docker_strategy_workspace(&images, |fx| {
         fx.edit_toml("Cargo.toml", |d| {
             d["workspace"]["metadata"]["docker"]["buildkit"] = toml_edit::value(false);
         });
@@ -435,7 +438,7 @@ fn buildkit_docker_strategy_keeps_cargo_s_target_dir_in_a_cache_mount_across_sou
     let images = support::TestImages::new("release-docker-bk");
     // A vendored dependency (directory source replacing crates.io): compiled once, then found
     // in the target directory's cache mount by the next build.
-    let (mut fx, repo) = docker_strategy_workspace(&images, |fx| {
+    let (fx, repo) = docker_strategy_workspace(&images, |fx| {
         fx.write(
             "vendor/tinydep/Cargo.toml",
             "[package]\nname = \"tinydep\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",

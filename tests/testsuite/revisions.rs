@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use crate::support;
 
-use support::{TEST_LABEL, TOKEN_LABEL, TestImages, run_tool};
+use support::{Project, TEST_LABEL, TOKEN_LABEL, TestImages, project, run_tool};
 
 /// Runs `git ARGS` in `dir` with a fixed identity, asserting success; returns stdout.
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -265,15 +265,14 @@ fn a_shallow_clone_is_refused_until_unshallowed() {
 
 /// A workspace with one of each kind of input, in a git repository.
 struct Workspace {
-    dir: tempfile::TempDir,
+    project: Project,
 }
 
 impl Workspace {
     fn new() -> Self {
         let ws = Workspace {
-            dir: tempfile::tempdir().unwrap(),
+            project: project().build_uncommitted(),
         };
-        git(ws.path(), &["init", "-q"]);
         ws.write(".gitignore", "target/\n")
             .write(
                 "Cargo.toml",
@@ -321,20 +320,16 @@ impl Workspace {
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        self.project.root()
     }
 
     fn write(&self, path: &str, text: &str) -> &Self {
-        let full = self.path().join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, text).unwrap();
+        self.project.write(path, text);
         self
     }
 
     fn commit(&self, message: &str) -> String {
-        git(self.path(), &["add", "-A"]);
-        git(self.path(), &["commit", "-q", "-m", message]);
-        git(self.path(), &["rev-parse", "HEAD"])
+        self.project.commit_all(message)
     }
 }
 
@@ -504,7 +499,6 @@ fn a_version_bump_without_its_lock_file_stops_the_release_before_building() {
 #[test]
 fn the_users_dockerignore_decides_what_reaches_the_image() {
     use cargo_docker_release::build_context as context;
-    use cargo_docker_release::engine::Engine;
 
     let images = TestImages::new("dockerignore");
     let dir = tempfile::tempdir().unwrap();
@@ -532,7 +526,7 @@ fn the_users_dockerignore_decides_what_reaches_the_image() {
     )
     .unwrap();
     let dockerfile = format!(
-        "FROM scratch\nLABEL {TEST_LABEL}=1 {TOKEN_LABEL}={}\nCOPY . /ctx/\n",
+        "FROM scratch\nLABEL {TEST_LABEL} {TOKEN_LABEL}={}\nCOPY . /ctx/\n",
         images.token()
     );
     let ctx = context::service_context(
@@ -550,7 +544,7 @@ fn the_users_dockerignore_decides_what_reaches_the_image() {
         .unwrap();
     runtime
         .block_on(async {
-            let engine = Engine::connect().await.expect("a running Docker engine");
+            let engine = support::engine().await;
             let options = bollard::query_parameters::BuildImageOptions {
                 dockerfile: ctx.dockerfile.clone(),
                 t: Some(tag.clone()),

@@ -1,13 +1,13 @@
 //! The test stage against the real engine: a fixture service in a real git repository, its image
 //! built from `scratch`, and `checks::run` called as the release pipeline calls it.
 
-use crate::test_stage_support;
+use crate::support::test_stage;
 
 use std::time::Duration;
 
 use cargo_docker_release::checks::TestOptions;
 use cargo_docker_release::error::Error;
-use test_stage_support::*;
+use test_stage::*;
 
 const SERVICE: &str = r#"
 [package.metadata.docker]
@@ -50,7 +50,7 @@ async fn every_kind_of_check_passes_and_junit_lists_each() {
         &manifest("", EVERY_KIND),
         ImageOptions::default(),
     );
-    let junit = fx.dir.path().join("reports/junit.xml");
+    let junit = fx.project.path("reports/junit.xml");
     let options = TestOptions {
         keep_on_failure: false,
         junit: Some(junit.clone().try_into().unwrap()),
@@ -560,9 +560,7 @@ async fn leftovers_of_dead_runs_are_removed_and_live_ones_kept() {
     let live = create(format!("{}:{}", host.trim(), std::process::id()));
     // A fresh container of another host sharing the engine may belong to a running release.
     let foreign = create("another-ci-runner:1".to_string());
-    let engine = cargo_docker_release::engine::Engine::connect()
-        .await
-        .unwrap();
+    let engine = crate::support::engine().await;
     let removed = cargo_docker_release::checks::remove_leftovers(&engine)
         .await
         .unwrap();
@@ -604,9 +602,7 @@ timeout = "2m"
     let plan = fx.plan.clone();
     let image = fx.image_id.clone();
     let task = tokio::spawn(async move {
-        let engine = cargo_docker_release::engine::Engine::connect()
-            .await
-            .unwrap();
+        let engine = crate::support::engine().await;
         cargo_docker_release::checks::run(
             &engine,
             &plan,

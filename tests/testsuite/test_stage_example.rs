@@ -2,10 +2,10 @@
 //! own smoke tests run inside the container, an exec, an HTTP probe of `{sha}`/`{version}`, and a
 //! clean shutdown on SIGTERM.
 
-use crate::test_stage_support;
+use crate::support::test_stage;
 
 use cargo_docker_release::checks::TestOptions;
-use test_stage_support::*;
+use test_stage::*;
 
 /// The test section of `examples/hello/Cargo.toml`, as the README shows it.
 fn example_test_section() -> String {

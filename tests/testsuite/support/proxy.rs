@@ -90,11 +90,6 @@ impl EngineProxy {
         self.state.accepted.load(Ordering::SeqCst)
     }
 
-    /// The listening address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// Closes every connection and stops listening: the engine is gone.
     pub fn cut(&self) {
         self.state.mode.store(CUT, Ordering::SeqCst);

@@ -28,7 +28,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
 
-use super::{FileLock, HttpResponse, base64, free_port, http_exchange, require_tool, run_ok};
+use super::engine::{block_on, engine};
+use super::{
+    FileLock, HttpResponse, base64, free_port, http_exchange, require_tool, run_ok, unique,
+};
 
 /// Where Debian installs the registry.
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
@@ -244,11 +247,6 @@ impl Registry {
     /// `host:port/<repo>`: the image name to tag and push.
     pub fn image(&self, repo: &str) -> String {
         format!("{}/{repo}", self.addr)
-    }
-
-    /// The registry's log so far (for failure messages).
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
     /// The token server, for a token registry.
@@ -485,16 +483,9 @@ impl Registry {
     /// Waits until the engine resolves [`TEST_HOST`] (Go's resolver re-reads `/etc/hosts` at
     /// most every 5 s, so a fresh mapping may take that long to reach it).
     fn wait_until_the_engine_resolves_it(&self) {
-        use cargo_docker_release::engine::Engine;
         let reference = format!("{}/cdr-probe/none:probe", self.addr);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let engine = Engine::connect()
-                .await
-                .expect("the tests need a Docker engine");
+        block_on(async {
+            let engine = engine().await;
             let start = Instant::now();
             loop {
                 let answer = engine
@@ -884,7 +875,6 @@ pub struct TokenServer {
     pub identity_token: String,
     requests: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
-    port: u16,
     signer: Arc<Signer>,
 }
 
@@ -914,7 +904,7 @@ impl Signer {
             "exp": now + 300,
             "nbf": now - 10,
             "iat": now,
-            "jti": format!("{now}-{}", super::service::unique()),
+            "jti": format!("{now}-{}", unique()),
             "access": access,
         });
         let signing_input = format!(
@@ -947,7 +937,7 @@ impl TokenServer {
             x5c: base64(&cert),
             user: user.into(),
             password: password.into(),
-            identity_token: format!("refresh-{}", super::service::unique()),
+            identity_token: format!("refresh-{}", unique()),
         });
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the token server");
         listener.set_nonblocking(true).unwrap();
@@ -977,7 +967,6 @@ impl TokenServer {
             identity_token: signer.identity_token.clone(),
             requests,
             stop,
-            port,
             signer,
         }
     }
@@ -985,11 +974,6 @@ impl TokenServer {
     /// How many token requests it answered (any outcome).
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
-    }
-
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.port
     }
 
     /// A token for `subject` with `access`, signed as the server signs them.
@@ -1204,7 +1188,7 @@ fn live_users() -> Vec<String> {
 impl HostMapping {
     fn acquire() -> Self {
         let _lock = FileLock::acquire("etc-hosts");
-        let me = format!("{}:{}", std::process::id(), super::service::unique());
+        let me = format!("{}:{}", std::process::id(), unique());
         let mut users = live_users();
         users.push(me.clone());
         fs::write(users_file(), users.join("\n") + "\n").expect("write the hosts users");
@@ -1240,13 +1224,15 @@ impl Drop for HostMapping {
     }
 }
 
-/// The test CA in `/etc/docker/certs.d/<host:port>/ca.crt`, removed on drop.
-struct CaTrust {
+/// A CA trusted as the engine trusts it, in `/etc/docker/certs.d/<host:port>/ca.crt`; removed on
+/// drop (under the `certs-d` [`FileLock`]).
+pub struct CaTrust {
     dir: PathBuf,
 }
 
 impl CaTrust {
-    fn install(addr: &str, ca: &Path) -> Self {
+    /// Installs `ca` as `/etc/docker/certs.d/<addr>/ca.crt`.
+    pub fn install(addr: &str, ca: &Path) -> Self {
         let _lock = FileLock::acquire("certs-d");
         let dir = Path::new(CERTS_D).join(addr);
         fs::create_dir_all(&dir)

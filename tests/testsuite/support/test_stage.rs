@@ -1,7 +1,7 @@
-//! Shared fixture for the test-stage tests: a tiny static HTTP service (`fixture-svc`, built once
-//! per test process), a real git repository per test holding its manifest, the plan computed by
-//! the library from it, and an image built from `scratch` with that plan's revision.
-#![allow(dead_code)]
+//! The test-stage fixture: a tiny static HTTP service (`fixture-svc` from
+//! `tests/fixtures/test_stage/`, built once per test run), a real git repository per test holding
+//! its manifest, the plan computed by the library from it, and an image imported from a tarball
+//! with that plan's revision. The stage runs in-process, through the library.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,54 +10,25 @@ use std::time::{Duration, Instant};
 
 use cargo_docker_release::checks::{TestOptions, TestReport};
 use cargo_docker_release::cli::Cli;
-use cargo_docker_release::engine::Engine;
 use cargo_docker_release::error::{Error, Result};
 use cargo_docker_release::plan::{ImagePlan, KnownReleases};
-use cargo_docker_release::toolchain::host_triple;
 use cargo_docker_release::ui::Shell;
 use clap::Parser;
 
-/// Label on every image a test builds.
-pub use crate::support::TEST_LABEL;
+pub use super::engine::TEST_LABEL;
+use super::engine::{docker, engine, require_docker};
+use super::images::{Profile, static_binary_in};
+use super::project::{Clock, Project, copy_tree, project};
+use super::require_tool;
 
-/// Fails with an install hint when a prerequisite is missing.
-fn require(program: &str, hint: &str) {
-    let ok = Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(ok, "`{program}` is required by this test: {hint}");
-}
-
-/// The static fixture binary, built once per test process.
+/// The static fixture binary, built once per test run (release profile: the structure checks
+/// hold it to a size).
 pub fn fixture_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "fixture-svc-{}",
-            std::env::current_exe()
-                .unwrap()
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .rsplit_once('-')
-                .map(|(name, _hash)| name.to_owned())
-                .unwrap_or_default()
-        ));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixture-svc");
         write_crate(&dir, "");
-        let target = host_triple();
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--target", target, "--target-dir", "target"])
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .current_dir(&dir)
-            .output()
-            .expect("run cargo");
-        assert!(
-            out.status.success(),
-            "building the fixture failed (is the target installed? `rustup target add {target}`):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir.join("target").join(target).join("release/fixture-svc")
+        static_binary_in(&dir, "fixture-svc", Profile::Release, &dir.join("target"))
     })
 }
 
@@ -72,15 +43,15 @@ fn write_crate(dir: &Path, metadata: &str) {
         ("Cargo.toml", &manifest),
         (
             "src/main.rs",
-            include_str!("../fixtures/test_stage/service.rs"),
+            include_str!("../../fixtures/test_stage/service.rs"),
         ),
         (
             "tests/smoke.rs",
-            include_str!("../fixtures/test_stage/smoke.rs"),
+            include_str!("../../fixtures/test_stage/smoke.rs"),
         ),
         (
             "tests/broken.rs",
-            include_str!("../fixtures/test_stage/broken.rs"),
+            include_str!("../../fixtures/test_stage/broken.rs"),
         ),
     ];
     for (path, text) in files {
@@ -118,7 +89,7 @@ impl Default for ImageOptions {
 /// One test's service: a git repository with its manifest, its plan and its image.
 pub struct Fixture {
     /// The repository.
-    pub dir: tempfile::TempDir,
+    pub project: Project,
     /// The plan the library computes for it.
     pub plan: ImagePlan,
     /// The image built for it.
@@ -127,28 +98,22 @@ pub struct Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rmi", "-f", &self.image_id])
-            .output();
+        let _ = docker(["rmi", "-f", &self.image_id]);
     }
 }
 
 /// Makes a fixture: `metadata` is the `[package.metadata.docker…]` text of its Cargo.toml.
 pub fn fixture(name: &str, metadata: &str, image: ImageOptions) -> Fixture {
-    require("docker", "install Docker and start the daemon");
-    require("git", "install git");
+    require_docker();
     let binary = fixture_binary();
-    let dir = tempfile::Builder::new()
-        .prefix("cdr-test-stage-")
-        .tempdir()
-        .unwrap();
+    let project = project().clock(Clock::Now).build_uncommitted();
     // The test's name in the manifest makes every fixture's commit (and so its SHA) unique.
-    write_crate(dir.path(), &format!("# fixture for {name}\n{metadata}"));
-    commit_all(dir.path());
-    let plan = plan_for(dir.path());
-    let image_id = build_image(dir.path(), binary, &plan, image);
+    write_crate(project.root(), &format!("# fixture for {name}\n{metadata}"));
+    project.commit_all("fixture");
+    let plan = plan_for(project.root());
+    let image_id = build_image(binary, &plan, image);
     Fixture {
-        dir,
+        project,
         plan,
         image_id,
     }
@@ -157,54 +122,27 @@ pub fn fixture(name: &str, metadata: &str, image: ImageOptions) -> Fixture {
 /// The bundled example `examples/hello` in a repository of its own, its `[…docker.test]` section
 /// replaced by `test_section`, built statically on the host and packaged from `scratch`.
 pub fn example_fixture(test_section: &str) -> Fixture {
-    require("docker", "install Docker and start the daemon");
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
-    let dir = tempfile::Builder::new()
-        .prefix("cdr-test-stage-example-")
-        .tempdir()
-        .unwrap();
+    require_docker();
+    let example = super::example_dir("hello");
+    let project = project().clock(Clock::Now).build_uncommitted();
     for sub in ["src", "tests"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        for entry in std::fs::read_dir(example.join(sub)).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).unwrap();
-        }
+        copy_tree(&example.join(sub), &project.path(sub)).unwrap();
     }
-    std::fs::copy(example.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
+    std::fs::copy(example.join("Cargo.lock"), project.path("Cargo.lock")).unwrap();
     let manifest = std::fs::read_to_string(example.join("Cargo.toml")).unwrap();
     let start = manifest
         .find("[package.metadata.docker.test]")
         .unwrap_or(manifest.len());
-    std::fs::write(
-        dir.path().join("Cargo.toml"),
-        format!("{}{test_section}", &manifest[..start]),
-    )
-    .unwrap();
-    commit_all(dir.path());
-    let plan = plan_for(dir.path());
+    project.write(
+        "Cargo.toml",
+        &format!("{}{test_section}", &manifest[..start]),
+    );
+    project.commit_all("fixture");
+    let plan = plan_for(project.root());
     // The example's own target directory, shared by runs: the build is incremental.
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("example-hello-target");
-    let out = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            host_triple(),
-            "--target-dir",
-        ])
-        .arg(&target)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .current_dir(dir.path())
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "building the example failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let binary = target.join(host_triple()).join("release/hello");
+    let binary = static_binary_in(project.root(), "hello", Profile::Release, &target);
     let image_id = build_image(
-        dir.path(),
         &binary,
         &plan,
         ImageOptions {
@@ -213,7 +151,7 @@ pub fn example_fixture(test_section: &str) -> Fixture {
         },
     );
     Fixture {
-        dir,
+        project,
         plan,
         image_id,
     }
@@ -239,22 +177,9 @@ fn plan_for(dir: &Path) -> ImagePlan {
     plan.images.into_iter().next().unwrap()
 }
 
-fn commit_all(dir: &Path) {
-    let repo = git2::Repository::init(dir).unwrap();
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::now("Test", "test@example.com").unwrap();
-    repo.commit(Some("HEAD"), &sig, &sig, "fixture", &tree, &[])
-        .unwrap();
-}
-
 /// Imports a one-layer image (no build steps: `docker import` with the image config as changes,
 /// which takes a fraction of a second where a classic build takes seconds per instruction).
-fn build_image(_repo: &Path, binary: &Path, plan: &ImagePlan, image: ImageOptions) -> String {
+fn build_image(binary: &Path, plan: &ImagePlan, image: ImageOptions) -> String {
     let bin = binary.file_name().unwrap().to_str().unwrap();
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: &str, data: &[u8], dir: bool| {
@@ -280,16 +205,12 @@ fn build_image(_repo: &Path, binary: &Path, plan: &ImagePlan, image: ImageOption
         false,
     );
     if image.busybox {
-        assert!(
-            Path::new("/usr/bin/busybox").exists(),
-            "/usr/bin/busybox is required: `apt-get install busybox-static`"
+        let busybox = require_tool(
+            "/bin/busybox",
+            "install the static busybox with `apt-get install busybox-static`",
         );
         add("bin/", &[], true);
-        add(
-            "bin/busybox",
-            &std::fs::read("/usr/bin/busybox").unwrap(),
-            false,
-        );
+        add("bin/busybox", &std::fs::read(busybox).unwrap(), false);
     }
     let archive = tar.into_inner().unwrap();
     let sha = if image.wrong_sha {
@@ -346,9 +267,7 @@ fn build_image(_repo: &Path, binary: &Path, plan: &ImagePlan, image: ImageOption
 
 /// Runs the test stage through the library; returns its result and how long it took.
 pub async fn run_stage(fx: &Fixture, options: &TestOptions) -> (Result<TestReport>, Duration) {
-    let engine = Engine::connect()
-        .await
-        .expect("the Docker engine must be running");
+    let engine = engine().await;
     let started = Instant::now();
     let result =
         cargo_docker_release::checks::run(&engine, &fx.plan, &fx.image_id, options, &shell()).await;
@@ -360,9 +279,7 @@ pub async fn run_stage_with_report(
     fx: &Fixture,
     options: &TestOptions,
 ) -> (TestReport, Result<()>) {
-    let engine = Engine::connect()
-        .await
-        .expect("the Docker engine must be running");
+    let engine = engine().await;
     cargo_docker_release::checks::run_with_report(
         &engine,
         &fx.plan,
@@ -385,19 +302,16 @@ pub fn shell() -> Shell {
 
 /// Containers (running or not) of the fixture's image.
 pub fn containers_of(fx: &Fixture) -> Vec<String> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("ancestor={}", fx.image_id),
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    docker([
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("ancestor={}", fx.image_id),
+    ])
+    .stdout
+    .lines()
+    .map(str::to_owned)
+    .collect()
 }
 
 /// Asserts that the test stage left no container of the fixture's image behind.

@@ -1,7 +1,6 @@
 //! The integration tests: one binary, as cargo's own testsuite is, with every area a module and
 //! one support tree. They drive the real Docker engine, real git repositories and a real registry,
-//! and never pull an image (see `support`). `tests/test_stage_interrupt.rs` stays a binary of its
-//! own: it sends SIGINT to its own process.
+//! and never pull an image (see `support`).
 //!
 //! A new area is one file here and one `mod` line below; it imports what it needs from
 //! `crate::support` (e.g. `use crate::support::{project, TestImages}` or
@@ -34,3 +33,4 @@ mod signals;
 mod test_stage;
 mod test_stage_config;
 mod test_stage_example;
+mod test_stage_interrupt;

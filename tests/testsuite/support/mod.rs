@@ -11,7 +11,8 @@
 //!
 //! Everything here runs in one process: names are unique per test ([`unique_name`]), and state
 //! shared beyond the process (`/etc/hosts`, `/etc/docker/certs.d`, shared images) is guarded by a
-//! [`FileLock`].
+//! [`FileLock`]. A test that must own the whole process (it signals itself) runs in a run of the
+//! test binary of its own ([`in_own_process`]).
 
 pub mod docker_model;
 pub mod engine;
@@ -265,4 +266,43 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind 127.0.0.1:0")
+}
+
+/// The environment variable that tells a child run of this test binary which test it is for.
+const OWN_PROCESS_VAR: &str = "CDR_TEST_OWN_PROCESS";
+
+/// For a test that must own the whole process (it sends a signal to itself): `true` in a run of
+/// this test binary for that one test, where the test does its work; otherwise (in the suite)
+/// it starts that run (`<this binary> --exact TEST`), panics with its output unless exactly
+/// that test ran and passed, and returns `false`. `test` is the test's path in the suite, e.g.
+/// `concat!(module_path!(), "::the_test")`.
+///
+/// ```ignore
+/// #[test]
+/// fn sigint_stops_it() {
+///     if !support::in_own_process(concat!(module_path!(), "::sigint_stops_it")) {
+///         return; // the child ran it
+///     }
+///     // ... signal this process ...
+/// }
+/// ```
+#[track_caller]
+pub fn in_own_process(test: &str) -> bool {
+    // `module_path!()` starts with the crate's name; libtest names tests without it.
+    let test = test.split_once("::").map_or(test, |(_, rest)| rest);
+    if std::env::var(OWN_PROCESS_VAR).is_ok_and(|t| t == test) {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(OWN_PROCESS_VAR, test)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the test binary for one test");
+    let out = Output::from_std(out);
+    assert!(
+        out.status.success() && out.stdout.contains("test result: ok. 1 passed"),
+        "`{test}` in a process of its own: {out}"
+    );
+    false
 }

@@ -1,18 +1,23 @@
-//! Ctrl-C during the test stage: a real SIGINT sent to this process while a check runs. Alone in
-//! its own test binary, because the signal goes to the whole process.
-
-#[path = "testsuite/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod support;
+//! Ctrl-C during the test stage: a real SIGINT sent to this process while a check runs. The signal
+//! goes to the whole process (and the library remembers it for the rest of the process's life),
+//! so the test runs in a run of the test binary of its own ([`support::in_own_process`]).
 
 use std::time::{Duration, Instant};
 
 use cargo_docker_release::checks::TestOptions;
 use cargo_docker_release::error::Error;
+
+use crate::support;
 use support::test_stage::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_during_a_check_removes_the_container_and_reports_interrupted() {
+    if !support::in_own_process(concat!(
+        module_path!(),
+        "::sigint_during_a_check_removes_the_container_and_reports_interrupted"
+    )) {
+        return;
+    }
     let fx = fixture(
         "sigint",
         r#"
@@ -29,7 +34,7 @@ timeout = "2m"
     let plan = fx.plan.clone();
     let image = fx.image_id.clone();
     let task = tokio::spawn(async move {
-        let engine = support::engine().await;
+        let engine = crate::support::engine().await;
         cargo_docker_release::checks::run(
             &engine,
             &plan,

@@ -30,7 +30,7 @@ use tempfile::TempDir;
 
 use super::engine::{block_on, engine};
 use super::{
-    FileLock, HttpResponse, base64, free_port, http_exchange, require_tool, run_ok, unique,
+    Endpoint, FileLock, HttpResponse, base64, free_port, require_tool, run_ok, send, unique,
 };
 
 /// Where Debian installs the registry.
@@ -507,7 +507,8 @@ impl Registry {
     }
 }
 
-/// One request to the registry on 127.0.0.1:`port` (over TLS with `pki`), `Host: addr`.
+/// One request to the registry on 127.0.0.1:`port` (over TLS with `pki`, for [`TEST_HOST`]),
+/// `Host: addr`; 10 s deadline.
 fn raw_request(
     port: u16,
     addr: &str,
@@ -517,20 +518,19 @@ fn raw_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<HttpResponse> {
-    let stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    match pki {
-        None => http_exchange(stream, addr, method, path, headers, body),
-        Some(pki) => http_exchange(
-            pki.client_stream(stream)?,
-            addr,
-            method,
-            path,
-            headers,
-            body,
-        ),
-    }
+    let connect = format!("127.0.0.1:{port}");
+    let endpoint = match pki {
+        None => Endpoint::plain(&connect),
+        Some(pki) => Endpoint::tls(&connect, addr, TEST_HOST, pki.client_config()),
+    };
+    send(
+        &endpoint,
+        method,
+        path,
+        headers,
+        body,
+        Duration::from_secs(10),
+    )
 }
 
 impl Drop for Registry {
@@ -742,12 +742,9 @@ impl Pki {
         }
     }
 
-    /// A TLS client stream to [`TEST_HOST`] trusting only the test CA (for a self-signed
-    /// registry: exactly its certificate).
-    fn client_stream(
-        &self,
-        tcp: TcpStream,
-    ) -> io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    /// A TLS client configuration trusting only the test CA (for a self-signed registry: exactly
+    /// its certificate).
+    fn client_config(&self) -> rustls::ClientConfig {
         use rustls_pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pki_types::CertificateDer::pem_file_iter(&self.ca_cert).unwrap() {
@@ -757,7 +754,7 @@ impl Pki {
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .unwrap();
-        let config = if self.self_signed {
+        if self.self_signed {
             let pinned = rustls_pki_types::CertificateDer::from_pem_file(&self.ca_cert).unwrap();
             builder
                 .dangerous()
@@ -765,11 +762,7 @@ impl Pki {
                 .with_no_client_auth()
         } else {
             builder.with_root_certificates(roots).with_no_client_auth()
-        };
-        let name = rustls_pki_types::ServerName::try_from(TEST_HOST.to_owned()).unwrap();
-        let conn =
-            rustls::ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
-        Ok(rustls::StreamOwned::new(conn, tcp))
+        }
     }
 
     fn server_config(&self) -> Arc<rustls::ServerConfig> {

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::support;
 
-use support::TEST_LABEL;
 use support::service::*;
+use support::{TEST_LABEL, TOKEN_LABEL, TestImages};
 
 use cargo_docker_release::engine::images::ImageStore;
 use serde_json::Value;
@@ -219,8 +219,21 @@ fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
     use cargo_docker_release::build_context as context;
     use cargo_docker_release::engine::build::{BuildJob, Builder};
     let dir = tempfile::tempdir().unwrap();
-    let dockerfile =
-        format!("FROM scratch\nLABEL {TEST_LABEL}\nCOPY [\"missing\", \"/missing\"]\n");
+    // Its own token label: the intermediate containers (which inherit the image's labels) of this
+    // build alone are counted, whatever other tests run meanwhile.
+    let images = TestImages::new("broken-step");
+    let dockerfile = format!(
+        "FROM scratch\nLABEL {TEST_LABEL} {TOKEN_LABEL}={}\nCOPY [\"missing\", \"/missing\"]\n",
+        images.token()
+    );
+    let ours = || bollard::query_parameters::ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{TOKEN_LABEL}={}", images.token())],
+        )])),
+        ..Default::default()
+    };
     let ctx = context::directory_context(
         camino::Utf8Path::from_path(dir.path()).unwrap(),
         "",
@@ -233,7 +246,7 @@ fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
             let engine = engine().await;
             let before = engine
                 .docker()
-                .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+                .list_containers(Some(ours()))
                 .await
                 .unwrap()
                 .len();
@@ -254,11 +267,14 @@ fn a_failing_dockerfile_step_shows_its_output_and_leaves_no_container() {
             let e = engine.build_image(job, &mut |_| {}).await.unwrap_err();
             let after = engine
                 .docker()
-                .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+                .list_containers(Some(ours()))
                 .await
                 .unwrap()
                 .len();
-            assert!(after <= before);
+            assert!(
+                after <= before,
+                "{builder:?}: {before} containers before, {after} after"
+            );
             e
         });
         assert_eq!(error.exit_code(), 1);

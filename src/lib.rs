@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod registry;
 pub mod report;
+pub mod rustflags;
 pub mod signal;
 pub mod toolchain;
 pub mod ui;

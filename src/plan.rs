@@ -52,6 +52,8 @@ pub struct ImagePlan {
     pub package_dir: Utf8PathBuf,
     /// Workspace root directory.
     pub workspace_root: Utf8PathBuf,
+    /// cargo's target directory of the workspace.
+    pub target_dir: Utf8PathBuf,
     /// Path of the package's Cargo.toml.
     pub manifest_path: Utf8PathBuf,
     /// Resolved configuration.
@@ -65,6 +67,15 @@ impl ImagePlan {
     /// Tags that will be applied.
     pub fn applied_tags(&self) -> impl Iterator<Item = &TagDecision> {
         self.tags.iter().filter(|t| t.applied)
+    }
+
+    /// The host build of this service's binary and test binaries ([`crate::rustflags`]).
+    pub fn host_build(&self) -> crate::rustflags::HostBuild<'_> {
+        crate::rustflags::HostBuild {
+            workspace_root: &self.workspace_root,
+            target_dir: &self.target_dir,
+            static_link: self.config.static_link,
+        }
     }
 
     /// `image:tag` of the first applied immutable tag (the exact version or the SHA tag).
@@ -152,6 +163,8 @@ pub struct PackageInput {
     pub manifest_path: Utf8PathBuf,
     /// Workspace root.
     pub workspace_root: Utf8PathBuf,
+    /// cargo's target directory.
+    pub target_dir: Utf8PathBuf,
     /// Whether it is the workspace's root package (a `v{version}` git tag is its).
     pub is_root: bool,
 }
@@ -239,6 +252,7 @@ pub fn plan_image(
         tags,
         package_dir: package.dir.clone(),
         workspace_root: package.workspace_root.clone(),
+        target_dir: package.target_dir.clone(),
         manifest_path: package.manifest_path.clone(),
         config: config.clone(),
         features: options.features.clone(),
@@ -799,6 +813,7 @@ mod tests {
             dir: "/w/svc".into(),
             manifest_path: "/w/svc/Cargo.toml".into(),
             workspace_root: "/w".into(),
+            target_dir: "/w/target".into(),
             is_root: false,
         }
     }

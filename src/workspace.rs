@@ -232,6 +232,7 @@ impl Workspace {
                 authors: package.authors.clone(),
                 manifest_path: package.manifest_path.clone(),
                 workspace_root: root.clone(),
+                target_dir: self.metadata.target_directory.clone(),
                 is_root: self.metadata.root_package().map(|p| &p.id) == Some(&package.id)
                     || self.metadata.workspace_members.len() == 1,
                 dir,

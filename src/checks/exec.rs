@@ -166,12 +166,9 @@ impl Session<'_> {
         cmd.args(self.plan.features.flags());
         if config.static_link {
             cmd.args(["--target", crate::toolchain::host_triple()]);
-            let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
-            if !flags.contains("crt-static") {
-                flags.push_str(" -C target-feature=+crt-static");
-            }
-            cmd.env("RUSTFLAGS", flags.trim());
         }
+        // The service's own flags: its dependencies compiled for it are reused.
+        self.plan.host_build().apply(&mut cmd);
         cmd.current_dir(&self.plan.package_dir)
             .stdin(Stdio::null())
             .kill_on_drop(true);

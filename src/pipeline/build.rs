@@ -517,16 +517,6 @@ pub fn cargo_args(plans: &[&ImagePlan], cargo_flags: &[String]) -> Vec<String> {
     args
 }
 
-/// `RUSTFLAGS` for the host build: the user's, plus `+crt-static` for a static binary.
-pub fn rustflags(existing: Option<&str>, static_link: bool) -> Option<String> {
-    let existing = existing.map(str::trim).filter(|s| !s.is_empty());
-    match (existing, static_link) {
-        (Some(e), true) => Some(format!("{e} -C target-feature=+crt-static")),
-        (None, true) => Some("-C target-feature=+crt-static".into()),
-        (e, false) => e.map(str::to_owned),
-    }
-}
-
 /// Runs `cargo build --release` for the plan's binary, cargo's output streamed to stderr, and
 /// returns the binary's path from cargo's artifact messages.
 pub async fn cargo_build(
@@ -579,12 +569,7 @@ pub async fn cargo_build_all(
         .kill_on_drop(true)
         // Its own process group: the whole build (rustc, build scripts) stops with the step.
         .process_group(0);
-    if let Some(flags) = rustflags(
-        std::env::var("RUSTFLAGS").ok().as_deref(),
-        plan.config.static_link,
-    ) {
-        command.env("RUSTFLAGS", flags);
-    }
+    plan.host_build().apply(&mut command);
     let mut child = command.spawn().map_err(|e| {
         Error::step_with_help(
             "build",
@@ -664,20 +649,6 @@ pub async fn cargo_build_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn static_builds_append_crt_static_to_the_users_rustflags() {
-        assert_eq!(
-            rustflags(Some("-C opt-level=3"), true).as_deref(),
-            Some("-C opt-level=3 -C target-feature=+crt-static")
-        );
-        assert_eq!(
-            rustflags(None, true).as_deref(),
-            Some("-C target-feature=+crt-static")
-        );
-        assert_eq!(rustflags(Some(" "), false), None);
-        assert_eq!(rustflags(Some("-g"), false).as_deref(), Some("-g"));
-    }
 
     #[test]
     fn cargo_always_builds_from_the_lock_file() {

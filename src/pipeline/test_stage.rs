@@ -125,6 +125,7 @@ pub(crate) mod tests_support {
             labels: Default::default(),
             package_dir: "/ws/app".into(),
             workspace_root: "/ws".into(),
+            target_dir: "/ws/target".into(),
             manifest_path: "/ws/app/Cargo.toml".into(),
             config,
             features: Default::default(),

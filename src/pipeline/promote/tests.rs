@@ -150,6 +150,7 @@ fn plan_for(package: &str, version: &str, sha: &str, known: &[Version]) -> Image
         dir: "/w/svc".into(),
         manifest_path: "/w/svc/Cargo.toml".into(),
         workspace_root: "/w".into(),
+        target_dir: "/w/target".into(),
         is_root: false,
     };
     let git = Revision {

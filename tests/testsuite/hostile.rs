@@ -194,6 +194,7 @@ fn run(case: &Case, docker: &str) -> Result<Rendered, Error> {
         dir: fx.svc.clone(),
         manifest_path: fx.svc.join("Cargo.toml"),
         workspace_root: fx.root.clone(),
+        target_dir: fx.root.join("target"),
         is_root: true,
     };
     let revision = Revision {

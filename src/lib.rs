@@ -28,6 +28,7 @@ pub mod error;
 pub mod features;
 pub mod git;
 pub mod http;
+pub mod image;
 pub mod interrupt;
 pub mod pipeline;
 pub mod plan;

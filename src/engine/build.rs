@@ -45,7 +45,7 @@ pub enum BuildProgress<'a> {
     Failed(String),
 }
 
-/// Which of the engine's builders builds an image.
+/// What made an image: one of the engine's builders, or the tool itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
@@ -53,6 +53,8 @@ pub enum Builder {
     BuildKit,
     /// The classic builder (one container commit per instruction).
     Classic,
+    /// No builder: the tool assembled the image and loaded it ([`crate::image`]).
+    Assembled,
 }
 
 impl std::fmt::Display for Builder {
@@ -60,6 +62,7 @@ impl std::fmt::Display for Builder {
         f.write_str(match self {
             Builder::BuildKit => "BuildKit",
             Builder::Classic => "the classic builder",
+            Builder::Assembled => "the tool (assembled)",
         })
     }
 }
@@ -179,6 +182,10 @@ impl Engine {
         match job.builder {
             Builder::BuildKit => self.build_with_buildkit(&job, progress).await,
             Builder::Classic => self.build_classic(&job, progress).await,
+            Builder::Assembled => Err(Error::step(
+                "build",
+                "an assembled image is loaded, not built by the engine",
+            )),
         }
     }
 

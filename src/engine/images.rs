@@ -233,6 +233,35 @@ impl ImageStore for Engine {
 }
 
 impl Engine {
+    /// Loads a `docker save` archive (`POST /images/load`) and returns the ID of the image it
+    /// held, as the engine reports it.
+    pub async fn load_image(&self, archive: Vec<u8>) -> Result<String> {
+        use futures_util::StreamExt;
+        let options = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let mut stream =
+            self.docker()
+                .import_image(options, bollard::body_full(archive.into()), None);
+        let mut loaded = None;
+        while let Some(info) = stream.next().await {
+            let info = info.map_err(|e| engine_error("build", "cannot load the image", e))?;
+            if let Some(id) = info
+                .stream
+                .as_deref()
+                .and_then(|s| s.trim().strip_prefix("Loaded image ID: "))
+            {
+                loaded = Some(id.to_owned());
+            }
+        }
+        loaded.ok_or_else(|| {
+            crate::error::Error::step(
+                "build",
+                "the engine loaded the image archive but named no image ID",
+            )
+        })
+    }
+
     /// Pushes `repo:tag` with `credentials` (none: anonymous); `progress` sees each status line
     /// (`Pushing`, `Pushed`, `latest: digest: sha256:… size: …`). Returns the manifest digest
     /// the engine reports having pushed. A refused or unreachable registry is a `push` step

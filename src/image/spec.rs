@@ -135,6 +135,9 @@ impl ImageSpec {
                     return Err("a RUN other than the smoke test".into());
                 }
                 self.smoke_test = Some(exec_form("RUN")?);
+                let shown = format!("{shown} # smoke test, run by the test stage");
+                self.history.push((shown, false));
+                return Ok(());
             }
             "EXPOSE" => {
                 for word in ins.words() {

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, LABEL_PACKAGE, OCI};
 use crate::ui::{Shell, human_bytes, short_id};
 
+use super::assemble::{self, Maker};
 use super::builder;
 
 pub use builder::{BuilderChoice, check_syntax, choose_builder, docker_buildkit_env};
@@ -160,6 +161,7 @@ pub async fn build(
     check_syntax(&rendered.dockerfile, &dockerfile_name, choice, builders)?;
     let args = build_args(plan, rendered);
     let digest = inputs_digest(&rendered.dockerfile, &digest_inputs(plan, &args));
+    let maker = assemble::maker(plan, rendered, &args, choice);
     if let Some((id, built_by)) = reusable_image(engine, plan, &digest).await? {
         shell.status(
             "Reusing",
@@ -182,12 +184,45 @@ pub async fn build(
 
     let mtime = plan.git.commit_time.timestamp();
     let started = std::time::Instant::now();
+    let builder = match maker {
+        Maker::Assembled(_) => Builder::Assembled,
+        Maker::Builder(_) => builder,
+    };
+    let labels = build_labels(plan, rendered, &args, &digest, builder);
     let (context, binary) = match plan.config.strategy {
         Strategy::Host => {
             let binary = match compiled {
                 Some(binary) => binary,
                 None => cargo_build(plan, cargo_flags, shell).await?,
             };
+            if let Maker::Assembled(spec) = &maker {
+                let cargo_ms = started.elapsed().as_millis() as u64;
+                let started = std::time::Instant::now();
+                let image = assemble::assemble(engine, plan, spec, &binary, labels).await?;
+                let image_ms = started.elapsed().as_millis() as u64;
+                check_labels(engine, plan, image.image_id()).await?;
+                shell.status(
+                    "Assembled",
+                    format!(
+                        "{name} image {} ({}, manifest {}) in {image_ms} ms",
+                        short_id(image.image_id()),
+                        human_bytes(image.layers.iter().map(|l| l.blob.data.len() as u64).sum()),
+                        short_id(image.manifest_digest()),
+                    ),
+                );
+                return Ok(BuiltImage {
+                    image_id: image.image_id().to_owned(),
+                    reused: false,
+                    builder: Some(Builder::Assembled),
+                    context_bytes: 0,
+                    binary: Some(binary),
+                    cargo_ms,
+                    image_ms,
+                });
+            }
+            if let Maker::Builder(why) = &maker {
+                shell.verbose("Building", format!("{name} with {builder}: {why}"));
+            }
             let ctx = build_context::host_context(
                 &rendered.dockerfile,
                 &plan.config.bin,
@@ -218,10 +253,7 @@ pub async fn build(
         ),
     );
     let started = std::time::Instant::now();
-    let mut options = build_options(plan, rendered, &context, &args, &digest);
-    if let Some(labels) = options.labels.as_mut() {
-        labels.insert(LABEL_BUILDER.to_owned(), builder_label(builder).to_owned());
-    }
+    let options = build_options(&context, &args, labels);
     let job = BuildJob {
         options,
         builder,
@@ -269,6 +301,7 @@ pub fn builder_label(builder: Builder) -> &'static str {
     match builder {
         Builder::BuildKit => "buildkit",
         Builder::Classic => "classic",
+        Builder::Assembled => "assembled",
     }
 }
 
@@ -330,35 +363,47 @@ async fn reusable_image(
         let builder = match i.labels.get(LABEL_BUILDER).map(String::as_str) {
             Some("buildkit") => Some(Builder::BuildKit),
             Some("classic") => Some(Builder::Classic),
+            Some("assembled") => Some(Builder::Assembled),
             _ => None,
         };
         (i.id, builder)
     }))
 }
 
+/// The labels an image gets besides the Dockerfile's: every plan label the Dockerfile does not
+/// already set to exactly its value (so that every value round-trips exactly without one extra
+/// build step per label the Dockerfile got right), the Dockerfile digest, what made it, and for
+/// a host-built binary the toolchain.
+pub fn build_labels(
+    plan: &ImagePlan,
+    rendered: &Rendered,
+    build_args: &BTreeMap<String, String>,
+    digest: &str,
+    builder: Builder,
+) -> BTreeMap<String, String> {
+    let mut labels = missing_labels(&plan.labels, &rendered.dockerfile, build_args);
+    labels.insert(LABEL_DOCKERFILE.to_owned(), digest.to_owned());
+    labels.insert(LABEL_BUILDER.to_owned(), builder_label(builder).to_owned());
+    if plan.config.strategy == Strategy::Host {
+        labels.insert(assemble::LABEL_RUSTC.to_owned(), assemble::rustc_label());
+    }
+    labels
+}
+
 /// The engine's build parameters: the build args, the classic builder, intermediate containers
-/// removed even when a step fails, and through the API's `labels` every plan label the Dockerfile
-/// does not already set to exactly its value (plus the Dockerfile digest), so that every value
-/// round-trips exactly without one extra build step per label the Dockerfile got right.
+/// removed even when a step fails, and `labels` ([`build_labels`]) through the API.
 ///
 /// This is the one place that decides what the engine is asked to do.
 pub fn build_options(
-    plan: &ImagePlan,
-    rendered: &Rendered,
     context: &BuildContext,
     build_args: &BTreeMap<String, String>,
-    digest: &str,
+    labels: BTreeMap<String, String>,
 ) -> BuildImageOptions {
-    let mut labels: HashMap<String, String> =
-        missing_labels(&plan.labels, &rendered.dockerfile, build_args)
-            .into_iter()
-            .collect();
-    labels.insert(LABEL_DOCKERFILE.to_owned(), digest.to_owned());
     BuildImageOptions {
         dockerfile: context.dockerfile.clone(),
         rm: true,
         forcerm: true,
-        labels: Some(labels),
+        labels: Some(labels.into_iter().collect::<HashMap<_, _>>()),
         buildargs: (!build_args.is_empty()).then(|| {
             build_args
                 .iter()

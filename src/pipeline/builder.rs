@@ -103,7 +103,7 @@ pub fn check_syntax(
                     "write it without this syntax, or build on Docker 23 or later",
                 )
             }),
-        Builder::BuildKit => None,
+        Builder::BuildKit | Builder::Assembled => None,
     };
     match problem {
         None => Ok(()),

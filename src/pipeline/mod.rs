@@ -2,6 +2,7 @@
 //! dockerfile -> build -> test; then tag (and push) only when every service passed; then the
 //! report. The steps are its submodules; this module only sequences them.
 
+pub mod assemble;
 pub mod build;
 mod builder;
 pub mod planning;

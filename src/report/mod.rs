@@ -154,6 +154,7 @@ impl ReleaseReport {
             let builder = match s.builder {
                 Some(Builder::BuildKit) => ", BuildKit",
                 Some(Builder::Classic) => ", classic builder",
+                Some(Builder::Assembled) => ", assembled",
                 None => "",
             };
             let image = match &s.image_id {
@@ -259,6 +260,7 @@ impl ReleaseReport {
                     match s.builder {
                         Some(Builder::BuildKit) => ", built by BuildKit",
                         Some(Builder::Classic) => ", built by the classic builder",
+                        Some(Builder::Assembled) => ", assembled by the tool",
                         None => "",
                     }
                 );

@@ -24,7 +24,7 @@ pub const LABEL_RUSTC: &str = "io.cargo-docker-release.rustc";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Maker {
     /// Assembled by the tool from what the Dockerfile says: reproducible.
-    Assembled(ImageSpec),
+    Assembled(Box<ImageSpec>),
     /// Built by the engine's builder, for this reason.
     Builder(String),
 }
@@ -65,7 +65,7 @@ pub fn maker(
             "the Dockerfile copies `{src}`, which only a build context holds"
         ));
     }
-    Maker::Assembled(spec)
+    Maker::Assembled(Box::new(spec))
 }
 
 /// Assembles `plan`'s image from `spec` and `binary` with `labels` added, writes it as the

@@ -100,12 +100,12 @@ impl RegistryClient {
                 Mount::Refused(None) => {}
             }
         }
-        let location = match session {
+        let mut location = match session {
             Some(l) => l,
             None => self.start_upload(repository, &scope).await?,
         };
         let uploaded = self
-            .upload(repository, digest, &blob, location.clone(), &scope)
+            .upload(repository, digest, &blob, &mut location, &scope)
             .await;
         if uploaded.is_err() {
             // Leave no half-written upload behind (best effort; registries expire them too).
@@ -273,13 +273,14 @@ impl RegistryClient {
         self.next_location(repository, &what, &response)
     }
 
-    /// Sends `blob` to the session at `location` and closes it with its digest.
+    /// Sends `blob` to the session at `location` (kept up to date: each answer names the next)
+    /// and closes it with its digest.
     async fn upload(
         &self,
         repository: &str,
         digest: &str,
         blob: &Bytes,
-        mut location: String,
+        location: &mut String,
         scope: &str,
     ) -> Result<()> {
         let what = format!(
@@ -295,7 +296,7 @@ impl RegistryClient {
                 let response = self
                     .send(
                         Method::PATCH,
-                        &location,
+                        location,
                         &[
                             ("Content-Type", "application/octet-stream"),
                             ("Content-Range", &range),
@@ -325,7 +326,7 @@ impl RegistryClient {
                         "check the registry's storage and logs, then push again",
                     ));
                 }
-                location = self.next_location(repository, &what, &response)?;
+                *location = self.next_location(repository, &what, &response)?;
                 offset = end;
             }
             Bytes::new()
@@ -336,7 +337,7 @@ impl RegistryClient {
         let response = self
             .send(
                 Method::PUT,
-                &with_query(&location, &format!("digest={digest}")),
+                &with_query(location, &format!("digest={digest}")),
                 &[
                     ("Content-Type", "application/octet-stream"),
                     ("Content-Length", &length),

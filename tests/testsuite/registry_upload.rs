@@ -2,7 +2,8 @@
 //! real registries (Debian's `docker-registry`, see `support::registry`): blobs uploaded once
 //! and then found present, mounted from another repository, uploaded in chunks, read back
 //! checked against their digest; a manifest naming them put and read back by its digest; the
-//! registry's refusals named by step; and all of it through the token registry over TLS. What
+//! registry's refusals named by step; and all of it through Basic auth and the token registry
+//! over TLS. What
 //! the registry received is read from its access log.
 
 use crate::support;
@@ -203,6 +204,11 @@ fn a_blob_another_repository_holds_is_mounted_not_uploaded() {
             .any(|l| l.contains("from=acme/base") && l.ends_with(" 201")),
         "{sent:?}"
     );
+    assert!(
+        sent.iter()
+            .any(|l| l.starts_with("DELETE ") && l.ends_with(" 204")),
+        "the upload the first refused mount opened is cancelled: {sent:?}"
+    );
     assert_eq!(
         block_on(client.blob("acme/app", &digest)).unwrap(),
         Some(layer)
@@ -358,4 +364,31 @@ fn a_token_registry_pushes_and_mounts_with_tokens_and_refuses_anonymous_pushes()
     );
     assert!(text.contains("docker login"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
+}
+
+#[test]
+fn a_basic_auth_registry_takes_blobs_mounts_and_manifests_with_its_credentials() {
+    let registry = Registry::start_with_auth("ci", "s3cret");
+    let client = connect(&registry).with_chunk_size(2048);
+    let config = image_config("b4s1c");
+    let layer = blob(10, 5000);
+    let layer_digest = sha256_digest(&layer);
+    assert_eq!(
+        block_on(client.push_blob("acme/base", &layer_digest, layer.clone(), &[])).unwrap(),
+        BlobPush::Uploaded { bytes: 5000 }
+    );
+    assert_eq!(
+        block_on(client.push_blob("acme/app", &layer_digest, layer.clone(), &["acme/base"]))
+            .unwrap(),
+        BlobPush::Mounted {
+            from: "acme/base".into()
+        }
+    );
+    block_on(client.push_blob("acme/app", &sha256_digest(&config), config.clone(), &[])).unwrap();
+    let manifest = oci_manifest(&config, &[&layer]);
+    let digest =
+        block_on(client.put_manifest_bytes("acme/app", "3.0.0", OCI_MANIFEST, manifest.clone()))
+            .unwrap();
+    assert_eq!(digest, sha256_digest(&manifest));
+    assert_eq!(registry.manifest_digest("acme/app", "3.0.0"), Some(digest));
 }

@@ -66,15 +66,6 @@ impl RegistryClient {
         blob: Bytes,
         mount_from: &[&str],
     ) -> Result<BlobPush> {
-        let computed = sha256_digest(&blob);
-        if computed != digest {
-            return Err(fail(
-                &self.host,
-                "blob",
-                format!("the blob to push as {digest} to `{repository}` is {computed}"),
-                "this is a bug in the image assembly: the digest must be the blob's sha256",
-            ));
-        }
         let scope = push_scope(repository);
         if self.head_blob(repository, digest, &scope).await? {
             return Ok(BlobPush::Present);
@@ -99,6 +90,20 @@ impl RegistryClient {
                 Mount::Refused(Some(location)) => self.cancel(&location, &scope).await,
                 Mount::Refused(None) => {}
             }
+        }
+        // Checked only now that it is to be sent (a re-push hashes nothing): a wrong digest
+        // is a bug here, better said before the bytes go than as the registry's refusal.
+        let computed = sha256_digest(&blob);
+        if computed != digest {
+            if let Some(location) = &session {
+                self.cancel(location, &scope).await;
+            }
+            return Err(fail(
+                &self.host,
+                "upload",
+                format!("the blob to push as {digest} to `{repository}` is {computed}"),
+                "this is a bug in the image assembly: the digest must be the blob's sha256",
+            ));
         }
         let mut location = match session {
             Some(l) => l,

@@ -3,8 +3,7 @@
 //! and then found present, mounted from another repository, uploaded in chunks, read back
 //! checked against their digest; a manifest naming them put and read back by its digest; the
 //! registry's refusals named by step; and all of it through Basic auth and the token registry
-//! over TLS. What
-//! the registry received is read from its access log.
+//! over TLS. What the registry received is read from its access log.
 
 use crate::support;
 
@@ -299,7 +298,7 @@ fn refusals_and_mismatches_name_the_registry_and_the_step() {
     let e = block_on(client.push_blob(repo, &wrong, missing, &[])).unwrap_err();
     let text = format!("{e:?}");
     assert!(
-        text.contains(&format!("registry {} (blob)", registry.addr)),
+        text.contains(&format!("registry {} (upload)", registry.addr)),
         "{text}"
     );
     assert_eq!(uploads(&registry, repo).len(), before, "nothing uploaded");

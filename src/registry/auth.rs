@@ -1,8 +1,9 @@
 //! Registry authentication as the Distribution spec has it: the `/v2/` ping's
 //! `WWW-Authenticate` challenge, then either HTTP Basic with the Docker config's credentials, or a
 //! Bearer token from the challenge's realm for a `service` and `scope`s — with Basic credentials,
-//! an identity (refresh) token (OAuth2 `POST`), or anonymously. Tokens are cached per scope for
-//! the life of the client (one release) until they expire.
+//! an identity (refresh) token (OAuth2 `POST`), or anonymously. A scope may hold several
+//! space-separated scopes (one token for all of them). Tokens are cached per scope for the life
+//! of the client (one release) until they expire.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -157,6 +158,20 @@ fn encode(text: &str) -> String {
     out
 }
 
+/// The `service` and `scope` parameters of a token request. Several scopes (space-separated,
+/// e.g. a push and the pull of a mount's source) go as one `scope` parameter each, as the token
+/// spec and the docker CLI send them.
+fn token_query(service: Option<&str>, scope: &str) -> Vec<String> {
+    let mut query = Vec::new();
+    if let Some(service) = service {
+        query.push(format!("service={}", encode(service)));
+    }
+    for scope in scope.split_whitespace() {
+        query.push(format!("scope={}", encode(scope)));
+    }
+    query
+}
+
 async fn fetch(
     http: &Http,
     realm: &str,
@@ -164,13 +179,7 @@ async fn fetch(
     scope: &str,
     credentials: Option<&Credentials>,
 ) -> Result<Token, TokenError> {
-    let mut query = Vec::new();
-    if let Some(service) = service {
-        query.push(format!("service={}", encode(service)));
-    }
-    if !scope.is_empty() {
-        query.push(format!("scope={}", encode(scope)));
-    }
+    let query = token_query(service, scope);
     let request = match credentials {
         // An identity token is an OAuth2 refresh token (what `docker login` stores for some
         // registries, and what helpers answer with the user `<token>`).
@@ -263,6 +272,19 @@ mod tests {
         );
         assert_eq!(challenge_of(Some("Negotiate")), None);
         assert_eq!(challenge_of(None), None);
+    }
+
+    #[test]
+    fn several_scopes_are_several_scope_parameters() {
+        assert_eq!(
+            token_query(Some("reg"), "repository:a:pull,push repository:b:pull"),
+            [
+                "service=reg",
+                "scope=repository%3Aa%3Apull%2Cpush",
+                "scope=repository%3Ab%3Apull"
+            ]
+        );
+        assert_eq!(token_query(None, ""), Vec::<String>::new());
     }
 
     #[test]

@@ -1,21 +1,24 @@
 //! The one client of registries' HTTP API (Distribution / OCI), used for every registry a release
 //! reads: tags (with `Link` pagination), manifests by tag or digest (Docker v2 and OCI, images and
 //! indexes, each checked against its digest), image configs (labels), and a manifest `PUT` that
-//! copies a manifest under another tag without moving any layer.
+//! copies a manifest under another tag without moving any layer; and the push of images the tool
+//! assembled itself ([`upload`]): blobs (`HEAD`, cross-repository mount, monolithic or chunked
+//! upload) and manifests given as bytes.
 //!
 //! [`RegistryClient::connect`] pings `/v2/` and keeps the challenge it answers; requests then
 //! carry Basic credentials or a Bearer token for their scope ([`auth`]). Requests go through the
 //! crate's one HTTP stack ([`crate::http`]) trusting what the engine trusts: the system roots plus
 //! the host's `certs.d` directory ([`crate::docker_config::certs`]), or nothing verified for the
-//! registries the engine treats as insecure ([`insecure`]). Pushes themselves go through the
-//! engine; this client is what checks them.
+//! registries the engine treats as insecure ([`insecure`]). Images the engine built are pushed by
+//! the engine, and this client checks them; images the tool assembled are pushed by this client.
 //!
 //! Every error names the registry and the step (`ping`, `token`, `list`, `manifest`, `config`,
-//! `put`), says what to do, and never holds a credential or token.
+//! `put`, `blob`, `mount`, `upload`), says what to do, and never holds a credential or token.
 
 pub mod auth;
 pub mod insecure;
 mod registries;
+pub mod upload;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,6 +32,7 @@ use serde::Deserialize;
 use self::auth::{Challenge, TokenError, Tokens};
 pub use self::insecure::InsecureRegistries;
 pub use self::registries::{Registries, Target};
+pub use self::upload::BlobPush;
 use crate::docker_config::certs::{CERTS_D, CertsDir};
 use crate::docker_config::credentials::Credentials;
 use crate::error::{Error, Result};
@@ -170,6 +174,7 @@ pub struct RegistryClient {
     tokens: Tokens,
     page: usize,
     read_actions: &'static str,
+    chunk_size: usize,
 }
 
 /// The HTTP client of one registry host, with that host's TLS trust: the system roots and
@@ -275,6 +280,7 @@ impl RegistryClient {
                 tokens: Tokens::default(),
                 page: PAGE,
                 read_actions: "pull",
+                chunk_size: upload::DEFAULT_CHUNK_SIZE,
             };
             if client.challenge == Challenge::Basic {
                 client.check_basic().await?;
@@ -706,25 +712,13 @@ impl RegistryClient {
         let Some(config_digest) = image.config_digest.clone() else {
             return Ok(None);
         };
-        let scope = self.read_scope(repository);
-        let path = format!("/v2/{repository}/blobs/{config_digest}");
         let what = format!("reading the config {config_digest} of `{repository}`");
-        let response = self
-            .send(Method::GET, &path, &[], Bytes::new(), &scope)
-            .await?;
-        match response.status.as_u16() {
-            200 => {}
-            404 => return Ok(None),
-            _ => return Err(self.unexpected("config", &what, &response)),
-        }
-        if sha256_digest(&response.body) != config_digest {
-            return Err(fail(
-                &self.host,
-                "config",
-                format!("{what}: its content does not hash to its digest"),
-                "the registry (or something between) altered the blob",
-            ));
-        }
+        let Some(body) = self
+            .fetch_blob(repository, &config_digest, "config", &what)
+            .await?
+        else {
+            return Ok(None);
+        };
         #[derive(Deserialize)]
         struct Config {
             #[serde(default)]
@@ -735,7 +729,7 @@ impl RegistryClient {
             #[serde(rename = "Labels", default)]
             labels: Option<BTreeMap<String, String>>,
         }
-        let config: Config = serde_json::from_slice(&response.body).map_err(|e| {
+        let config: Config = serde_json::from_slice(&body).map_err(|e| {
             fail(
                 &self.host,
                 "config",
@@ -774,34 +768,13 @@ impl RegistryClient {
         tag: &str,
         manifest: &Manifest,
     ) -> Result<String> {
-        let scope = format!("repository:{repository}:pull,push");
-        let path = format!("/v2/{repository}/manifests/{tag}");
-        let what = format!("putting {} as `{repository}:{tag}`", manifest.digest);
-        let response = self
-            .send(
-                Method::PUT,
-                &path,
-                &[("Content-Type", manifest.media_type.as_str())],
-                manifest.bytes.clone(),
-                &scope,
-            )
-            .await?;
-        if response.status != StatusCode::CREATED && response.status != StatusCode::OK {
-            return Err(self.unexpected("put", &what, &response));
-        }
-        let digest = response
-            .header("docker-content-digest")
-            .map(str::to_owned)
-            .unwrap_or_else(|| manifest.digest.clone());
-        if digest != manifest.digest {
-            return Err(fail(
-                &self.host,
-                "put",
-                format!("{what}: the registry stored it as {digest}"),
-                "the registry rewrote the manifest; do not trust this tag",
-            ));
-        }
-        Ok(digest)
+        self.put_manifest_bytes(
+            repository,
+            tag,
+            &manifest.media_type,
+            manifest.bytes.clone(),
+        )
+        .await
     }
 }
 

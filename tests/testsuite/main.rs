@@ -26,6 +26,7 @@ mod promote;
 mod push;
 mod registry_client;
 mod registry_self_signed;
+mod registry_upload;
 mod release;
 mod remote_engine;
 mod revisions;

@@ -180,7 +180,7 @@ impl Registry {
                 &config,
                 format!(
                     "version: 0.1\n\
-                     log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+                     log:\n  level: warn\n  accesslog:\n    disabled: false\n\
                      storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
                      http:\n  addr: {listen}\n  secret: cdr-test-secret\n{tls_config}\
                      {auth_config}",
@@ -247,6 +247,24 @@ impl Registry {
     /// `host:port/<repo>`: the image name to tag and push.
     pub fn image(&self, repo: &str) -> String {
         format!("{}/{repo}", self.addr)
+    }
+
+    /// The requests the registry answered so far, oldest first, as `METHOD /path STATUS`
+    /// (from its access log), e.g. to show that a push sent nothing.
+    pub fn access_log(&self) -> Vec<String> {
+        let log = fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| {
+                // `ip - user [time] "METHOD /path HTTP/1.1" STATUS SIZE "referer" "agent"`
+                let (_, rest) = line.split_once('"')?;
+                let (request, rest) = rest.split_once('"')?;
+                let mut request = request.split_whitespace();
+                let (method, path) = (request.next()?, request.next()?);
+                request.next()?.starts_with("HTTP/").then_some(())?;
+                let status = rest.split_whitespace().next()?;
+                Some(format!("{method} {path} {status}"))
+            })
+            .collect()
     }
 
     /// The token server, for a token registry.

@@ -70,7 +70,8 @@ pub fn write(dir: &Utf8Path, image: &Assembled, reference: &str) -> Result<()> {
     Ok(())
 }
 
-/// The image with ID `image_id` when the layout at `dir` holds it, every blob checked
+/// The image with ID `image_id` (its config digest, or its manifest digest for an engine with
+/// containerd's image store) when the layout at `dir` holds it, every blob checked
 /// against its digest; `None` otherwise (another image, no layout, a damaged blob).
 pub fn read(dir: &Utf8Path, image_id: &str) -> Option<Assembled> {
     let blob = |digest: &str, media_type: &str| -> Option<Blob> {
@@ -86,7 +87,7 @@ pub fn read(dir: &Utf8Path, image_id: &str) -> Option<Assembled> {
     let descriptor = index.manifests.first()?;
     let manifest = blob(&descriptor.digest, MANIFEST_MEDIA_TYPE)?;
     let parsed: oci::Manifest = serde_json::from_slice(&manifest.data).ok()?;
-    if parsed.config.digest != image_id {
+    if parsed.config.digest != image_id && descriptor.digest != image_id {
         return None;
     }
     let config = blob(&parsed.config.digest, CONFIG_MEDIA_TYPE)?;

@@ -114,7 +114,8 @@ pub async fn assemble(
     let archive = image::archive::load_archive(&image)
         .map_err(|e| Error::io("writing the image archive", e))?;
     let loaded = engine.load_image(archive).await?;
-    if loaded != image.image_id() {
+    // The classic image store's ID is the config digest, containerd's the manifest digest.
+    if loaded != image.image_id() && loaded != image.manifest_digest() {
         return Err(Error::step(
             "build",
             format!(

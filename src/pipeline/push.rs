@@ -6,10 +6,13 @@
 //! another revision is a conflict (exit 2) unless `--force`, which warns naming the image it
 //! replaces. A service whose whole release the registry already holds from this revision (a
 //! retried job) is not built again ([`Pusher::released_in_registry`]). After the tests: the same tags must hold the tested image; right before each
-//! immutable tag is pushed it is read again (another CI job may have pushed it since). Pushes go
-//! through the engine with the Docker config's credentials; every pushed tag is read back: the
-//! registry's digest must be the one the engine reported, and it must be the tested image (its
-//! config digest with the classic image store, the manifest digest itself with containerd's).
+//! immutable tag is pushed it is read again (another CI job may have pushed it since). An image
+//! the tool assembled is pushed by the tool's registry client from its OCI layout (blobs the
+//! registry lacks, then the manifest under each tag), so the registry's digest is the one
+//! computed before the build; any other image goes through the engine with the Docker config's
+//! credentials. Every pushed tag is read back: the registry's digest must be the one pushed
+//! (or the engine reported), and it must be the tested image (its config digest with the
+//! classic image store, the manifest digest itself with containerd's).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +23,7 @@ use crate::engine::Engine;
 use crate::engine::info::{ImageStore, PushFacts};
 use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, KnownReleases, OCI, released_versions};
-use crate::registry::{Manifest, Registries, RegistryClient, Target};
+use crate::registry::{BlobPush, Manifest, Registries, RegistryClient, Target};
 use crate::ui::Shell;
 use crate::ui::short_id;
 
@@ -269,7 +272,13 @@ impl Pusher {
         if tags.is_empty() {
             return Ok(pushed);
         }
-        let (target, _) = self.target(&plan.image)?;
+        let (target, client) = self.target(&plan.image)?;
+        // An image the tool assembled is pushed by the tool, byte for byte what was tested.
+        let assembled = crate::image::store::read(
+            &crate::image::store::layout_dir(&plan.target_dir, &plan.package),
+            image_id,
+        );
+        let mut uploaded: Option<Uploaded> = None;
         let creds = target
             .credentials
             .as_ref()
@@ -288,11 +297,32 @@ impl Pusher {
                 };
                 let head = format!("{}:{tag}", plan.image);
                 bar.set_message(head.clone());
-                let reported = engine
-                    .push(&plan.image, tag, creds.clone(), |status| {
-                        bar.set_message(format!("{head}: {status}"));
-                    })
-                    .await?;
+                let reported = match &assembled {
+                    Some(image) => {
+                        if uploaded.is_none() {
+                            bar.set_message(format!("{head}: blobs"));
+                            uploaded = Some(push_blobs(client, &target.repository, image).await?);
+                        }
+                        bar.set_message(format!("{head}: manifest"));
+                        let manifest = &image.manifest;
+                        let digest = client
+                            .put_manifest_bytes(
+                                &target.repository,
+                                tag,
+                                &manifest.media_type,
+                                manifest.data.clone().into(),
+                            )
+                            .await?;
+                        Some(digest)
+                    }
+                    None => {
+                        engine
+                            .push(&plan.image, tag, creds.clone(), |status| {
+                                bar.set_message(format!("{head}: {status}"));
+                            })
+                            .await?
+                    }
+                };
                 let digest = self
                     .verify(plan, image_id, tag, reported.as_deref())
                     .await?;
@@ -320,13 +350,14 @@ impl Pusher {
         shell.status(
             "Pushed",
             format!(
-                "{} {} ({}, verified)",
+                "{} {} ({}, verified{})",
                 plan.image,
                 tags.join(", "),
                 pushed
                     .first()
                     .map(|p| p.digest.as_str())
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                uploaded.map(|u| format!("; {u}")).unwrap_or_default()
             ),
         );
         Ok(pushed)
@@ -381,6 +412,57 @@ impl Pusher {
         }
         Ok(manifest.digest)
     }
+}
+
+/// What the push of an assembled image's blobs sent.
+#[derive(Debug, Clone, Copy, Default)]
+struct Uploaded {
+    blobs: usize,
+    bytes: u64,
+    present: usize,
+    mounted: usize,
+}
+
+impl std::fmt::Display for Uploaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} blob(s) uploaded ({}), {} already there, {} mounted",
+            self.blobs,
+            crate::ui::human_bytes(self.bytes),
+            self.present,
+            self.mounted
+        )
+    }
+}
+
+/// Pushes the layers, then the config, of an assembled image to `repository`: what the
+/// registry has already is not sent again (a retried or repeated release uploads nothing).
+async fn push_blobs(
+    client: &RegistryClient,
+    repository: &str,
+    image: &crate::image::Assembled,
+) -> Result<Uploaded> {
+    let mut done = Uploaded::default();
+    let blobs = image
+        .layers
+        .iter()
+        .map(|l| &l.blob)
+        .chain(std::iter::once(&image.config));
+    for blob in blobs {
+        match client
+            .push_blob(repository, &blob.digest, blob.data.clone().into(), &[])
+            .await?
+        {
+            BlobPush::Present => done.present += 1,
+            BlobPush::Mounted { .. } => done.mounted += 1,
+            BlobPush::Uploaded { bytes } => {
+                done.blobs += 1;
+                done.bytes += bytes;
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// Whether a registry manifest (`digest`, its `config_digest`) is the local image `image_id`:

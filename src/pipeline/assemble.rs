@@ -1,7 +1,7 @@
 //! The host strategy's image step without a builder: the tool assembles the image from the
 //! binary cargo built and the rendered Dockerfile ([`crate::image`]), keeps it as an OCI layout
 //! for the push, and loads it into the engine for the tests. The builder still makes the image
-//! when the user chose one (`DOCKER_BUILDKIT=0`, `buildkit = false`), for a hand-written
+//! when the user chose one (`DOCKER_BUILDKIT` set, `buildkit = false`), for a hand-written
 //! Dockerfile, and for a template that says what only a builder does.
 
 use std::collections::BTreeMap;
@@ -45,7 +45,7 @@ pub fn maker(
     }
     if matches!(
         choice,
-        BuilderChoice::EnvDisabled | BuilderChoice::ManifestDisabled
+        BuilderChoice::EnvDisabled | BuilderChoice::ManifestDisabled | BuilderChoice::EnvEnabled
     ) {
         return Maker::Builder(format!("the builder was chosen ({})", choice.reason()));
     }

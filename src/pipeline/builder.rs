@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 pub enum BuilderChoice {
     /// BuildKit, which the engine offers.
     Default,
+    /// BuildKit because `DOCKER_BUILDKIT` is true (which also keeps a host-strategy image
+    /// on the builder instead of assembling it).
+    EnvEnabled,
     /// The classic builder because `DOCKER_BUILDKIT` is false.
     EnvDisabled,
     /// The classic builder because the manifest says `buildkit = false`.
@@ -22,7 +25,7 @@ impl BuilderChoice {
     /// The builder this choice selects.
     pub fn builder(self) -> Builder {
         match self {
-            BuilderChoice::Default => Builder::BuildKit,
+            BuilderChoice::Default | BuilderChoice::EnvEnabled => Builder::BuildKit,
             _ => Builder::Classic,
         }
     }
@@ -31,6 +34,7 @@ impl BuilderChoice {
     pub fn reason(self) -> &'static str {
         match self {
             BuilderChoice::Default => "the engine offers it",
+            BuilderChoice::EnvEnabled => "DOCKER_BUILDKIT=1",
             BuilderChoice::EnvDisabled => "DOCKER_BUILDKIT=0",
             BuilderChoice::ManifestDisabled => "`buildkit = false` in the manifest",
             BuilderChoice::EngineLacks => "the engine has no BuildKit",
@@ -56,6 +60,8 @@ pub fn docker_buildkit_env(value: Option<&str>) -> Result<Option<bool>> {
 
 /// PURE: which builder builds the image. BuildKit whenever the engine offers it, unless
 /// `DOCKER_BUILDKIT` is false (the docker CLI's convention) or the manifest says `buildkit = false`.
+/// A `DOCKER_BUILDKIT` set either way is a builder the user chose: a host-strategy image is then
+/// built by it rather than assembled.
 pub fn choose_builder(
     manifest_buildkit: bool,
     env: Option<bool>,
@@ -67,6 +73,8 @@ pub fn choose_builder(
         BuilderChoice::ManifestDisabled
     } else if !engine_offers {
         BuilderChoice::EngineLacks
+    } else if env == Some(true) {
+        BuilderChoice::EnvEnabled
     } else {
         BuilderChoice::Default
     }
@@ -123,7 +131,7 @@ mod tests {
         assert_eq!(choose_builder(true, None, true), BuilderChoice::Default);
         assert_eq!(
             choose_builder(true, Some(true), true),
-            BuilderChoice::Default
+            BuilderChoice::EnvEnabled
         );
         assert_eq!(
             choose_builder(true, Some(false), true),

@@ -104,7 +104,9 @@ fn release_builds_the_planned_image_with_its_labels_sha_and_exactly_its_tags() {
     assert_eq!(service["image_id"], Value::String(id.clone()));
     assert_eq!(service["state"], "released");
     assert!(service["size"].as_u64().unwrap() > 0);
-    assert!(service["context_bytes"].as_u64().unwrap() > 0);
+    // Assembled by the tool: nothing is sent to a builder.
+    assert_eq!(service["builder"], "assembled");
+    assert_eq!(service["context_bytes"], 0);
     assert!(
         service["tags"]
             .as_array()
@@ -785,9 +787,31 @@ fn report_of(fx: &Fixture) -> Value {
 }
 
 #[test]
-fn buildkit_builds_the_image_by_default_and_the_classic_builder_with_docker_buildkit_0() {
-    let fx = Fixture::new("release", None, "0.1.0", "");
+fn a_host_image_is_assembled_unless_docker_buildkit_or_the_manifest_choose_a_builder() {
+    let fx = Fixture::new("release", None, "0.0.1", "");
+    // By default no builder runs: the tool writes the image, and sends no build context.
     let out = fx.run(&[]);
+    assert_success(&out);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("Assembled"), "status line: {stderr}");
+    assert!(
+        stderr.contains("assembled by the tool"),
+        "summary: {stderr}"
+    );
+    let service = &report_of(&fx)["services"][0];
+    assert_eq!(service["builder"], "assembled");
+    assert_eq!(service["context_bytes"], 0);
+    let id = fx.tags()["0.0.1"].clone();
+    let comments = history_comments(&id);
+    assert!(
+        !comments.is_empty() && comments.iter().all(|c| c == "cargo docker-release"),
+        "the tool wrote the history: {comments:?}"
+    );
+
+    // DOCKER_BUILDKIT=1 is a builder the user chose.
+    fx.write_manifest("0.1.0", "");
+    fx.commit("0.1.0");
+    let out = fx.run_env(&[], &[("DOCKER_BUILDKIT", "1")]);
     assert_success(&out);
     let stderr = text(&out.stderr);
     assert!(stderr.contains("with BuildKit"), "status line: {stderr}");
@@ -931,7 +955,7 @@ fn a_failing_run_step_exits_1_with_its_last_output_lines_its_instruction_and_lin
         assert!(fx.tags().is_empty());
     }
     // `-v` shows every line of every step as it runs.
-    let verbose = fx.run(&["-v"]);
+    let verbose = fx.run_env(&["-v"], &[("DOCKER_BUILDKIT", "1")]);
     assert_eq!(verbose.status.code(), Some(1));
     let stderr = text(&verbose.stderr);
     for line in [

@@ -23,6 +23,7 @@ pub mod commands;
 pub mod config;
 pub mod docker_config;
 pub mod dockerfile;
+pub mod dockerfile_syntax;
 pub mod engine;
 pub mod error;
 pub mod features;

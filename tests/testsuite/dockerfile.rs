@@ -7,7 +7,8 @@ use std::process::{Command, Output};
 
 use camino::Utf8PathBuf;
 use cargo_docker_release::commands::GlobalArgs;
-use cargo_docker_release::dockerfile::{self, DockerfileSource, Severity, escape, lint};
+use cargo_docker_release::dockerfile::{self, DockerfileSource, Severity, lint};
+use cargo_docker_release::dockerfile_syntax::escape;
 use cargo_docker_release::plan::{ImagePlan, PlanOptions};
 
 use crate::support::{Clock, Project, docker_model, fixture_dir, project, require_hadolint};

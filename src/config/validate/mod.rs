@@ -258,7 +258,7 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
 
 /// An exec-form array must fit on one Dockerfile line.
 fn exec_form_fits(src: &ManifestSource, keys: &[String], key: &str, list: &[String]) -> Result<()> {
-    let len = crate::dockerfile::escape::exec_form(list).len();
+    let len = crate::dockerfile_syntax::escape::exec_form(list).len();
     if len > MAX_EXEC_FORM {
         return Err(src
             .error_at(keys, format!("`{key}` is {len} bytes as an exec-form array"))

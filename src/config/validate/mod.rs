@@ -33,11 +33,19 @@ pub(super) fn shown(value: &str) -> String {
     printable(value, 60)
 }
 
+/// The key path of `keys` below the table at `table`, as [`ManifestSource::error_at`] takes it.
+pub(super) fn below<S: AsRef<str>>(table: &[S], keys: &[&str]) -> Vec<String> {
+    table
+        .iter()
+        .map(|k| k.as_ref())
+        .chain(keys.iter().copied())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Validates the values of one layer, pointing at `section` in `src` on failure.
 pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Result<()> {
-    let at = |keys: &[&str]| -> Vec<String> {
-        section.iter().chain(keys).map(|k| k.to_string()).collect()
-    };
+    let at = |keys: &[&str]| below(section, keys);
     let err = |keys: &[&str], msg: String| src.error_at(&at(keys), msg);
 
     let optional_strings: [(&str, &Option<String>); 9] = [
@@ -377,8 +385,7 @@ impl Origins<'_> {
             Some(ws) if !self.package_keys.contains(&keys[0]) => (ws, source::WORKSPACE_SECTION),
             _ => (self.package, source::PACKAGE_SECTION),
         };
-        let at: Vec<String> = section.iter().chain(keys).map(|k| k.to_string()).collect();
-        src.error_at(&at, message)
+        src.error_at(&below(&section, keys), message)
     }
 }
 
@@ -439,9 +446,7 @@ pub fn resolved(
 ) -> Result<ServiceConfig> {
     let src = origins.package;
     let section = super::source::PACKAGE_SECTION;
-    let at = |keys: &[&str]| -> Vec<String> {
-        section.iter().chain(keys).map(|k| k.to_string()).collect()
-    };
+    let at = |keys: &[&str]| below(&section, keys);
 
     let bin = match &layer.bin {
         Some(bin) if facts.bins.contains(bin) => bin.clone(),

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! [`config`] and [`workspace`] read the manifests, [`git`] the revision, [`plan`] decides (purely)
-//! what the release does, [`dockerfile`] renders or validates the Dockerfile, [`pipeline`] sequences
+//! what the release does, [`dockerfile`] renders or validates the Dockerfile (the language itself,
+//! tokenizer and escaping, is the leaf [`dockerfile_syntax`]), [`pipeline`] sequences
 //! the steps for every service through [`engine`] (the Docker Engine API) and [`registry`], the
 //! test stage's [`checks`] prove the image, and [`report`] records the result. [`commands`] holds
 //! one file per subcommand. [`ui`] is the only module that prints.
@@ -23,6 +24,7 @@ pub mod commands;
 pub mod config;
 pub mod docker_config;
 pub mod dockerfile;
+pub mod dockerfile_syntax;
 pub mod engine;
 pub mod error;
 pub mod features;

@@ -284,7 +284,7 @@ impl Workspace {
                 .as_ref()
                 .and_then(|p| std::fs::read_to_string(p).ok())
             {
-                for source in crate::dockerfile::syntax::copied_sources(&text) {
+                for source in crate::dockerfile_syntax::copied_sources(&text) {
                     inputs.push(if source.is_empty() {
                         config.context.clone()
                     } else {

@@ -3,7 +3,7 @@
 //! The engine only says `"/secrets/server.pem": not found` once it reaches the step, after
 //! everything before it was built; the file is there on disk, and nothing says that a
 //! `.dockerignore` pattern dropped it. [`excluded_sources`] reads the sources with the one
-//! Dockerfile tokenizer ([`crate::dockerfile::syntax`]: not `--from` copies, not heredoc bodies,
+//! Dockerfile tokenizer ([`crate::dockerfile_syntax`]: not `--from` copies, not heredoc bodies,
 //! not URLs; variables expanded with the build arguments) and asks the context's rules about
 //! each one that exists: a source left out, or under a directory left out, or a wildcard whose
 //! every match is left out, is named with the pattern that dropped it.
@@ -14,7 +14,7 @@ use std::ops::Range;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::rules::{self, Cause, ContextRules};
-use crate::dockerfile::syntax::{BuildArgs, sources::context_sources};
+use crate::dockerfile_syntax::{BuildArgs, sources::context_sources};
 use crate::error::{Error, ManifestError, Result};
 
 /// The files of a context directory, as [`excluded_sources`] needs them.

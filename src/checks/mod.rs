@@ -11,10 +11,11 @@
 //!
 //! The whole stage has one deadline (`test.timeout`); the container is removed on success,
 //! failure, timeout and Ctrl-C (kept on failure with `--keep-on-failure`). Every check's result and
-//! duration goes to the [`Shell`], the [`TestReport`] and, when asked, a JUnit file.
+//! duration goes to the [`Shell`], the [`TestReport`] and, when asked, a JUnit file ([`junit`]).
 
 mod exec;
 pub mod forward;
+pub mod junit;
 mod listening;
 mod ready;
 mod sockets;
@@ -582,11 +583,8 @@ impl Session<'_> {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Error::io(format!("cannot create {dir}"), e))?;
             }
-            std::fs::write(
-                path,
-                crate::report::junit::render(&self.plan.package, &self.report),
-            )
-            .map_err(|e| Error::io(format!("cannot write the JUnit report {path}"), e))?;
+            std::fs::write(path, junit::render(&self.plan.package, &self.report))
+                .map_err(|e| Error::io(format!("cannot write the JUnit report {path}"), e))?;
         }
         match outcome {
             Err(Outcome::Interrupted) => return Err(Error::Interrupted),

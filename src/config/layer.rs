@@ -1,70 +1,176 @@
 //! The raw `[package.metadata.docker]` / `[workspace.metadata.docker]` tables, exactly as written.
 //!
-//! Every field is optional so that layers can be merged (see [`super::resolve`]). Unknown keys are
-//! rejected by serde (`deny_unknown_fields`); the span of the offending key comes from `toml`.
+//! Every field is optional so that layers can be merged (see [`DockerLayer::over`]). Unknown keys
+//! are rejected by serde (`deny_unknown_fields`); the span of the offending key comes from `toml`.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// One layer of docker configuration (workspace defaults or a package's own section).
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct DockerLayer {
+/// Declares a mergeable layer once: each field with its key as written in `Cargo.toml` and the rule
+/// by which a higher layer overlays a lower one (see [`overlay`]). The serde names,
+/// [`DockerLayer::set_keys`] and the field-by-field overlay all come from this one list, so a new
+/// key cannot be forgotten in any of them.
+macro_rules! layer {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$field_meta:meta])*
+                $key:literal $field:ident: $ty:ty => $rule:ident,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $(
+                $(#[$field_meta])*
+                #[serde(rename = $key)]
+                pub $field: Option<$ty>,
+            )*
+        }
+
+        impl $name {
+            /// The keys this layer sets, in declaration order.
+            pub fn set_keys(&self) -> Vec<&'static str> {
+                let mut keys = Vec::new();
+                $(
+                    if self.$field.is_some() {
+                        keys.push($key);
+                    }
+                )*
+                keys
+            }
+        }
+
+        impl overlay::Overlay for $name {
+            fn overlay(self, bottom: Self) -> Self {
+                $name {
+                    $($field: overlay::$rule(self.$field, bottom.$field),)*
+                }
+            }
+        }
+    };
+}
+
+layer! {
+    /// One layer of docker configuration (workspace defaults or a package's own section).
+    pub struct DockerLayer {
     /// Image repository, e.g. `ghcr.io/acme/orders`.
-    pub image: Option<String>,
+    "image" image: String => own,
     /// Binary target that goes into the image.
-    pub bin: Option<String>,
+    "bin" bin: String => own,
     /// Where cargo runs: on the host or inside a builder image.
-    pub strategy: Option<Strategy>,
+    "strategy" strategy: Strategy => replace,
     /// Builder image for the `docker` strategy.
-    pub builder: Option<String>,
+    "builder" builder: String => replace,
     /// Digest pinning the builder image.
-    pub builder_digest: Option<String>,
+    "builder-digest" builder_digest: String => replace,
     /// Runtime base image (`scratch` for static binaries).
-    pub base: Option<String>,
+    "base" base: String => replace,
     /// Digest pinning the base image.
-    pub base_digest: Option<String>,
+    "base-digest" base_digest: String => replace,
     /// Link the binary statically (default: when the base is `scratch`).
-    #[serde(rename = "static")]
-    pub static_link: Option<bool>,
+    "static" static_link: bool => replace,
     /// Build with BuildKit when the engine offers it (default); `false` selects the classic
     /// builder (and, for the `docker` strategy, its dependency-layer template).
-    pub buildkit: Option<bool>,
+    "buildkit" buildkit: bool => replace,
     /// Path of a hand-written Dockerfile, relative to the package directory.
-    pub dockerfile: Option<String>,
+    "dockerfile" dockerfile: String => replace,
     /// Path of a user template replacing the built-in one, relative to the package directory.
-    pub template: Option<String>,
+    "template" template: String => replace,
     /// Build context directory, relative to the package directory.
-    pub context: Option<String>,
+    "context" context: String => replace,
     /// Extra `--build-arg`s.
-    pub build_args: Option<BTreeMap<String, String>>,
+    "build-args" build_args: BTreeMap<String, String> => extend,
     /// `ENV` of the image (and of the test container).
-    pub env: Option<BTreeMap<String, String>>,
+    "env" env: BTreeMap<String, String> => extend,
     /// Ports the service listens on.
-    pub expose: Option<Vec<u16>>,
+    "expose" expose: Vec<u16> => replace,
     /// Numeric `uid[:gid]` the service runs as.
-    pub user: Option<String>,
+    "user" user: String => replace,
     /// Exec-form entrypoint.
-    pub entrypoint: Option<Vec<String>>,
+    "entrypoint" entrypoint: Vec<String> => replace,
     /// Exec-form default arguments.
-    pub cmd: Option<Vec<String>>,
+    "cmd" cmd: Vec<String> => replace,
     /// Extra image labels.
-    pub labels: Option<BTreeMap<String, String>>,
+    "labels" labels: BTreeMap<String, String> => extend,
     /// Exec-form healthcheck.
-    pub healthcheck: Option<HealthcheckLayer>,
+    "healthcheck" healthcheck: HealthcheckLayer => replace,
     /// Signal that stops the service (`STOPSIGNAL`).
-    pub stop_signal: Option<String>,
+    "stop-signal" stop_signal: String => replace,
     /// Exec-form command run during the build to prove the binary starts.
-    pub smoke_test: Option<Vec<String>>,
+    "smoke-test" smoke_test: Vec<String> => replace,
     /// `org.opencontainers.image.vendor`.
-    pub vendor: Option<String>,
+    "vendor" vendor: String => replace,
     /// Which commit an image is attributed to.
-    pub revision: Option<RevisionMode>,
+    "revision" revision: RevisionMode => replace,
     /// Tag rules.
-    pub tags: Option<TagsLayer>,
+    "tags" tags: TagsLayer => fields,
     /// Tests run in a container of the built image.
-    pub test: Option<TestLayer>,
+    "test" test: TestLayer => replace,
+}
+}
+
+impl DockerLayer {
+    /// This layer over `bottom`: scalars and lists set here win, maps are merged key by key, `tags`
+    /// field by field; `image` and `bin` are never inherited (they name one package: a workspace
+    /// default would make every service the same).
+    pub fn over(self, mut bottom: DockerLayer) -> DockerLayer {
+        // A digest pins one image: a layer that names its own image drops the lower one's digest.
+        if self.builder.is_some() {
+            bottom.builder_digest = None;
+        }
+        if self.base.is_some() {
+            bottom.base_digest = None;
+        }
+        overlay::Overlay::overlay(self, bottom)
+    }
+}
+
+/// How a key of a higher layer overlays the same key of a lower one.
+pub mod overlay {
+    use std::collections::BTreeMap;
+
+    /// A table merged field by field, each field by its own rule.
+    pub trait Overlay {
+        /// `self` over `bottom`.
+        fn overlay(self, bottom: Self) -> Self;
+    }
+
+    /// Only the layer's own value counts; the lower layer's is ignored.
+    pub fn own<T>(top: Option<T>, _bottom: Option<T>) -> Option<T> {
+        top
+    }
+
+    /// The higher layer's value replaces the lower one's as a whole.
+    pub fn replace<T>(top: Option<T>, bottom: Option<T>) -> Option<T> {
+        top.or(bottom)
+    }
+
+    /// Maps merge key by key, the higher layer's entries winning.
+    pub fn extend(
+        top: Option<BTreeMap<String, String>>,
+        bottom: Option<BTreeMap<String, String>>,
+    ) -> Option<BTreeMap<String, String>> {
+        match (top, bottom) {
+            (Some(t), Some(mut b)) => {
+                b.extend(t);
+                Some(b)
+            }
+            (t, b) => t.or(b),
+        }
+    }
+
+    /// Tables merge field by field.
+    pub fn fields<T: Overlay>(top: Option<T>, bottom: Option<T>) -> Option<T> {
+        match (top, bottom) {
+            (Some(t), Some(b)) => Some(t.overlay(b)),
+            (t, b) => t.or(b),
+        }
+    }
 }
 
 /// How the binary gets built.
@@ -103,20 +209,20 @@ pub struct HealthcheckLayer {
     pub retries: Option<u32>,
 }
 
-/// `[…docker.tags]`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TagsLayer {
-    /// Tag the semver version and its compatibility lines.
-    pub semver: Option<bool>,
-    /// Tag the commit SHA.
-    pub sha: Option<bool>,
-    /// Hex digits of the SHA tag.
-    pub sha_length: Option<usize>,
-    /// Move `latest` (forward only, stable releases only).
-    pub latest: Option<bool>,
-    /// Extra tag templates, e.g. `"{branch}-{sha7}-{timestamp}"`.
-    pub extra: Option<Vec<String>>,
+layer! {
+    /// `[…docker.tags]`.
+    pub struct TagsLayer {
+        /// Tag the semver version and its compatibility lines.
+        "semver" semver: bool => replace,
+        /// Tag the commit SHA.
+        "sha" sha: bool => replace,
+        /// Hex digits of the SHA tag.
+        "sha-length" sha_length: usize => replace,
+        /// Move `latest` (forward only, stable releases only).
+        "latest" latest: bool => replace,
+        /// Extra tag templates, e.g. `"{branch}-{sha7}-{timestamp}"`.
+        "extra" extra: Vec<String> => replace,
+    }
 }
 
 /// `[…docker.test]`.
@@ -299,4 +405,48 @@ pub struct HttpReadyLayer {
     pub path: Option<String>,
     /// Expected status (default 200).
     pub status: Option<u16>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(toml: &str) -> DockerLayer {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn a_package_layer_over_the_workspace_defaults() {
+        let workspace = layer(
+            r#"image = "ws"
+            builder = "rust:1"
+            builder-digest = "sha256:aa"
+            base-digest = "sha256:bb"
+            env = { A = "1", B = "1" }
+            tags = { sha = false, sha-length = 9 }"#,
+        );
+        let package = layer(
+            r#"builder = "rust:2"
+            env = { B = "2" }
+            tags = { sha-length = 12 }"#,
+        );
+        let merged = package.over(workspace);
+        assert_eq!(merged.image, None, "an image names one package");
+        assert_eq!(merged.builder.as_deref(), Some("rust:2"));
+        assert_eq!(
+            merged.builder_digest, None,
+            "the digest pinned the other builder"
+        );
+        assert_eq!(merged.base_digest.as_deref(), Some("sha256:bb"));
+        let env = merged.env.unwrap();
+        assert_eq!((env["A"].as_str(), env["B"].as_str()), ("1", "2"));
+        let tags = merged.tags.unwrap();
+        assert_eq!((tags.sha, tags.sha_length), (Some(false), Some(12)));
+    }
+
+    #[test]
+    fn set_keys_are_the_manifest_keys() {
+        let keys = layer("static = true\nsmoke-test = [\"/a\"]").set_keys();
+        assert_eq!(keys, ["static", "smoke-test"]);
+    }
 }

@@ -373,105 +373,10 @@ pub fn resolve(
     let origins = validate::Origins {
         package,
         workspace: workspace.filter(|_| ws_layer.is_some()),
-        package_keys: validate::set_keys(&pkg_layer),
+        package_keys: pkg_layer.set_keys(),
     };
-    let merged = merge(ws_layer.unwrap_or_default(), pkg_layer);
+    let merged = pkg_layer.over(ws_layer.unwrap_or_default());
     validate::resolved(facts, &origins, merged)
-}
-
-/// Overlays `top` on `bottom`: scalars and lists from `top` win, maps are merged key by key.
-///
-/// The destructuring makes the compiler point here when a key is added to [`DockerLayer`].
-pub fn merge(bottom: DockerLayer, top: DockerLayer) -> DockerLayer {
-    let DockerLayer {
-        image,
-        bin,
-        strategy,
-        builder,
-        builder_digest,
-        base,
-        base_digest,
-        static_link,
-        buildkit,
-        dockerfile,
-        template,
-        context,
-        build_args,
-        env,
-        expose,
-        user,
-        entrypoint,
-        cmd,
-        labels,
-        healthcheck,
-        stop_signal,
-        smoke_test,
-        vendor,
-        revision,
-        tags,
-        test,
-    } = top;
-    let (own_builder, own_base) = (builder.is_some(), base.is_some());
-    DockerLayer {
-        // `image` and `bin` name one package: a workspace default would make every service the same.
-        image,
-        bin,
-        strategy: strategy.or(bottom.strategy),
-        builder: builder.or(bottom.builder),
-        // A digest pins one image: a package that names its own image drops the default's digest.
-        builder_digest: if own_builder {
-            builder_digest
-        } else {
-            builder_digest.or(bottom.builder_digest)
-        },
-        base: base.or(bottom.base),
-        base_digest: if own_base {
-            base_digest
-        } else {
-            base_digest.or(bottom.base_digest)
-        },
-        static_link: static_link.or(bottom.static_link),
-        buildkit: buildkit.or(bottom.buildkit),
-        dockerfile: dockerfile.or(bottom.dockerfile),
-        template: template.or(bottom.template),
-        context: context.or(bottom.context),
-        build_args: merge_maps(bottom.build_args, build_args),
-        env: merge_maps(bottom.env, env),
-        expose: expose.or(bottom.expose),
-        user: user.or(bottom.user),
-        entrypoint: entrypoint.or(bottom.entrypoint),
-        cmd: cmd.or(bottom.cmd),
-        labels: merge_maps(bottom.labels, labels),
-        healthcheck: healthcheck.or(bottom.healthcheck),
-        stop_signal: stop_signal.or(bottom.stop_signal),
-        smoke_test: smoke_test.or(bottom.smoke_test),
-        vendor: vendor.or(bottom.vendor),
-        revision: revision.or(bottom.revision),
-        tags: match (bottom.tags, tags) {
-            (Some(b), Some(t)) => Some(layer::TagsLayer {
-                semver: t.semver.or(b.semver),
-                sha: t.sha.or(b.sha),
-                sha_length: t.sha_length.or(b.sha_length),
-                latest: t.latest.or(b.latest),
-                extra: t.extra.or(b.extra),
-            }),
-            (b, t) => t.or(b),
-        },
-        test: test.or(bottom.test),
-    }
-}
-
-fn merge_maps(
-    bottom: Option<BTreeMap<String, String>>,
-    top: Option<BTreeMap<String, String>>,
-) -> Option<BTreeMap<String, String>> {
-    match (bottom, top) {
-        (Some(mut b), Some(t)) => {
-            b.extend(t);
-            Some(b)
-        }
-        (b, t) => t.or(b),
-    }
 }
 
 /// Durations serialize as humantime strings ("30s") in plans and reports.

@@ -189,15 +189,25 @@ fn key_before(text: &str, start: usize) -> Option<String> {
 
 /// Extracts the value and the choices from serde's "unknown variant" message.
 fn parse_unknown_variant(message: &str) -> Option<(String, Vec<String>)> {
-    let rest = message.strip_prefix("unknown variant `")?;
-    let (value, rest) = rest.split_once('`')?;
+    parse_unknown(message, "unknown variant `")
+}
+
+/// Extracts the unknown key and the expected keys from serde's "unknown field" message.
+fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    parse_unknown(message, "unknown field `")
+}
+
+/// serde's "unknown … `x`, expected one of `a`, `b`": the word after `prefix` and the choices.
+fn parse_unknown(message: &str, prefix: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix(prefix)?;
+    let (word, rest) = rest.split_once('`')?;
     let expected = rest
         .split('`')
         .skip(1)
         .step_by(2)
         .map(str::to_owned)
         .collect();
-    Some((value.to_owned(), expected))
+    Some((word.to_owned(), expected))
 }
 
 impl ManifestSource {
@@ -219,19 +229,6 @@ impl ManifestSource {
             .help(format!("rename it to `[{holder}.metadata.docker]`")),
         )
     }
-}
-
-/// Extracts the unknown key and the expected keys from serde's message.
-fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let (unknown, rest) = rest.split_once('`')?;
-    let expected = rest
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect();
-    Some((unknown.to_owned(), expected))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The lint of a Dockerfile: built-in rules, plus hadolint's findings when `hadolint` is on
 //! `PATH`.
 //!
-//! The file is read by the one Dockerfile tokenizer, [`super::syntax`] (BuildKit's parser:
+//! The file is read by the one Dockerfile tokenizer, [`crate::dockerfile_syntax`] (BuildKit's parser:
 //! `# escape=`, continuations, heredocs, flags, `ARG` scopes); this module holds only the rules,
 //! and [`buildkit_syntax`], which says which lines need BuildKit, and which need a newer
 //! Dockerfile frontend than the one built into Docker 20.10.
@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::syntax::{Dockerfile, Instruction};
+use crate::dockerfile_syntax::{Dockerfile, Instruction};
 
-pub use super::syntax::has_syntax_directive;
+pub use crate::dockerfile_syntax::has_syntax_directive;
 
 /// How bad a finding is; the lint fails at or above a threshold (default: error; `--deny warnings`
 /// makes it warning, like clippy's `-D warnings`).
@@ -365,7 +365,7 @@ pub fn builtin(file: &str, text: &str) -> Vec<Finding> {
         None => add(from_line, "root-user", Severity::Error,
             "the final stage has no `USER`: the service runs as root; add a numeric non-root user, e.g. `USER 65532:65532`".into()),
         Some(user) => {
-            let name = super::syntax::unquote(user.args.trim(), user.escape);
+            let name = crate::dockerfile_syntax::unquote(user.args.trim(), user.escape);
             if crate::config::user::user_is_root(&name) {
                 add(user.line, "root-user", Severity::Error, format!(
                     "`USER {name}` runs the service as root; use a numeric non-root user, e.g. `USER 65532:65532`"

@@ -1,5 +1,6 @@
-//! Dockerfiles: embedded templates rendered strictly, the one escaping function, the drift check
-//! and the lint of the Dockerfile a package uses.
+//! Dockerfiles: embedded templates rendered strictly, the drift check and the lint of the
+//! Dockerfile a package uses. The Dockerfile language itself (the tokenizer and the one escaping
+//! function) is the leaf module [`crate::dockerfile_syntax`].
 //!
 //! [`for_image`] is what the build step calls: the generated Dockerfile, or the user's
 //! hand-written one after it passed [`lint`] (a failing one blocks the release, exit 2).
@@ -41,7 +42,7 @@
 //!
 //! # Reading a Dockerfile
 //!
-//! [`syntax`] is the one Dockerfile tokenizer (BuildKit's parser: directives, continuations with
+//! [`crate::dockerfile_syntax`] is the one Dockerfile tokenizer (BuildKit's parser: directives, continuations with
 //! the escape character, heredocs, flags, words, `ARG`/`ENV` expansion and scopes). The lint,
 //! the build's label reading and build arguments, the progress mapping, revisions and the build
 //! context's source check all read Dockerfiles through it.
@@ -56,11 +57,12 @@
 //! Findings at `error` fail `lint` (exit 1; `--deny warnings` lowers the threshold to `warning`)
 //! and block a release that uses a hand-written Dockerfile (exit 2, from [`for_image`]); warnings
 //! are shown and do not fail, so a generated Dockerfile without a healthcheck passes.
+//!
+//! [`escape::word`]: crate::dockerfile_syntax::escape::word
+//! [`escape::exec_form`]: crate::dockerfile_syntax::escape::exec_form
 
-pub mod escape;
 pub mod lint;
 pub mod render;
-pub mod syntax;
 
 use std::collections::BTreeMap;
 

@@ -12,8 +12,8 @@ use cargo_metadata::TargetKind;
 use minijinja::{Environment, UndefinedBehavior, value::Serde};
 use serde::Serialize;
 
-use super::escape;
 use crate::config::Strategy;
+use crate::dockerfile_syntax::escape;
 use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, LABEL_BUILD, LABEL_CI_RUN};
 use crate::workspace::Workspace;

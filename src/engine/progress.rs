@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use bollard::moby::buildkit::v1::StatusResponse;
 
 use super::build::FAILURE_LOG_LINES;
-use crate::dockerfile::syntax::{Dockerfile, Instruction};
+use crate::dockerfile_syntax::{Dockerfile, Instruction};
 
 /// The classic builder's output, split into Dockerfile steps.
 #[derive(Debug, Default, Clone)]

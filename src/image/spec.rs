@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::dockerfile::syntax::{BuildArgs, Dockerfile, Instruction, Scope};
+use crate::dockerfile_syntax::{BuildArgs, Dockerfile, Instruction, Scope};
 
 /// `PATH` of an image built `FROM scratch` (BuildKit's and the classic builder's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -14,8 +14,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::build_context::{self, BuildContext};
 use crate::config::Strategy;
 use crate::docker_config::credentials::{self, Credentials, DockerConfig};
-use crate::dockerfile::syntax::{BuildArgs, Dockerfile};
 use crate::dockerfile::{DockerfileSource, Rendered};
+use crate::dockerfile_syntax::{BuildArgs, Dockerfile};
 use crate::engine::Engine;
 use crate::engine::build::{BuildJob, Builder};
 use crate::engine::images::ImageStore;
@@ -429,7 +429,7 @@ pub fn missing_labels(
 }
 
 /// The labels a Dockerfile's final stage sets with `LABEL key=value …` (with those of the
-/// stages it is built `FROM`), read by [`crate::dockerfile::syntax`] as BuildKit reads them: quotes, the escape
+/// stages it is built `FROM`), read by [`crate::dockerfile_syntax`] as BuildKit reads them: quotes, the escape
 /// directive, continuations, and variables expanded in their stage's scope with `build_args`.
 /// A pair whose value depends on something the file does not tell (the base image's
 /// environment, a build argument not given), and the legacy `LABEL key value` form, are left

@@ -16,7 +16,7 @@
 //!    overwrote it in between.
 //!
 //! The registry is reached through the narrow [`ManifestStore`] seam, so the policy is unit-tested
-//! with an in-memory registry and end to end against a real one (tests/promote.rs).
+//! with an in-memory registry and end to end against a real one (tests/testsuite/promote.rs).
 
 use std::collections::BTreeMap;
 

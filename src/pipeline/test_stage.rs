@@ -1,5 +1,5 @@
-//! Release steps driven by the plan: build, test, tag, push; and the `inspect` and `prune`
-//! commands that read and tidy what releases left in the engine.
+//! The pipeline's call into the test stage ([`crate::checks`]): the options a release passes it and
+//! where each service's JUnit file goes.
 
 use crate::engine::Engine;
 use crate::error::Result;

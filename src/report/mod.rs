@@ -1,17 +1,15 @@
 //! The release report (JSON, `target/docker-release/report.json`, and on stdout with
 //! `--message-format json`) and the human summary at the end of a release.
 
-pub mod junit;
-
 use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
+use crate::checks::TestReport;
 use crate::engine::build::Builder;
 use crate::error::{Error, Result};
 use crate::pipeline::tag::TagOutcome;
-use crate::pipeline::test_stage::TestReport;
 use crate::ui::{human_bytes, short_id};
 
 /// Everything one release did.

@@ -7,10 +7,25 @@ use std::process::{Command, Output};
 
 use camino::Utf8PathBuf;
 use cargo_docker_release::commands::GlobalArgs;
-use cargo_docker_release::dockerfile::{self, DockerfileSource, Severity, escape, lint};
+use cargo_docker_release::dockerfile::{self, DockerfileSource, Severity, lint};
+use cargo_docker_release::dockerfile_syntax::escape;
 use cargo_docker_release::plan::{ImagePlan, PlanOptions};
 
 use crate::support::{Clock, Project, docker_model, fixture_dir, project, require_hadolint};
+
+/// Snapshots a rendered Dockerfile with the host's target triple (`--target …`,
+/// `target/<triple>/release`) written `[TRIPLE]`, so that one snapshot holds on every architecture.
+macro_rules! assert_dockerfile_snapshot {
+    ($($snapshot:tt)*) => {{
+        let mut settings = insta::Settings::clone_current();
+        settings.add_filter(
+            &regex::escape(cargo_docker_release::toolchain::host_triple()),
+            "[TRIPLE]",
+        );
+        let _triple = settings.bind_to_scope();
+        insta::assert_snapshot!($($snapshot)*);
+    }};
+}
 
 /// A fixture of `tests/fixtures/dockerfile/` copied into a fresh git repository with one commit.
 struct Fixture {
@@ -83,7 +98,7 @@ fn rendered(fixture: &Fixture) -> String {
 
 #[test]
 fn host_strategy_dockerfile() {
-    insta::assert_snapshot!(rendered(&Fixture::new("host")));
+    assert_dockerfile_snapshot!(rendered(&Fixture::new("host")));
 }
 
 /// The `docker` fixture with `buildkit = false`: the classic builder's template.
@@ -116,7 +131,7 @@ fn docker_strategy_dockerfile_caches_cargo_in_buildkit_mounts() {
             .collect::<Vec<_>>(),
         ["RUN --mount", "RUN --mount", "RUN --mount"]
     );
-    insta::assert_snapshot!(text);
+    assert_dockerfile_snapshot!(text);
 }
 
 #[test]
@@ -129,12 +144,12 @@ fn docker_strategy_dockerfile_builds_dependencies_in_their_own_layer() {
         "dependencies are built before the sources are copied"
     );
     assert!(!text.contains("--mount"), "classic builder: no RUN --mount");
-    insta::assert_snapshot!(text);
+    assert_dockerfile_snapshot!(text);
 }
 
 #[test]
 fn every_optional_key_dockerfile() {
-    insta::assert_snapshot!(rendered(&Fixture::new("full")));
+    assert_dockerfile_snapshot!(rendered(&Fixture::new("full")));
 }
 
 #[test]
@@ -778,7 +793,7 @@ fn example_dockerfiles() -> Vec<(String, String)> {
 #[test]
 fn bundled_examples_dockerfiles() {
     for (name, text) in example_dockerfiles() {
-        insta::assert_snapshot!(format!("example_{name}"), text);
+        assert_dockerfile_snapshot!(format!("example_{name}"), text);
         assert_eq!(
             hadolint_findings(&text),
             "",

@@ -6,7 +6,7 @@
 //! - refused: exit code 2, and when a key is at fault a located error (`Cargo.toml:line:col`, a
 //!   specific help line), printable (no control character reaches the terminal) and short;
 //! - accepted: a Dockerfile that Docker's parser (the independent model in
-//!   `tests/testsuite/docker_model.rs`) reads into the same instruction sequence as a benign
+//!   `tests/testsuite/support/docker_model.rs`) reads into the same instruction sequence as a benign
 //!   render of the same keys: every instruction came from the template.
 //!
 //! A few end-to-end runs of the binary at the end cover what only the command line shows.

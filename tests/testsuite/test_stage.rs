@@ -77,7 +77,7 @@ async fn every_kind_of_check_passes_and_junit_lists_each() {
     }
     let xml = std::fs::read_to_string(&junit).unwrap();
     for check in &report.checks {
-        let escaped = cargo_docker_release::report::junit::escape(&check.name);
+        let escaped = cargo_docker_release::checks::junit::escape(&check.name);
         assert!(
             xml.contains(&format!("<testcase name=\"{escaped}\"")),
             "{} missing from\n{xml}",

@@ -33,11 +33,19 @@ pub(super) fn shown(value: &str) -> String {
     printable(value, 60)
 }
 
+/// The key path of `keys` below the table at `table`, as [`ManifestSource::error_at`] takes it.
+pub(super) fn below<S: AsRef<str>>(table: &[S], keys: &[&str]) -> Vec<String> {
+    table
+        .iter()
+        .map(|k| k.as_ref())
+        .chain(keys.iter().copied())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Validates the values of one layer, pointing at `section` in `src` on failure.
 pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Result<()> {
-    let at = |keys: &[&str]| -> Vec<String> {
-        section.iter().chain(keys).map(|k| k.to_string()).collect()
-    };
+    let at = |keys: &[&str]| below(section, keys);
     let err = |keys: &[&str], msg: String| src.error_at(&at(keys), msg);
 
     let optional_strings: [(&str, &Option<String>); 9] = [
@@ -258,7 +266,7 @@ pub fn layer(src: &ManifestSource, section: &[&str], layer: &DockerLayer) -> Res
 
 /// An exec-form array must fit on one Dockerfile line.
 fn exec_form_fits(src: &ManifestSource, keys: &[String], key: &str, list: &[String]) -> Result<()> {
-    let len = crate::dockerfile::escape::exec_form(list).len();
+    let len = crate::dockerfile_syntax::escape::exec_form(list).len();
     if len > MAX_EXEC_FORM {
         return Err(src
             .error_at(keys, format!("`{key}` is {len} bytes as an exec-form array"))
@@ -377,74 +385,8 @@ impl Origins<'_> {
             Some(ws) if !self.package_keys.contains(&keys[0]) => (ws, source::WORKSPACE_SECTION),
             _ => (self.package, source::PACKAGE_SECTION),
         };
-        let at: Vec<String> = section.iter().chain(keys).map(|k| k.to_string()).collect();
-        src.error_at(&at, message)
+        src.error_at(&below(&section, keys), message)
     }
-}
-
-/// The top-level keys `layer` sets.
-pub fn set_keys(layer: &DockerLayer) -> Vec<&'static str> {
-    let DockerLayer {
-        image,
-        bin,
-        strategy,
-        builder,
-        builder_digest,
-        base,
-        base_digest,
-        static_link,
-        buildkit,
-        dockerfile,
-        template,
-        context,
-        build_args,
-        env,
-        expose,
-        user,
-        entrypoint,
-        cmd,
-        labels,
-        healthcheck,
-        stop_signal,
-        smoke_test,
-        vendor,
-        revision,
-        tags,
-        test,
-    } = layer;
-    let flags = [
-        ("image", image.is_some()),
-        ("bin", bin.is_some()),
-        ("strategy", strategy.is_some()),
-        ("builder", builder.is_some()),
-        ("builder-digest", builder_digest.is_some()),
-        ("base", base.is_some()),
-        ("base-digest", base_digest.is_some()),
-        ("static", static_link.is_some()),
-        ("buildkit", buildkit.is_some()),
-        ("dockerfile", dockerfile.is_some()),
-        ("template", template.is_some()),
-        ("context", context.is_some()),
-        ("build-args", build_args.is_some()),
-        ("env", env.is_some()),
-        ("expose", expose.is_some()),
-        ("user", user.is_some()),
-        ("entrypoint", entrypoint.is_some()),
-        ("cmd", cmd.is_some()),
-        ("labels", labels.is_some()),
-        ("healthcheck", healthcheck.is_some()),
-        ("stop-signal", stop_signal.is_some()),
-        ("smoke-test", smoke_test.is_some()),
-        ("vendor", vendor.is_some()),
-        ("revision", revision.is_some()),
-        ("tags", tags.is_some()),
-        ("test", test.is_some()),
-    ];
-    flags
-        .into_iter()
-        .filter(|(_, set)| *set)
-        .map(|(k, _)| k)
-        .collect()
 }
 
 /// The default image repository of a package: its name lower-cased, accents dropped (`ñandú` ->
@@ -504,9 +446,7 @@ pub fn resolved(
 ) -> Result<ServiceConfig> {
     let src = origins.package;
     let section = super::source::PACKAGE_SECTION;
-    let at = |keys: &[&str]| -> Vec<String> {
-        section.iter().chain(keys).map(|k| k.to_string()).collect()
-    };
+    let at = |keys: &[&str]| below(&section, keys);
 
     let bin = match &layer.bin {
         Some(bin) if facts.bins.contains(bin) => bin.clone(),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{is_env_name, shown, test_timeout};
+use super::{below, is_env_name, shown, test_timeout};
 use crate::config::layer::{StructureLayer, TestLayer};
 use crate::config::source::{self, ManifestSource};
 use crate::config::user::NumericUser;
@@ -10,13 +10,7 @@ use crate::config::*;
 use crate::error::{Result, printable};
 
 pub(super) fn test_layer(src: &ManifestSource, at: &[String], test: &TestLayer) -> Result<()> {
-    let path = |keys: &[&str]| -> Vec<String> {
-        at.iter()
-            .map(String::as_str)
-            .chain(keys.iter().copied())
-            .map(str::to_owned)
-            .collect()
-    };
+    let path = |keys: &[&str]| below(at, keys);
     let fail = |keys: &[&str], message: String, help: &str| -> crate::error::Error {
         src.error_at(&path(keys), message).help(help).into()
     };
@@ -186,13 +180,7 @@ pub(super) fn test_layer(src: &ManifestSource, at: &[String], test: &TestLayer) 
 }
 
 fn test_structure(src: &ManifestSource, at: &[String], s: &StructureLayer) -> Result<()> {
-    let path = |keys: &[&str]| -> Vec<String> {
-        at.iter()
-            .map(String::as_str)
-            .chain(keys.iter().copied())
-            .map(str::to_owned)
-            .collect()
-    };
+    let path = |keys: &[&str]| below(at, keys);
     let fail = |keys: &[&str], message: String, help: &str| -> crate::error::Error {
         src.error_at(&path(keys), message).help(help).into()
     };

@@ -1,5 +1,8 @@
-//! The one Dockerfile tokenizer: what lint, label reading, build arguments, progress mapping,
-//! revisions and the build context read of a Dockerfile.
+//! The Dockerfile language, a leaf every layer may use: the one tokenizer (what lint, label
+//! reading, build arguments, progress mapping, revisions and the build context read of a
+//! Dockerfile) and the one way a value is written into one ([`escape`]). It imports nothing of the
+//! crate, so configuration validation, the workspace's inputs and the engine's progress can read
+//! or size Dockerfile text without depending on the renderer in [`crate::dockerfile`].
 //!
 //! It follows BuildKit's parser (moby/buildkit `frontend/dockerfile/parser`) and its shell
 //! lexer (`frontend/dockerfile/shell`):
@@ -21,6 +24,7 @@
 //! byte spans, the raw words and BuildKit's expansion (the `dockerfile-parser` crate targets an
 //! older grammar and pulls in a PEG runtime for no gain here).
 
+pub mod escape;
 pub mod lex;
 pub mod scope;
 pub mod sources;

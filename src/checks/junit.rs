@@ -1,7 +1,7 @@
 //! The JUnit XML report of the test stage (one `<testsuite>`, one `<testcase>` per check), as CI
 //! systems read it. Hand-written: the format is small, and escaping is the only subtle part.
 
-use crate::checks::TestReport;
+use super::TestReport;
 
 /// Renders `report` as JUnit XML; `suite` names the test suite (e.g. the package).
 pub fn render(suite: &str, report: &TestReport) -> String {

@@ -93,7 +93,7 @@ uploads = re.findall(r"(\d+) blob\(s\) uploaded \(([^)]*)\)", log)
 first = uploads[0] if uploads else ("?", "?")
 print(f"{sys.argv[3]}: image {service['image_id']}  digest {service['digest']}  "
       f"uploaded {first[0]} blob(s) ({first[1]})  in {sys.argv[4]} s")
-open(sys.argv[1] + ".facts", "w").write(f"{service['image_id']} {service['digest']} {first[0]}")
+open(sys.argv[1] + ".facts", "w").write(f"{service['image_id']} {service['digest']} {first[0]}\n")
 PY
 }
 

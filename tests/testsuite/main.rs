@@ -9,6 +9,7 @@
 
 mod support;
 
+mod assembled;
 mod context_exceptions;
 mod dockerfile;
 mod engine_faults;

@@ -1,0 +1,193 @@
+//! Images the tool assembles (the host strategy, no builder): the image is what its Dockerfile
+//! says, two checkouts of one commit at different paths give one image ID, and `--push` sends
+//! the exact bytes with the registry client: the registry's digest is the one computed locally,
+//! a blob the registry has is not sent again, and a release a dead job pushed in part is
+//! completed rather than refused.
+
+use crate::support;
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::Registry;
+use support::service::*;
+
+/// A build script whose generated code embeds its own absolute path (`file!()` in `OUT_DIR`),
+/// as code generators' output does: without path remapping two checkouts differ.
+fn with_generated_code(fx: &Fixture) {
+    fx.write(
+        "build.rs",
+        "fn main() {\n    let out = std::env::var(\"OUT_DIR\").unwrap();\n    std::fs::write(format!(\"{out}/gen.rs\"), \"#[used] static ORIGIN: &str = file!();\\n\").unwrap();\n}\n",
+    );
+    fx.write(
+        "src/main.rs",
+        &format!("{MAIN_RS}\ninclude!(concat!(env!(\"OUT_DIR\"), \"/gen.rs\"));\n"),
+    );
+    fx.commit("generated code");
+}
+
+/// The service's OCI layout: (manifest digest, config digest, the blobs' files).
+fn layout(root: &Path, package: &str) -> (String, String, Vec<(String, Vec<u8>)>) {
+    let dir = root
+        .join("target/docker-release")
+        .join(package)
+        .join("image");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let blob = |d: &str| std::fs::read(dir.join("blobs/sha256").join(&d[7..])).unwrap();
+    let manifest: Value = serde_json::from_slice(&blob(&manifest_digest)).unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_owned();
+    let mut blobs: Vec<(String, Vec<u8>)> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .chain([config.clone(), manifest_digest.clone()])
+        .map(|d| {
+            let data = blob(&d);
+            (d, data)
+        })
+        .collect();
+    blobs.dedup();
+    (manifest_digest, config, blobs)
+}
+
+fn inspect(id: &str) -> Value {
+    let out = support::docker_ok(["image", "inspect", id]);
+    serde_json::from_str::<Value>(&out).unwrap()[0].clone()
+}
+
+#[test]
+fn an_assembled_image_is_its_dockerfile_and_two_checkouts_of_a_commit_give_one_image_id() {
+    let fx = Fixture::new("assembled", None, "1.0.0", "");
+    with_generated_code(&fx);
+    let (sha, commit_time) = fx.head();
+    let out = fx.run(&[]);
+    assert_success(&out);
+    let id = fx.tags()["1.0.0"].clone();
+
+    // What the Dockerfile says, as the engine reads it.
+    let info = inspect(&id);
+    let config = &info["Config"];
+    assert_eq!(config["User"], "65532:65532");
+    assert!(config["ExposedPorts"]["8080/tcp"].is_object(), "{config}");
+    assert_eq!(
+        config["Entrypoint"][0],
+        format!("/usr/local/bin/{}", fx.package)
+    );
+    assert!(
+        config["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::String(format!("SHA={sha}"))),
+        "{config}"
+    );
+    assert_eq!(config["Healthcheck"]["Interval"], 1_000_000_000u64);
+    let labels = &config["Labels"];
+    assert_eq!(labels["org.opencontainers.image.revision"], sha.as_str());
+    assert_eq!(labels["io.cargo-docker-release.builder"], "assembled");
+    assert!(
+        labels["io.cargo-docker-release.rustc"]
+            .as_str()
+            .unwrap()
+            .starts_with("rustc 1."),
+        "{labels}"
+    );
+    let created = chrono::DateTime::parse_from_rfc3339(info["Created"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        created.timestamp(),
+        commit_time,
+        "created at the commit time"
+    );
+    assert_eq!(info["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    // The layout the push reads holds the same image.
+    let (_, config_digest, _) = layout(fx.path(), &fx.package);
+    assert_eq!(config_digest, id);
+
+    // Another checkout of the commit, at another path with its own target directory, on an
+    // engine without the image: the same bytes, so the same ID.
+    let other = tempfile::tempdir().unwrap();
+    let clone = other.path().join("deeper/checkout");
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "-q"])
+        .arg(fx.path())
+        .arg(&clone)
+        .status()
+        .unwrap();
+    assert!(cloned.success());
+    support::docker_ok(["rmi", "-f", &id]);
+    let manifest = clone.join("Cargo.toml");
+    let out = support::run_tool_with_env(
+        ["--manifest-path", manifest.to_str().unwrap()],
+        &clone,
+        &[(
+            "CARGO_TARGET_DIR",
+            clone.join("elsewhere/target").to_str().unwrap(),
+        )],
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(fx.tags()["1.0.0"], id, "{}", out.stderr);
+}
+
+#[test]
+fn the_tool_pushes_the_exact_bytes_and_completes_a_release_a_dead_job_pushed_in_part() {
+    let registry = Registry::start();
+    let fx = Fixture::new("assembled", Some(&registry.addr), "1.2.3", "");
+    let repo = fx.image.split_once('/').unwrap().1.to_owned();
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+
+    // A release without --push assembles the image; a job that died pushed its blobs and the
+    // `1.2.3` tag only.
+    assert_success(&fx.run_env(&[], &env));
+    let id = fx.tags()["1.2.3"].clone();
+    let (manifest_digest, _, blobs) = layout(fx.path(), &fx.package);
+    for (digest, data) in &blobs[..blobs.len() - 1] {
+        assert_eq!(&registry.put_blob(&repo, data), digest);
+    }
+    let manifest = &blobs.last().unwrap().1;
+    let put = registry.request(
+        "PUT",
+        &format!("/v2/{repo}/manifests/1.2.3"),
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        manifest,
+    );
+    assert_eq!(put.status, 201, "{}", put.body);
+    assert_eq!(registry.tags(&repo), ["1.2.3"]);
+
+    // A fresh runner: the engine has no image. The release builds the same bytes, finds the
+    // tag already holding them (not a conflict), uploads no blob, and pushes the rest.
+    support::docker_ok(["rmi", "-f", &id]);
+    let before = registry.access_log().len();
+    let out = fx.run_env(&["--push", "--message-format", "json"], &env);
+    assert_success(&out);
+    let stderr = text(&out.stderr);
+    let uploads: Vec<String> = registry.access_log()[before..]
+        .iter()
+        .filter(|l| l.starts_with("POST ") || l.starts_with("PATCH "))
+        .cloned()
+        .collect();
+    assert!(
+        uploads.is_empty(),
+        "nothing uploaded: {uploads:?}\n{stderr}"
+    );
+    assert!(stderr.contains("0 blob(s) uploaded"), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["services"][0]["image_id"], id.as_str());
+    assert_eq!(report["services"][0]["digest"], manifest_digest.as_str());
+    let mut tags = registry.tags(&repo);
+    tags.sort();
+    let sha7 = &fx.head().0[..7];
+    let mut wanted = vec!["1", "1.2", "1.2.3", "latest", sha7];
+    wanted.sort();
+    assert_eq!(tags, wanted);
+    for tag in &wanted {
+        assert_eq!(
+            registry.manifest_digest(&repo, tag).as_deref(),
+            Some(manifest_digest.as_str()),
+            "{tag}: the digest computed before the build"
+        );
+    }
+}

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Releases an example service again and again, alternating in one run:
-#   1. `cargo docker-release --force` (BuildKit, the default whenever the engine offers it);
-#   2. the equivalent hand-written sequence: `cargo build` + `docker build .` (the same generated
-#      Dockerfile, the docker CLI's own default builder unless HAND_BUILDKIT=1) + `docker run` +
-#      wait until ready + `docker tag` of the same four tags;
+#   1. `cargo docker-release --force` (the host strategy's image assembled by the tool, the
+#      default);
+#   2. the equivalent hand-written sequence: `cargo build` + `DOCKER_BUILDKIT=1 docker build .`
+#      (the same generated Dockerfile, Docker 20.10's own CLI at /usr/bin/docker with its built-in
+#      BuildKit; HAND_BUILDKIT=0 for the classic builder) + `docker run` + wait until ready +
+#      `docker tag` of the same four tags;
 #   3. `cargo docker-release --force` right after 1, on a commit that leaves the binary as it is
 #      (only the revision, and so the image's metadata, changes), for the image step;
-#   4. `DOCKER_BUILDKIT=0 cargo docker-release --force` (the classic builder), for the image step.
+#   4. `DOCKER_BUILDKIT=1 cargo docker-release --force` (the tool on BuildKit), for the image step.
 # Every run of 1, 2 and 4 starts from a fresh commit whose binary really changes (a `#[used]` static
 # holds the run's number; the script checks the binary's checksum moved). One warm-up round is
 # not counted. It prints each round, then the medians and the median ratio of 1 to 2, and the
@@ -15,8 +17,9 @@
 #
 # usage: benches/release-pairs.sh [PAIRS] [EXAMPLE_DIR]   (default: 5 examples/hello)
 #        PROFILE=debug benches/release-pairs.sh           (default: release)
-#        HAND_BUILDKIT=1 benches/release-pairs.sh         (the hand sequence with DOCKER_BUILDKIT=1;
-#                                                          the docker CLI needs buildx for it)
+#        HAND_BUILDKIT=0 benches/release-pairs.sh         (the hand sequence on the classic builder)
+#        HAND_DOCKER=docker benches/release-pairs.sh      (another docker CLI; BuildKit needs buildx
+#                                                          in CLIs newer than 20.10)
 #
 # Needs: a Docker engine, the docker CLI (for the hand-written side only), cargo, curl, jq,
 # python3, git. Everything is made under unique names; the images it made are removed at exit.
@@ -26,7 +29,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 pairs="${1:-5}"
 example="${2:-examples/hello}"
 profile="${PROFILE:-release}"
-hand_buildkit="${HAND_BUILDKIT:-0}"
+hand_buildkit="${HAND_BUILDKIT:-1}"
+hand_docker="${HAND_DOCKER:-$( [ -x /usr/bin/docker ] && echo /usr/bin/docker || echo docker)}"
 [[ "$example" = /* ]] || example="$root/$example"
 [[ -f "$example/Cargo.toml" ]] || { echo "no Cargo.toml in $example" >&2; exit 2; }
 for tool in docker cargo curl jq git python3 sha256sum; do
@@ -124,7 +128,7 @@ hand() {
   RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --target "$target" --bin "$bin"
   mkdir -p bin && cp "$built" "bin/$bin"
   build_start="$(now)"
-  DOCKER_BUILDKIT="$hand_buildkit" docker build --iidfile "$work/iid" \
+  DOCKER_BUILDKIT="$hand_buildkit" "$hand_docker" build --iidfile "$work/iid" \
     --build-arg "SHA=$sha" --build-arg "VERSION=$version" \
     --build-arg "CREATED=$created" --build-arg BUILD=release . >"$work/cli.log" 2>&1 || {
     cat "$work/cli.log" >&2; echo "docker build failed" >&2; exit 1; }
@@ -148,7 +152,7 @@ hand() {
 
 results="$work/results"
 : > "$results"
-printf '%-6s %10s %10s %12s %14s %12s %14s\n' round tool_s hand_s tool_image_s hand_image_s classic_img_s metadata_img_s
+printf '%-6s %10s %10s %12s %14s %12s %14s\n' round tool_s hand_s tool_image_s hand_image_s bk_img_s metadata_img_s
 for round in $(seq 0 "$pairs"); do
   new_binary_commit
   out="$(release)"; read -r tool_s tool_ms <<<"$out"
@@ -162,7 +166,7 @@ for round in $(seq 0 "$pairs"); do
   out="$(hand)"; read -r hand_s hand_image_s <<<"$out"
   check_binary_changed
   new_binary_commit
-  out="$(release DOCKER_BUILDKIT=0)"; read -r _ classic_ms <<<"$out"
+  out="$(release DOCKER_BUILDKIT=1)"; read -r _ classic_ms <<<"$out"
   check_binary_changed
   label="$round"
   [[ "$round" == 0 ]] && label="warm-up"
@@ -179,13 +183,13 @@ tool, hand = statistics.median(col(0)), statistics.median(col(1))
 ratios = statistics.median([r[0] / r[1] for r in rows])
 print()
 print(f"{len(rows)} counted pairs (after one warm-up round)")
-print(f"median release   cargo docker-release (BuildKit) {tool:6.2f} s")
+print(f"median release   cargo docker-release (assembled) {tool:6.2f} s")
 hand_builder = "BuildKit" if sys.argv[2] == "1" else "the CLI's default builder"
 print(f"median release   hand-written docker CLI sequence ({hand_builder}) {hand:6.2f} s")
 print(f"median ratio     tool / hand {ratios:.2f}x   (ratio of medians {tool / hand:.2f}x)")
-print(f"median image step, BuildKit, new binary       {statistics.median(col(2)) / 1000:6.2f} s")
-print(f"median image step, BuildKit, metadata only    {statistics.median(col(5)) / 1000:6.2f} s")
-print(f"median image step, classic builder, new binary {statistics.median(col(4)) / 1000:6.2f} s")
+print(f"median image step, assembled, new binary        {statistics.median(col(2)) / 1000:6.2f} s")
+print(f"median image step, assembled, metadata only     {statistics.median(col(5)) / 1000:6.2f} s")
+print(f"median image step, the tool on BuildKit, new binary {statistics.median(col(4)) / 1000:6.2f} s")
 print(f"median image step, hand-written docker build   {statistics.median(col(3)):6.2f} s")
 PY
 echo "note: the tool's release includes its whole test stage (structure, exec, cargo and HTTP"

@@ -56,6 +56,12 @@ async fn plan(global: &GlobalArgs, shell: &Shell) -> Result<()> {
     };
     let plan = make_plan(&services, &known, &global.plan_options())?;
     crate::report::print_plan(shell, &plan)?;
+    for image in &plan.images {
+        shell.status(
+            "Image",
+            format!("{}: {}", image.package, maker(&ws, image)?),
+        );
+    }
     if shell.verbosity() >= Verbosity::Verbose {
         for image in plan
             .images
@@ -66,6 +72,22 @@ async fn plan(global: &GlobalArgs, shell: &Shell) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// How `image` will be made: assembled by the tool (reproducible), or by a builder and why.
+fn maker(ws: &Workspace, image: &ImagePlan) -> Result<String> {
+    use crate::pipeline::{assemble, build};
+    let rendered = crate::dockerfile::rendered_in(ws, image)?;
+    let env = build::docker_buildkit_env(std::env::var("DOCKER_BUILDKIT").ok().as_deref())?;
+    let choice = build::choose_builder(image.config.buildkit, env, true);
+    let args = build::build_args(image, &rendered);
+    Ok(match assemble::maker(image, &rendered, &args, choice) {
+        assemble::Maker::Assembled(_) => {
+            "assembled by the tool (reproducible: the same commit is the same image ID and digest)"
+                .to_owned()
+        }
+        assemble::Maker::Builder(why) => format!("built by {}: {why}", choice.builder()),
+    })
 }
 
 /// `plan -v`: the files the user's `.dockerignore` sends although a built-in pattern would

@@ -32,6 +32,9 @@ pub struct ReleaseArgs {
     /// Overwrite an existing immutable tag (X.Y.Z or SHA) that points to another image
     #[arg(long)]
     pub force: bool,
+    /// Write an HTML timeline of every service's phases to target/docker-release-timings/
+    #[arg(long)]
+    pub timings: bool,
     /// Write a JUnit XML report of the tests to PATH
     #[arg(long, value_name = "PATH")]
     pub junit: Option<Utf8PathBuf>,
@@ -61,6 +64,7 @@ pub fn run(global: &GlobalArgs, args: &ReleaseArgs, shell: &Shell) -> Result<()>
         junit: args.junit.clone(),
         immutable_only: args.stage == Some(Stage::Immutable),
         keep_going: args.keep_going,
+        timings: args.timings,
     };
     super::block_on(pipeline::release(&options, shell))
 }

@@ -12,6 +12,7 @@ pub mod push;
 pub mod tag;
 pub mod test_stage;
 
+use crate::report::timings::Span;
 use camino::Utf8PathBuf;
 
 use crate::error::{self, Result};
@@ -45,6 +46,8 @@ pub struct ReleaseOptions {
     pub immutable_only: bool,
     /// Release the services that passed even when another failed.
     pub keep_going: bool,
+    /// `--timings`: also write the HTML timeline of every service's phases.
+    pub timings: bool,
 }
 
 /// The whole release: engine -> plan (with the engine's known releases) -> for each service
@@ -112,6 +115,7 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         &in_registry,
         &cargo_flags,
         interrupt.clone(),
+        started,
         shell,
     )
     .await;
@@ -129,6 +133,7 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
                     render_ms: *ms,
                     in_registry: done.as_deref(),
                     compiled,
+                    origin: started,
                 };
                 service_run(
                     &engine,
@@ -185,6 +190,11 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
                     run.push = pushed.push;
                     run.timings.push_ms = pushed.push_ms;
                     run.timings.tag_ms = elapsed.saturating_sub(pushed.push_ms);
+                    let spans = &mut run.timings.spans;
+                    spans.push(Span::at("tag", started, tag_started, run.timings.tag_ms));
+                    let push_started =
+                        tag_started + std::time::Duration::from_millis(run.timings.tag_ms);
+                    spans.push(Span::at("push", started, push_started, pushed.push_ms));
                 }
             }
             failure = error;
@@ -201,6 +211,8 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
                     for (run, outcomes) in built.zip(outcomes) {
                         run.tags = Some(outcomes);
                         run.timings.tag_ms = tag_ms;
+                        let span = Span::at("tag", started, tag_started, tag_ms);
+                        run.timings.spans.push(span);
                     }
                 }
                 Err(e) => failure = Some(e),
@@ -259,7 +271,7 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
             features: plan.features.flags(),
             labels: plan.labels.clone(),
             tests: run.tests.take(),
-            timings: run.timings,
+            timings: std::mem::take(&mut run.timings),
             error: run.error.as_ref().map(|e| e.to_string()),
         });
     }
@@ -271,6 +283,10 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         services: services_report,
     };
     let path = report.write(&ws.metadata.target_directory)?;
+    if release.timings {
+        let page = report::timings::write(&ws.metadata.target_directory, &report)?;
+        shell.status("Timing", format!("report saved to {page}"));
+    }
     if let Some(summary) = crate::ui::github::step_summary_path() {
         report.append_markdown(&summary)?;
     }
@@ -494,8 +510,10 @@ struct Service<'a> {
     render_ms: u64,
     /// The manifest digest when the registry already holds this release whole.
     in_registry: Option<&'a str>,
-    /// Its binary and the milliseconds of the cargo run that built it with other services.
-    compiled: Option<(camino::Utf8PathBuf, u64)>,
+    /// Its binary and the span of the cargo run that built it with other services.
+    compiled: Option<(camino::Utf8PathBuf, report::timings::Span)>,
+    /// When the release started: the origin of every span.
+    origin: std::time::Instant,
 }
 
 /// The host-strategy services that will be built, compiled together: one cargo invocation per
@@ -510,8 +528,9 @@ async fn compile_together(
     in_registry: &[Option<String>],
     cargo_flags: &[String],
     mut interrupt: Interrupt,
+    origin: std::time::Instant,
     shell: &Shell,
-) -> Vec<Option<(camino::Utf8PathBuf, u64)>> {
+) -> Vec<Option<(camino::Utf8PathBuf, report::timings::Span)>> {
     let mut compiled = vec![None; plans.len()];
     // cargo takes `--features` for one package only.
     if plans.iter().any(|p| !p.features.is_default()) {
@@ -541,7 +560,8 @@ async fn compile_together(
         };
         let ms = started.elapsed().as_millis() as u64;
         for (i, binary) in group.into_iter().zip(built.into_iter().flatten()) {
-            compiled[i] = Some((binary, ms));
+            let span = report::timings::Span::at("cargo", origin, started, ms);
+            compiled[i] = Some((binary, span));
         }
     }
     compiled
@@ -563,8 +583,9 @@ async fn service_run(
         render_ms,
         in_registry,
         compiled,
+        origin,
     } = service;
-    let compiled_ms = compiled.as_ref().map(|(_, ms)| *ms);
+    let compiled_span = compiled.as_ref().map(|(_, span)| span.clone());
     let mut run = ServiceRun::default();
     if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
@@ -583,6 +604,7 @@ async fn service_run(
         return ServiceRun::in_registry(plan, digest);
     }
     run.timings.dockerfile_ms = render_ms;
+    let build_started = std::time::Instant::now();
     let build = engine.supervised(
         "build",
         build::build(
@@ -605,7 +627,21 @@ async fn service_run(
             return run;
         }
     };
-    run.timings.cargo_ms = compiled_ms.map_or(built.cargo_ms, |ms| ms + built.cargo_ms);
+    let spans = &mut run.timings.spans;
+    match compiled_span {
+        Some(span) => {
+            run.timings.cargo_ms = span.duration_ms + built.cargo_ms;
+            spans.push(span);
+        }
+        None => {
+            run.timings.cargo_ms = built.cargo_ms;
+            if built.cargo_ms > 0 {
+                spans.push(Span::at("cargo", origin, build_started, built.cargo_ms));
+            }
+        }
+    }
+    let image_started = build_started + std::time::Duration::from_millis(built.cargo_ms);
+    spans.push(Span::at("image", origin, image_started, built.image_ms));
     run.timings.image_ms = built.image_ms;
     run.image_id = Some(built.image_id.clone());
     run.reused = built.reused;
@@ -628,9 +664,12 @@ async fn service_run(
     let step = std::time::Instant::now();
     let (report, passed) =
         test_stage::run_tests(engine, plan, &built.image_id, test_options, shell).await;
+    run.timings.test_ms = step.elapsed().as_millis() as u64;
+    run.timings
+        .spans
+        .push(Span::at("test", origin, step, run.timings.test_ms));
     run.tests = Some(report);
     run.error = passed.err();
-    run.timings.test_ms = step.elapsed().as_millis() as u64;
     run
 }
 

@@ -1,6 +1,8 @@
 //! The release report (JSON, `target/docker-release/report.json`, and on stdout with
 //! `--message-format json`) and the human summary at the end of a release.
 
+pub mod timings;
+
 use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -87,7 +89,7 @@ pub struct ServiceReport {
 }
 
 /// Milliseconds spent in each step of one service.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StepTimings {
     /// Rendering or reading the Dockerfile.
     pub dockerfile_ms: u64,
@@ -101,6 +103,8 @@ pub struct StepTimings {
     pub tag_ms: u64,
     /// Pushing and reading the digest back.
     pub push_ms: u64,
+    /// Each phase on the release's timeline (what `--timings` draws).
+    pub spans: Vec<timings::Span>,
 }
 
 impl ReleaseReport {

@@ -63,9 +63,30 @@ fn an_assembled_image_is_its_dockerfile_and_two_checkouts_of_a_commit_give_one_i
     let fx = Fixture::new("assembled", None, "1.0.0", "");
     with_generated_code(&fx);
     let (sha, commit_time) = fx.head();
-    let out = fx.run(&[]);
+    let out = fx.run(&["--timings", "--message-format", "json"]);
     assert_success(&out);
     let id = fx.tags()["1.0.0"].clone();
+
+    // `--timings`: the phases on one timeline, in the report and as a page.
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spans = report["services"][0]["timings"]["spans"]
+        .as_array()
+        .unwrap();
+    let phases: Vec<&str> = spans.iter().map(|s| s["phase"].as_str().unwrap()).collect();
+    for phase in ["cargo", "image", "test", "tag"] {
+        assert!(phases.contains(&phase), "{phase}: {phases:?}");
+    }
+    let starts: Vec<u64> = spans
+        .iter()
+        .map(|s| s["start_ms"].as_u64().unwrap())
+        .collect();
+    assert!(starts.is_sorted(), "{spans:?}");
+    let page = std::fs::read_to_string(
+        fx.path()
+            .join("target/docker-release-timings/docker-release-timing.html"),
+    )
+    .unwrap();
+    assert_eq!(page.matches("<rect").count(), spans.len(), "{page}");
 
     // What the Dockerfile says, as the engine reads it.
     let info = inspect(&id);

@@ -115,7 +115,6 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         &in_registry,
         &cargo_flags,
         interrupt.clone(),
-        started,
         shell,
     )
     .await;
@@ -132,7 +131,8 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
                     rendered: r,
                     render_ms: *ms,
                     in_registry: done.as_deref(),
-                    compiled,
+                    compiled: compiled
+                        .map(|(binary, at, ms)| (binary, Span::at("cargo", started, at, ms))),
                     origin: started,
                 };
                 service_run(
@@ -528,9 +528,8 @@ async fn compile_together(
     in_registry: &[Option<String>],
     cargo_flags: &[String],
     mut interrupt: Interrupt,
-    origin: std::time::Instant,
     shell: &Shell,
-) -> Vec<Option<(camino::Utf8PathBuf, report::timings::Span)>> {
+) -> Vec<Option<(camino::Utf8PathBuf, std::time::Instant, u64)>> {
     let mut compiled = vec![None; plans.len()];
     // cargo takes `--features` for one package only.
     if plans.iter().any(|p| !p.features.is_default()) {
@@ -560,8 +559,7 @@ async fn compile_together(
         };
         let ms = started.elapsed().as_millis() as u64;
         for (i, binary) in group.into_iter().zip(built.into_iter().flatten()) {
-            let span = report::timings::Span::at("cargo", origin, started, ms);
-            compiled[i] = Some((binary, span));
+            compiled[i] = Some((binary, started, ms));
         }
     }
     compiled

@@ -96,6 +96,9 @@ pub struct TestOptions {
     /// The run's signal listener; without one the stage listens for SIGINT, SIGTERM and SIGHUP
     /// itself.
     pub interrupt: Option<crate::interrupt::Interrupt>,
+    /// The `cargo` checks' test executables, when the build compiled them with the service;
+    /// otherwise the stage compiles them.
+    pub compiled_tests: Option<Vec<Utf8PathBuf>>,
 }
 
 /// Runs the test stage for `plan` against the image `image_id`.
@@ -140,6 +143,7 @@ pub async fn run_with_report(
         forwards: None,
         current: None,
         keep_on_failure: options.keep_on_failure,
+        compiled_tests: options.compiled_tests.clone(),
     };
     shell.status(
         "Testing",
@@ -227,6 +231,8 @@ struct Session<'a> {
     current: Option<String>,
     /// `--keep-on-failure`.
     keep_on_failure: bool,
+    /// [`TestOptions::compiled_tests`].
+    compiled_tests: Option<Vec<Utf8PathBuf>>,
 }
 
 impl Session<'_> {
@@ -237,9 +243,13 @@ impl Session<'_> {
         let conditions = self.conditions(health_test.as_deref())?;
         // Compile before the deadline starts and before any container exists: a cold build of the
         // tests says nothing about the image, and the container should not wait for the compiler.
-        let binaries = self
-            .compile_cargo_tests(&self.plan.config.test.cargo)
-            .await?;
+        let binaries = match self.compiled_tests.take() {
+            Some(binaries) => binaries,
+            None => {
+                self.compile_cargo_tests(&self.plan.config.test.cargo)
+                    .await?
+            }
+        };
         match tokio::time::timeout(timeout, self.checks(&image, conditions, &binaries)).await {
             Ok(r) => r,
             Err(_) => Err(Outcome::Timeout),

@@ -46,6 +46,8 @@ pub struct BuiltImage {
     pub context_bytes: u64,
     /// The host-built binary (`host` strategy).
     pub binary: Option<Utf8PathBuf>,
+    /// The container's integration tests, when cargo built them with the binary.
+    pub tests: Option<Vec<Utf8PathBuf>>,
     /// Milliseconds spent in `cargo build` on the host.
     pub cargo_ms: u64,
     /// Milliseconds spent building the image on the engine.
@@ -177,6 +179,7 @@ pub async fn build(
             builder: built_by,
             context_bytes: 0,
             binary: None,
+            tests: None,
             cargo_ms: 0,
             image_ms: 0,
         });
@@ -191,9 +194,12 @@ pub async fn build(
     let labels = build_labels(plan, rendered, &args, &digest, builder);
     let (context, binary) = match plan.config.strategy {
         Strategy::Host => {
-            let binary = match compiled {
-                Some(binary) => binary,
-                None => cargo_build(plan, cargo_flags, shell).await?,
+            let (binary, tests) = match compiled {
+                Some(binary) => (binary, None),
+                None => {
+                    let (binary, tests) = cargo_build(plan, cargo_flags, shell).await?;
+                    (binary, Some(tests))
+                }
             };
             if let Maker::Assembled(spec) = &maker {
                 let cargo_ms = started.elapsed().as_millis() as u64;
@@ -216,6 +222,7 @@ pub async fn build(
                     builder: Some(Builder::Assembled),
                     context_bytes: 0,
                     binary: Some(binary),
+                    tests,
                     cargo_ms,
                     image_ms,
                 });
@@ -229,7 +236,7 @@ pub async fn build(
                 &binary,
                 mtime,
             )?;
-            (ctx, Some(binary))
+            (ctx, Some((binary, tests)))
         }
         Strategy::Docker => {
             let ctx = build_context::service_context(
@@ -282,7 +289,8 @@ pub async fn build(
         reused: false,
         builder: Some(builder),
         context_bytes: context.size() as u64,
-        binary,
+        tests: binary.as_ref().and_then(|(_, tests)| tests.clone()),
+        binary: binary.map(|(binary, _)| binary),
         cargo_ms,
         image_ms,
     })
@@ -523,28 +531,34 @@ pub fn inputs_digest(dockerfile: &str, args: &BTreeMap<String, String>) -> Strin
     format!("fnv1a64:{hash:016x}")
 }
 
-/// The `cargo build` command line of the host strategy (without the program).
-pub fn cargo_args(plans: &[&ImagePlan], cargo_flags: &[String]) -> Vec<String> {
+/// The cargo command line of the host strategy (without the program): `cargo build --release`
+/// of each plan's bin or, with `tests` (the container's integration tests of one plan),
+/// `cargo test --release --no-run --test …`, which builds the package's bins beside them in
+/// the same invocation, so that the tests share the service's compiled dependencies.
+pub fn cargo_args(plans: &[&ImagePlan], cargo_flags: &[String], tests: &[&str]) -> Vec<String> {
     let first = plans[0];
-    let mut args: Vec<String> = [
-        "build",
-        "--release",
-        "--message-format=json-render-diagnostics",
-        "--manifest-path",
-        first.manifest_path.as_str(),
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let command: &[&str] = if tests.is_empty() {
+        &["build", "--release"]
+    } else {
+        &["test", "--release", "--no-run"]
+    };
+    let mut args: Vec<String> = command.iter().map(|a| (*a).to_owned()).collect();
+    args.extend(
+        [
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+            first.manifest_path.as_str(),
+        ]
+        .map(str::to_owned),
+    );
     for plan in plans {
-        args.extend(
-            [
-                "--package",
-                plan.package.as_str(),
-                "--bin",
-                plan.config.bin.as_str(),
-            ]
-            .map(str::to_owned),
-        );
+        args.extend(["--package", plan.package.as_str()].map(str::to_owned));
+        if tests.is_empty() {
+            args.extend(["--bin", plan.config.bin.as_str()].map(str::to_owned));
+        }
+    }
+    for test in tests {
+        args.extend(["--test", test].map(str::to_owned));
     }
     if first.config.static_link {
         args.push("--target".into());
@@ -562,15 +576,32 @@ pub fn cargo_args(plans: &[&ImagePlan], cargo_flags: &[String]) -> Vec<String> {
     args
 }
 
-/// Runs `cargo build --release` for the plan's binary, cargo's output streamed to stderr, and
-/// returns the binary's path from cargo's artifact messages.
+/// What one cargo invocation built.
+#[derive(Debug, Clone, Default)]
+pub struct Compiled {
+    /// Each plan's binary, in order.
+    pub binaries: Vec<Utf8PathBuf>,
+    /// Each integration test asked for, in order.
+    pub tests: Vec<Utf8PathBuf>,
+}
+
+/// Runs cargo for the plan's binary and the container's integration tests
+/// (`[[package.metadata.docker.test.cargo]]`) in one invocation, cargo's output streamed to
+/// stderr; returns the executables from cargo's artifact messages.
 pub async fn cargo_build(
     plan: &ImagePlan,
     cargo_flags: &[String],
     shell: &Shell,
-) -> Result<Utf8PathBuf> {
-    let mut binaries = cargo_build_all(&[plan], cargo_flags, shell).await?;
-    Ok(binaries.remove(0))
+) -> Result<(Utf8PathBuf, Vec<Utf8PathBuf>)> {
+    let tests: Vec<&str> = plan
+        .config
+        .test
+        .cargo
+        .iter()
+        .map(|c| c.test.as_str())
+        .collect();
+    let mut compiled = cargo_build_all(&[plan], cargo_flags, &tests, shell).await?;
+    Ok((compiled.binaries.remove(0), compiled.tests))
 }
 
 /// Several services of one workspace, with the same linking and features, built by one cargo
@@ -580,22 +611,30 @@ pub async fn cargo_build(
 pub async fn cargo_build_all(
     plans: &[&ImagePlan],
     cargo_flags: &[String],
+    tests: &[&str],
     shell: &Shell,
-) -> Result<Vec<Utf8PathBuf>> {
+) -> Result<Compiled> {
     let plan = plans[0];
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let args = cargo_args(plans, cargo_flags);
+    let args = cargo_args(plans, cargo_flags, tests);
     let names: Vec<String> = plans
         .iter()
         .map(|p| format!("{} {}", p.package, p.version))
         .collect();
     let bins: Vec<&str> = plans.iter().map(|p| p.config.bin.as_str()).collect();
+    let command = if tests.is_empty() {
+        format!("cargo build --release --bin {}", bins.join(" --bin "))
+    } else {
+        format!(
+            "cargo test --release --no-run --test {}: the bin and the container's tests",
+            tests.join(" --test ")
+        )
+    };
     shell.status(
         "Compiling",
         format!(
-            "{} (cargo build --release --bin {}{})",
+            "{} ({command}{})",
             names.join(", "),
-            bins.join(" --bin "),
             if plan.config.static_link {
                 ", static"
             } else {
@@ -638,13 +677,26 @@ pub async fn cargo_build_all(
         })
     };
     let mut executables: Vec<Option<Utf8PathBuf>> = vec![None; plans.len()];
+    let mut test_executables: Vec<Option<Utf8PathBuf>> = vec![None; tests.len()];
     let mut lines = BufReader::new(stdout).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Ok(cargo_metadata::Message::CompilerArtifact(artifact)) =
+        let Ok(cargo_metadata::Message::CompilerArtifact(artifact)) =
             serde_json::from_str::<cargo_metadata::Message>(&line)
-            && artifact.target.is_bin()
-            && let Some(exe) = artifact.executable
-        {
+        else {
+            continue;
+        };
+        let Some(exe) = artifact.executable else {
+            continue;
+        };
+        if artifact.profile.test {
+            if artifact.target.is_test()
+                && let Some(i) = tests
+                    .iter()
+                    .position(|t| *t == artifact.target.name.as_str())
+            {
+                test_executables[i] = Some(exe);
+            }
+        } else if artifact.target.is_bin() {
             // Each plan's bin of its own package: two packages may have bins of one name.
             for (plan, slot) in plans.iter().zip(&mut executables) {
                 if artifact.target.name.as_str() == plan.config.bin.as_str()
@@ -674,7 +726,7 @@ pub async fn cargo_build_all(
             "cargo's errors are above",
         ));
     }
-    plans
+    let binaries = plans
         .iter()
         .zip(executables)
         .map(|(plan, exe)| {
@@ -688,12 +740,47 @@ pub async fn cargo_build_all(
                 )
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    let tests = tests
+        .iter()
+        .zip(test_executables)
+        .map(|(test, exe)| {
+            exe.ok_or_else(|| Error::TestConfig {
+                message: format!("cargo built no test executable for `{test}`"),
+                help: Some("name an integration test target (`tests/NAME.rs`)".into()),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Compiled { binaries, tests })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_containers_tests_are_built_with_the_bin_in_one_release_invocation() {
+        let plan = crate::pipeline::test_stage::tests_support::image_plan(
+            "acme/app",
+            "1.0.0",
+            "c",
+            vec![],
+        );
+        let args = cargo_args(&[&plan], &[], &["smoke", "api"]);
+        assert_eq!(args[..3], ["test", "--release", "--no-run"]);
+        let joined = args.join(" ");
+        assert!(
+            joined.contains("--package app --test smoke --test api"),
+            "{joined}"
+        );
+        assert!(
+            !joined.contains("--bin"),
+            "the bins come with the tests: {joined}"
+        );
+        let args = cargo_args(&[&plan], &[], &[]);
+        assert_eq!(args[..2], ["build", "--release"]);
+        assert!(args.join(" ").contains("--package app --bin app"));
+    }
 
     #[test]
     fn cargo_always_builds_from_the_lock_file() {
@@ -705,7 +792,7 @@ mod tests {
         );
         let count = |flags: &[&str]| {
             let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
-            let args = cargo_args(&[&plan], &flags);
+            let args = cargo_args(&[&plan], &flags, &[]);
             (
                 args.iter().filter(|a| *a == "--locked").count(),
                 args.iter().filter(|a| *a == "--offline").count(),
@@ -871,7 +958,7 @@ mod tests {
         plan.features.features = vec!["metrics".into()];
         let with = inputs_digest("FROM scratch\n", &digest_inputs(&plan, &args));
         assert_ne!(with, plain);
-        assert!(cargo_args(&[&plan], &[]).ends_with(&["--features".into(), "metrics".into()]));
+        assert!(cargo_args(&[&plan], &[], &[]).ends_with(&["--features".into(), "metrics".into()]));
         plan.features.features.clear();
         plan.features.all_features = true;
         assert_ne!(

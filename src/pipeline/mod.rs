@@ -554,7 +554,9 @@ async fn compile_together(
         let together: Vec<&plan::ImagePlan> = group.iter().map(|&i| plans[i]).collect();
         let started = std::time::Instant::now();
         let built = tokio::select! {
-            built = build::cargo_build_all(&together, cargo_flags, shell) => built.ok(),
+            built = build::cargo_build_all(&together, cargo_flags, &[], shell) => {
+                built.ok().map(|c| c.binaries)
+            }
             _ = interrupt.wait() => None,
         };
         let ms = started.elapsed().as_millis() as u64;
@@ -660,8 +662,15 @@ async fn service_run(
         return run;
     }
     let step = std::time::Instant::now();
-    let (report, passed) =
-        test_stage::run_tests(engine, plan, &built.image_id, test_options, shell).await;
+    let (report, passed) = test_stage::run_tests(
+        engine,
+        plan,
+        &built.image_id,
+        built.tests,
+        test_options,
+        shell,
+    )
+    .await;
     run.timings.test_ms = step.elapsed().as_millis() as u64;
     run.timings
         .spans

@@ -43,10 +43,12 @@ pub fn junit_path_for(
 ///
 /// Returns the stage's report whether or not it passed, and the failure (exit 1: the image gets
 /// no tag) when it did not.
+/// `compiled_tests`: the `cargo` checks' executables when the build compiled them.
 pub async fn run_tests(
     engine: &Engine,
     plan: &ImagePlan,
     image_id: &str,
+    compiled_tests: Option<Vec<camino::Utf8PathBuf>>,
     options: &TestStageOptions,
     shell: &Shell,
 ) -> (TestReport, Result<()>) {
@@ -57,6 +59,7 @@ pub async fn run_tests(
             .as_deref()
             .map(|p| junit_path_for(p, &plan.package, options.several_services)),
         interrupt: options.interrupt.clone(),
+        compiled_tests,
     };
     crate::checks::run_with_report(engine, plan, image_id, &options, shell).await
 }

@@ -133,7 +133,7 @@ pub async fn build(
     engine: &Engine,
     plan: &ImagePlan,
     rendered: &Rendered,
-    compiled: Option<Utf8PathBuf>,
+    compiled: Option<(Utf8PathBuf, Vec<Utf8PathBuf>)>,
     cargo_flags: &[String],
     shell: &Shell,
 ) -> Result<BuiltImage> {
@@ -195,12 +195,10 @@ pub async fn build(
     let (context, binary) = match plan.config.strategy {
         Strategy::Host => {
             let (binary, tests) = match compiled {
-                Some(binary) => (binary, None),
-                None => {
-                    let (binary, tests) = cargo_build(plan, cargo_flags, shell).await?;
-                    (binary, Some(tests))
-                }
+                Some(compiled) => compiled,
+                None => cargo_build(plan, cargo_flags, shell).await?,
             };
+            let tests = Some(tests);
             if let Maker::Assembled(spec) = &maker {
                 let cargo_ms = started.elapsed().as_millis() as u64;
                 let started = std::time::Instant::now();
@@ -531,12 +529,25 @@ pub fn inputs_digest(dockerfile: &str, args: &BTreeMap<String, String>) -> Strin
     format!("fnv1a64:{hash:016x}")
 }
 
+/// The container's integration tests of `plan` (`[[package.metadata.docker.test.cargo]]`).
+fn container_tests(plan: &ImagePlan) -> Vec<&str> {
+    plan.config
+        .test
+        .cargo
+        .iter()
+        .map(|c| c.test.as_str())
+        .collect()
+}
+
 /// The cargo command line of the host strategy (without the program): `cargo build --release`
-/// of each plan's bin or, with `tests` (the container's integration tests of one plan),
-/// `cargo test --release --no-run --test …`, which builds the package's bins beside them in
-/// the same invocation, so that the tests share the service's compiled dependencies.
-pub fn cargo_args(plans: &[&ImagePlan], cargo_flags: &[String], tests: &[&str]) -> Vec<String> {
+/// of each plan's bin or, when a plan has container tests, `cargo test --release --no-run
+/// --test …`, which builds the packages' bins beside them in the same invocation, so that the
+/// tests share the services' compiled dependencies.
+pub fn cargo_args(plans: &[&ImagePlan], cargo_flags: &[String]) -> Vec<String> {
     let first = plans[0];
+    let mut tests: Vec<&str> = plans.iter().flat_map(|p| container_tests(p)).collect();
+    tests.sort_unstable();
+    tests.dedup();
     let command: &[&str] = if tests.is_empty() {
         &["build", "--release"]
     } else {
@@ -581,42 +592,36 @@ pub fn cargo_args(plans: &[&ImagePlan], cargo_flags: &[String], tests: &[&str]) 
 pub struct Compiled {
     /// Each plan's binary, in order.
     pub binaries: Vec<Utf8PathBuf>,
-    /// Each integration test asked for, in order.
-    pub tests: Vec<Utf8PathBuf>,
+    /// Each plan's container tests, in the order of its `[[test.cargo]]`.
+    pub tests: Vec<Vec<Utf8PathBuf>>,
 }
 
-/// Runs cargo for the plan's binary and the container's integration tests
-/// (`[[package.metadata.docker.test.cargo]]`) in one invocation, cargo's output streamed to
-/// stderr; returns the executables from cargo's artifact messages.
+/// Runs cargo for the plan's binary and the container's integration tests in one invocation,
+/// cargo's output streamed to stderr; returns the executables from cargo's artifact messages.
 pub async fn cargo_build(
     plan: &ImagePlan,
     cargo_flags: &[String],
     shell: &Shell,
 ) -> Result<(Utf8PathBuf, Vec<Utf8PathBuf>)> {
-    let tests: Vec<&str> = plan
-        .config
-        .test
-        .cargo
-        .iter()
-        .map(|c| c.test.as_str())
-        .collect();
-    let mut compiled = cargo_build_all(&[plan], cargo_flags, &tests, shell).await?;
-    Ok((compiled.binaries.remove(0), compiled.tests))
+    let mut compiled = cargo_build_all(&[plan], cargo_flags, shell).await?;
+    Ok((compiled.binaries.remove(0), compiled.tests.remove(0)))
 }
 
 /// Several services of one workspace, with the same linking and features, built by one cargo
-/// invocation (`-p a --bin a -p b --bin b`): cargo compiles their shared dependencies once,
-/// instead of two cargo processes waiting on one target directory's lock. Returns each plan's
-/// binary, in order.
+/// invocation (`-p a --bin a -p b --bin b`, or `cargo test --no-run` with their container
+/// tests): cargo compiles their shared dependencies once, instead of two cargo processes
+/// waiting on one target directory's lock. Returns each plan's binary and tests, in order.
 pub async fn cargo_build_all(
     plans: &[&ImagePlan],
     cargo_flags: &[String],
-    tests: &[&str],
     shell: &Shell,
 ) -> Result<Compiled> {
     let plan = plans[0];
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let args = cargo_args(plans, cargo_flags, tests);
+    let args = cargo_args(plans, cargo_flags);
+    let mut tests: Vec<&str> = plans.iter().flat_map(|p| container_tests(p)).collect();
+    tests.sort_unstable();
+    tests.dedup();
     let names: Vec<String> = plans
         .iter()
         .map(|p| format!("{} {}", p.package, p.version))
@@ -677,7 +682,10 @@ pub async fn cargo_build_all(
         })
     };
     let mut executables: Vec<Option<Utf8PathBuf>> = vec![None; plans.len()];
-    let mut test_executables: Vec<Option<Utf8PathBuf>> = vec![None; tests.len()];
+    let mut test_executables: Vec<Vec<Option<Utf8PathBuf>>> = plans
+        .iter()
+        .map(|p| vec![None; p.config.test.cargo.len()])
+        .collect();
     let mut lines = BufReader::new(stdout).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let Ok(cargo_metadata::Message::CompilerArtifact(artifact)) =
@@ -689,12 +697,17 @@ pub async fn cargo_build_all(
             continue;
         };
         if artifact.profile.test {
-            if artifact.target.is_test()
-                && let Some(i) = tests
-                    .iter()
-                    .position(|t| *t == artifact.target.name.as_str())
-            {
-                test_executables[i] = Some(exe);
+            // Each plan's tests of its own package: two packages may have tests of one name.
+            for (plan, slots) in plans.iter().zip(&mut test_executables) {
+                let wanted = container_tests(plan);
+                if artifact.target.is_test()
+                    && artifact.manifest_path == plan.manifest_path
+                    && let Some(i) = wanted
+                        .iter()
+                        .position(|t| *t == artifact.target.name.as_str())
+                {
+                    slots[i] = Some(exe.clone());
+                }
             }
         } else if artifact.target.is_bin() {
             // Each plan's bin of its own package: two packages may have bins of one name.
@@ -741,14 +754,23 @@ pub async fn cargo_build_all(
             })
         })
         .collect::<Result<_>>()?;
-    let tests = tests
+    let tests = plans
         .iter()
         .zip(test_executables)
-        .map(|(test, exe)| {
-            exe.ok_or_else(|| Error::TestConfig {
-                message: format!("cargo built no test executable for `{test}`"),
-                help: Some("name an integration test target (`tests/NAME.rs`)".into()),
-            })
+        .map(|(plan, slots)| {
+            container_tests(plan)
+                .into_iter()
+                .zip(slots)
+                .map(|(test, exe)| {
+                    exe.ok_or_else(|| Error::TestConfig {
+                        message: format!(
+                            "cargo built no test executable for `{test}` of `{}`",
+                            plan.package
+                        ),
+                        help: Some("name an integration test target (`tests/NAME.rs`)".into()),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
         })
         .collect::<Result<_>>()?;
     Ok(Compiled { binaries, tests })
@@ -766,18 +788,26 @@ mod tests {
             "c",
             vec![],
         );
-        let args = cargo_args(&[&plan], &[], &["smoke", "api"]);
+        let mut with_tests = plan.clone();
+        with_tests.config.test.cargo = ["smoke", "api"]
+            .map(|t| crate::config::CargoCheck {
+                test: t.into(),
+                args: vec![],
+                timeout: std::time::Duration::from_secs(60),
+            })
+            .to_vec();
+        let args = cargo_args(&[&with_tests], &[]);
         assert_eq!(args[..3], ["test", "--release", "--no-run"]);
         let joined = args.join(" ");
         assert!(
-            joined.contains("--package app --test smoke --test api"),
+            joined.contains("--package app --test api --test smoke"),
             "{joined}"
         );
         assert!(
             !joined.contains("--bin"),
             "the bins come with the tests: {joined}"
         );
-        let args = cargo_args(&[&plan], &[], &[]);
+        let args = cargo_args(&[&plan], &[]);
         assert_eq!(args[..2], ["build", "--release"]);
         assert!(args.join(" ").contains("--package app --bin app"));
     }
@@ -792,7 +822,7 @@ mod tests {
         );
         let count = |flags: &[&str]| {
             let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
-            let args = cargo_args(&[&plan], &flags, &[]);
+            let args = cargo_args(&[&plan], &flags);
             (
                 args.iter().filter(|a| *a == "--locked").count(),
                 args.iter().filter(|a| *a == "--offline").count(),
@@ -958,7 +988,7 @@ mod tests {
         plan.features.features = vec!["metrics".into()];
         let with = inputs_digest("FROM scratch\n", &digest_inputs(&plan, &args));
         assert_ne!(with, plain);
-        assert!(cargo_args(&[&plan], &[], &[]).ends_with(&["--features".into(), "metrics".into()]));
+        assert!(cargo_args(&[&plan], &[]).ends_with(&["--features".into(), "metrics".into()]));
         plan.features.features.clear();
         plan.features.all_features = true;
         assert_ne!(

@@ -131,8 +131,9 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
                     rendered: r,
                     render_ms: *ms,
                     in_registry: done.as_deref(),
-                    compiled: compiled
-                        .map(|(binary, at, ms)| (binary, Span::at("cargo", started, at, ms))),
+                    compiled: compiled.map(|(binary, tests, at, ms)| {
+                        (binary, tests, Span::at("cargo", started, at, ms))
+                    }),
                     origin: started,
                 };
                 service_run(
@@ -510,8 +511,9 @@ struct Service<'a> {
     render_ms: u64,
     /// The manifest digest when the registry already holds this release whole.
     in_registry: Option<&'a str>,
-    /// Its binary and the span of the cargo run that built it with other services.
-    compiled: Option<(camino::Utf8PathBuf, report::timings::Span)>,
+    /// Its binary, its container tests and the span of the cargo run that built them with other
+    /// services.
+    compiled: Option<(camino::Utf8PathBuf, Vec<camino::Utf8PathBuf>, Span)>,
     /// When the release started: the origin of every span.
     origin: std::time::Instant,
 }
@@ -529,7 +531,14 @@ async fn compile_together(
     cargo_flags: &[String],
     mut interrupt: Interrupt,
     shell: &Shell,
-) -> Vec<Option<(camino::Utf8PathBuf, std::time::Instant, u64)>> {
+) -> Vec<
+    Option<(
+        camino::Utf8PathBuf,
+        Vec<camino::Utf8PathBuf>,
+        std::time::Instant,
+        u64,
+    )>,
+> {
     let mut compiled = vec![None; plans.len()];
     // cargo takes `--features` for one package only.
     if plans.iter().any(|p| !p.features.is_default()) {
@@ -554,14 +563,15 @@ async fn compile_together(
         let together: Vec<&plan::ImagePlan> = group.iter().map(|&i| plans[i]).collect();
         let started = std::time::Instant::now();
         let built = tokio::select! {
-            built = build::cargo_build_all(&together, cargo_flags, &[], shell) => {
-                built.ok().map(|c| c.binaries)
-            }
+            built = build::cargo_build_all(&together, cargo_flags, shell) => built.ok(),
             _ = interrupt.wait() => None,
         };
         let ms = started.elapsed().as_millis() as u64;
-        for (i, binary) in group.into_iter().zip(built.into_iter().flatten()) {
-            compiled[i] = Some((binary, started, ms));
+        if let Some(built) = built {
+            let each = built.binaries.into_iter().zip(built.tests);
+            for (i, (binary, tests)) in group.into_iter().zip(each) {
+                compiled[i] = Some((binary, tests, started, ms));
+            }
         }
     }
     compiled
@@ -585,7 +595,7 @@ async fn service_run(
         compiled,
         origin,
     } = service;
-    let compiled_span = compiled.as_ref().map(|(_, span)| span.clone());
+    let compiled_span = compiled.as_ref().map(|(_, _, span)| span.clone());
     let mut run = ServiceRun::default();
     if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);
@@ -611,7 +621,7 @@ async fn service_run(
             engine,
             plan,
             rendered,
-            compiled.map(|(binary, _)| binary),
+            compiled.map(|(binary, tests, _)| (binary, tests)),
             cargo_flags,
             shell,
         ),

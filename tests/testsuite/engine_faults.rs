@@ -97,6 +97,9 @@ fn an_engine_that_stops_answering_mid_push_fails_naming_it_and_moves_no_floating
         &[
             ("DOCKER_HOST", &host),
             ("DOCKER_CONFIG", config.path().to_str().unwrap()),
+            // A builder-made image, which the engine pushes (the tool pushes the images it
+            // assembles itself).
+            ("DOCKER_BUILDKIT", "1"),
         ],
     );
     let log = StderrLog::of(&mut child);

@@ -82,9 +82,9 @@ pub fn is_missing_program(out: &ExecOutput) -> bool {
 
 impl Session<'_> {
     /// Runs one exec check inside the container.
-    pub(super) async fn exec_check(&mut self, check: &ExecCheck) -> Result<()> {
+    pub(super) async fn exec_check(&self, check: &ExecCheck) -> Result<CheckResult> {
         let name = format!("exec: {}", check.name);
-        self.current = Some(name.clone());
+        self.begin(&name);
         let started = Instant::now();
         let env: Vec<String> = check.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let id = self.container_id().to_owned();
@@ -137,8 +137,7 @@ impl Session<'_> {
                 )
             }
         };
-        self.record(result);
-        Ok(())
+        Ok(result)
     }
 
     /// Compiles the cargo integration test targets on the host; returns each target's executable.
@@ -222,12 +221,12 @@ impl Session<'_> {
 
     /// Copies a compiled test into the container and runs it there.
     pub(super) async fn cargo_check(
-        &mut self,
+        &self,
         check: &CargoCheck,
         exe: &Utf8PathBuf,
-    ) -> Result<()> {
+    ) -> Result<CheckResult> {
         let name = format!("cargo: {}", check.test);
-        self.current = Some(name.clone());
+        self.begin(&name);
         let started = Instant::now();
         let id = self.container_id().to_owned();
         let data = std::fs::read(exe).map_err(|e| Error::io(format!("cannot read {exe}"), e))?;
@@ -246,8 +245,7 @@ impl Session<'_> {
             .map_err(|e| Error::io("cannot pack the test binary", e))?;
         if let Err(e) = self.engine.upload_tar(&id, "/", archive).await {
             let why = self.container_gone().await.ok_or(e)?;
-            self.record(CheckResult::failed(&name, "cargo", started, why));
-            return Ok(());
+            return Ok(CheckResult::failed(&name, "cargo", started, why));
         }
         let mut env = self.service_env();
         // Inside the container the service is on localhost at its own port.
@@ -293,14 +291,13 @@ impl Session<'_> {
                 )
             }
         };
-        self.record(result);
-        Ok(())
+        Ok(result)
     }
 
     /// Runs a command on the host with the container's address in its environment.
-    pub(super) async fn host_check(&mut self, check: &HostCheck) -> Result<()> {
+    pub(super) async fn host_check(&self, check: &HostCheck) -> Result<CheckResult> {
         let name = format!("host: {}", check.name);
-        self.current = Some(name.clone());
+        self.begin(&name);
         let started = Instant::now();
         let mut cmd = tokio::process::Command::new(&check.cmd[0]);
         cmd.args(&check.cmd[1..])
@@ -351,14 +348,13 @@ impl Session<'_> {
                 )
             }
         };
-        self.record(result);
-        Ok(())
+        Ok(result)
     }
 
     /// Sends one HTTP request to the published port.
-    pub(super) async fn http_check(&mut self, probe: &HttpProbe) -> Result<()> {
+    pub(super) async fn http_check(&self, probe: &HttpProbe) -> Result<CheckResult> {
         let name = format!("http: {}", self.expand(&probe.name));
-        self.current = Some(name.clone());
+        self.begin(&name);
         let started = Instant::now();
         let path = self.expand(&probe.path);
         let result = match self.ports.get(&probe.port) {
@@ -411,8 +407,7 @@ impl Session<'_> {
                 }
             },
         };
-        self.record(result);
-        Ok(())
+        Ok(result)
     }
 
     /// Stops the container with its stop signal and checks the exit code and time.
@@ -422,7 +417,7 @@ impl Session<'_> {
         signal: &str,
     ) -> Result<()> {
         let name = format!("shutdown: {signal}");
-        self.current = Some(name.clone());
+        self.begin(&name);
         let started = Instant::now();
         let id = self.container_id().to_owned();
         self.engine.kill_container(&id, signal).await?;

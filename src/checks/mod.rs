@@ -222,7 +222,7 @@ pub async fn remove_leftovers(engine: &Engine) -> Result<usize> {
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a test container made by another host is presumed in use.
-pub const FOREIGN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+pub const FOREIGN_GRACE: Duration = Duration::from_secs(3600);
 
 /// Why the checks stopped early.
 enum Outcome {

@@ -124,3 +124,30 @@ async fn smoke_test_cut_short_by_the_stage_deadline_leaves_no_container() {
     assert_eq!(stage_containers_of(&fx), Vec::<String>::new());
     assert_no_containers(&fx);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smoke_test_of_a_program_missing_from_the_image_fails_as_a_build_would() {
+    // An absolute path is looked up first; a bare name is refused by the runtime at start.
+    for (program, said) in [
+        (
+            "/usr/local/bin/orders",
+            "/usr/local/bin/orders is not in the image",
+        ),
+        ("orders", "executable file not found"),
+    ] {
+        let fx = fixture(
+            &format!("smoke missing {program}"),
+            &manifest(&format!("[\"{program}\", \"--version\"]"), ""),
+            assembled(),
+        );
+        let (result, _) = run_stage(&fx, &TestOptions::default()).await;
+        let message = step_failure(result);
+        assert!(
+            message.contains(&format!("`smoke-test: {program} --version`")),
+            "{message}"
+        );
+        assert!(message.contains(said), "{message}");
+        assert_eq!(stage_containers_of(&fx), Vec::<String>::new());
+        assert_no_containers(&fx);
+    }
+}

@@ -294,10 +294,21 @@ impl Session<'_> {
             return Ok(());
         }
         self.start(image).await?;
-        if !self.wait_ready(conditions).await? {
+        let copy = exec::copy_test_binaries(
+            self.engine.clone(),
+            self.container_id().to_owned(),
+            &test.cargo,
+            binaries,
+        );
+        let (ready, copied) = tokio::join!(self.wait_ready(conditions), copy);
+        if !ready? {
             return Ok(());
         }
-        self.tests(&test, binaries).await?;
+        let copy_failed = match copied {
+            Some(Err(e)) => Some(self.container_gone().await.ok_or(e)?),
+            _ => None,
+        };
+        self.tests(&test, copy_failed.as_deref()).await?;
         // A service that died during the tests fails the stage even if no check noticed (one poll
         // interval lets the engine see an exit the last check caused).
         let after_tests = Instant::now();
@@ -362,7 +373,7 @@ impl Session<'_> {
     async fn tests(
         &mut self,
         test: &crate::config::TestConfig,
-        binaries: &[Utf8PathBuf],
+        copy_failed: Option<&str>,
     ) -> Result<()> {
         let total = test.exec.len() + test.cargo.len() + test.host.len() + test.http.len();
         *self.concurrent_lock() = vec![None; total];
@@ -378,9 +389,8 @@ impl Session<'_> {
         let cargo = test
             .cargo
             .iter()
-            .zip(binaries)
             .enumerate()
-            .map(|(i, (check, exe))| this.in_slot(cargo_at + i, this.cargo_check(check, exe)));
+            .map(|(i, check)| this.in_slot(cargo_at + i, this.cargo_check(check, copy_failed)));
         let host = test
             .host
             .iter()

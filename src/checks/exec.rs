@@ -11,6 +11,7 @@ use super::{CheckResult, Session};
 use crate::config::{
     CargoCheck, ExecCheck, HostCheck, HttpProbe, OutputExpectations, ShutdownCheck,
 };
+use crate::engine::Engine;
 use crate::engine::container::ExecOutput;
 use crate::error::{Error, Result};
 use crate::http;
@@ -82,9 +83,9 @@ pub fn is_missing_program(out: &ExecOutput) -> bool {
 
 impl Session<'_> {
     /// Runs one exec check inside the container.
-    pub(super) async fn exec_check(&mut self, check: &ExecCheck) -> Result<()> {
+    pub(super) async fn exec_check(&self, check: &ExecCheck) -> Result<CheckResult> {
         let name = format!("exec: {}", check.name);
-        self.current = Some(name.clone());
+        self.begin(&name);
         let started = Instant::now();
         let env: Vec<String> = check.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let id = self.container_id().to_owned();
@@ -137,8 +138,7 @@ impl Session<'_> {
                 )
             }
         };
-        self.record(result);
-        Ok(())
+        Ok(result)
     }
 
     /// Compiles the cargo integration test targets on the host; returns each target's executable.
@@ -220,34 +220,19 @@ impl Session<'_> {
         Ok(binaries)
     }
 
-    /// Copies a compiled test into the container and runs it there.
+    /// Runs a compiled test inside the container (copied into it by [`copy_test_binaries`];
+    /// `copy_failed` says why that copy failed).
     pub(super) async fn cargo_check(
-        &mut self,
+        &self,
         check: &CargoCheck,
-        exe: &Utf8PathBuf,
-    ) -> Result<()> {
+        copy_failed: Option<&str>,
+    ) -> Result<CheckResult> {
         let name = format!("cargo: {}", check.test);
-        self.current = Some(name.clone());
+        self.begin(&name);
         let started = Instant::now();
         let id = self.container_id().to_owned();
-        let data = std::fs::read(exe).map_err(|e| Error::io(format!("cannot read {exe}"), e))?;
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o755);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        let path = format!("{}/{}", TEST_BIN_DIR.trim_start_matches('/'), check.test);
-        tar.append_data(&mut header, &path, data.as_slice())
-            .and_then(|_| tar.finish())
-            .map_err(|e| Error::io("cannot pack the test binary", e))?;
-        let archive = tar
-            .into_inner()
-            .map_err(|e| Error::io("cannot pack the test binary", e))?;
-        if let Err(e) = self.engine.upload_tar(&id, "/", archive).await {
-            let why = self.container_gone().await.ok_or(e)?;
-            self.record(CheckResult::failed(&name, "cargo", started, why));
-            return Ok(());
+        if let Some(why) = copy_failed {
+            return Ok(CheckResult::failed(&name, "cargo", started, why.to_owned()));
         }
         let mut env = self.service_env();
         // Inside the container the service is on localhost at its own port.
@@ -293,14 +278,13 @@ impl Session<'_> {
                 )
             }
         };
-        self.record(result);
-        Ok(())
+        Ok(result)
     }
 
     /// Runs a command on the host with the container's address in its environment.
-    pub(super) async fn host_check(&mut self, check: &HostCheck) -> Result<()> {
+    pub(super) async fn host_check(&self, check: &HostCheck) -> Result<CheckResult> {
         let name = format!("host: {}", check.name);
-        self.current = Some(name.clone());
+        self.begin(&name);
         let started = Instant::now();
         let mut cmd = tokio::process::Command::new(&check.cmd[0]);
         cmd.args(&check.cmd[1..])
@@ -351,14 +335,13 @@ impl Session<'_> {
                 )
             }
         };
-        self.record(result);
-        Ok(())
+        Ok(result)
     }
 
     /// Sends one HTTP request to the published port.
-    pub(super) async fn http_check(&mut self, probe: &HttpProbe) -> Result<()> {
+    pub(super) async fn http_check(&self, probe: &HttpProbe) -> Result<CheckResult> {
         let name = format!("http: {}", self.expand(&probe.name));
-        self.current = Some(name.clone());
+        self.begin(&name);
         let started = Instant::now();
         let path = self.expand(&probe.path);
         let result = match self.ports.get(&probe.port) {
@@ -411,8 +394,7 @@ impl Session<'_> {
                 }
             },
         };
-        self.record(result);
-        Ok(())
+        Ok(result)
     }
 
     /// Stops the container with its stop signal and checks the exit code and time.
@@ -422,7 +404,7 @@ impl Session<'_> {
         signal: &str,
     ) -> Result<()> {
         let name = format!("shutdown: {signal}");
-        self.current = Some(name.clone());
+        self.begin(&name);
         let started = Instant::now();
         let id = self.container_id().to_owned();
         self.engine.kill_container(&id, signal).await?;
@@ -460,6 +442,42 @@ impl Session<'_> {
         self.record(result);
         Ok(())
     }
+}
+
+/// The compiled tests as one archive of [`TEST_BIN_DIR`], each named after its target.
+fn test_binaries_archive(checks: &[CargoCheck], binaries: &[Utf8PathBuf]) -> Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let packing = |e| Error::io("cannot pack the test binaries", e);
+    for (check, exe) in checks.iter().zip(binaries) {
+        let data = std::fs::read(exe).map_err(|e| Error::io(format!("cannot read {exe}"), e))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o755);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        let path = format!("{}/{}", TEST_BIN_DIR.trim_start_matches('/'), check.test);
+        tar.append_data(&mut header, &path, data.as_slice())
+            .map_err(packing)?;
+    }
+    tar.into_inner().map_err(packing)
+}
+
+/// Copies the compiled tests into container `id`; `None` when there are none. It borrows nothing
+/// of the session, so it runs while the service gets ready (the copy does not depend on it).
+pub(super) async fn copy_test_binaries(
+    engine: Engine,
+    id: String,
+    checks: &[CargoCheck],
+    binaries: &[Utf8PathBuf],
+) -> Option<Result<()>> {
+    if binaries.is_empty() {
+        return None;
+    }
+    let archive = match test_binaries_archive(checks, binaries) {
+        Ok(archive) => archive,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(engine.upload_tar(&id, "/", archive).await)
 }
 
 fn truncate(text: &str, max: usize) -> &str {

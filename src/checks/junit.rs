@@ -94,12 +94,14 @@ mod tests {
             name: name.into(),
             kind: "exec".into(),
             passed,
+            started_ms: 0,
             duration_ms: 1500,
             output: if passed {
                 String::new()
             } else {
                 "exit 1\n<oops>".into()
             },
+            started: None,
         };
         let report = TestReport {
             checks: vec![check("ok", true), check("bad", false)],

@@ -2,8 +2,13 @@
 //! release tag exists:
 //!
 //! ```text
-//! structure (no container) -> run -> ready -> exec, cargo, host, http -> shutdown -> remove
+//! smoke test (assembled images) and structure (no container) -> run -> ready
+//!     -> exec, cargo, host, http (concurrently) -> shutdown -> remove
 //! ```
+//!
+//! An image the tool assembled itself had no builder run its smoke test: that is the stage's
+//! first check, beside the structure checks (both only read the image). The tests after readiness
+//! do not depend on each other and run concurrently; their results keep the manifest's order.
 //!
 //! A readiness probe that is refused or reset is diagnosed from the container's listening sockets
 //! (`sockets` reads them, `listening` says what they mean): a service bound to loopback or to
@@ -18,13 +23,16 @@ pub mod forward;
 pub mod junit;
 mod listening;
 mod ready;
+mod smoke;
 mod sockets;
 mod structure;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
+use futures_util::future::try_join_all;
 use serde::Serialize;
 
 use crate::engine::Engine;
@@ -34,6 +42,7 @@ use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, LABEL_PACKAGE};
 use crate::ui::{Shell, Verbosity, short_id};
 pub use ready::ReadinessCondition;
+pub use smoke::ASSEMBLED;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Serialize)]
@@ -44,20 +53,39 @@ pub struct CheckResult {
     pub kind: String,
     /// Whether it passed.
     pub passed: bool,
+    /// When it started, in milliseconds since the test stage started (checks may overlap).
+    pub started_ms: u64,
     /// How long it took.
     pub duration_ms: u64,
     /// Output worth showing (on failure especially).
     pub output: String,
+    /// When it started; made `started_ms` when the stage records it.
+    #[serde(skip)]
+    pub(crate) started: Option<Instant>,
 }
 
 impl CheckResult {
     fn new(name: &str, kind: &str, started: Instant, passed: bool, output: String) -> Self {
+        Self::timed(name, kind, started, started.elapsed(), passed, output)
+    }
+
+    /// A check that started at `started` and took `duration`.
+    fn timed(
+        name: &str,
+        kind: &str,
+        started: Instant,
+        duration: Duration,
+        passed: bool,
+        output: String,
+    ) -> Self {
         CheckResult {
             name: name.to_owned(),
             kind: kind.to_owned(),
             passed,
-            duration_ms: started.elapsed().as_millis() as u64,
+            started_ms: 0,
+            duration_ms: duration.as_millis() as u64,
             output,
+            started: Some(started),
         }
     }
 
@@ -129,6 +157,7 @@ pub async fn run_with_report(
     let started = Instant::now();
     let timeout = plan.config.test.timeout;
     let mut session = Session {
+        started,
         engine,
         plan,
         image_id,
@@ -141,7 +170,9 @@ pub async fn run_with_report(
         container_name: container_name(plan),
         ports: BTreeMap::new(),
         forwards: None,
-        current: None,
+        running: Mutex::new(Vec::new()),
+        concurrent: Mutex::new(Vec::new()),
+        smoke_container: Mutex::new(None),
         keep_on_failure: options.keep_on_failure,
         compiled_tests: options.compiled_tests.clone(),
     };
@@ -193,10 +224,10 @@ pub async fn remove_leftovers(engine: &Engine) -> Result<usize> {
 }
 
 /// How long removing the test container (or reading its last logs) may take when the stage ends.
-const REMOVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a test container made by another host is presumed in use.
-pub const FOREIGN_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+pub const FOREIGN_GRACE: Duration = Duration::from_secs(3600);
 
 /// Why the checks stopped early.
 enum Outcome {
@@ -216,6 +247,8 @@ impl From<Error> for Outcome {
 
 /// One run of the test stage.
 struct Session<'a> {
+    /// When the stage started: the origin of every check's `started_ms`.
+    started: Instant,
     engine: &'a Engine,
     plan: &'a ImagePlan,
     image_id: &'a str,
@@ -227,8 +260,12 @@ struct Session<'a> {
     ports: BTreeMap<u16, u16>,
     /// The ports forwarded from an ssh engine's host, while the container runs.
     forwards: Option<crate::checks::forward::PortForwards>,
-    /// The check running now, named when the deadline or Ctrl-C interrupts it.
-    current: Option<String>,
+    /// The checks running now, named when the deadline or Ctrl-C interrupts them.
+    running: Mutex<Vec<String>>,
+    /// Results of the checks that run concurrently, in the manifest's order (`None`: not done).
+    concurrent: Mutex<Vec<Option<CheckResult>>>,
+    /// The smoke test's one-off container while it exists.
+    smoke_container: Mutex<Option<ContainerGuard>>,
     /// `--keep-on-failure`.
     keep_on_failure: bool,
     /// [`TestOptions::compiled_tests`].
@@ -237,7 +274,7 @@ struct Session<'a> {
 
 impl Session<'_> {
     /// Prepares, then runs the checks under the stage deadline `timeout`.
-    async fn run_all(&mut self, timeout: std::time::Duration) -> std::result::Result<(), Outcome> {
+    async fn run_all(&mut self, timeout: Duration) -> std::result::Result<(), Outcome> {
         let image = self.engine.inspect_image_by_id(self.image_id).await?;
         let health_test = structure::healthcheck_test(&image);
         let conditions = self.conditions(health_test.as_deref())?;
@@ -264,25 +301,25 @@ impl Session<'_> {
         binaries: &[Utf8PathBuf],
     ) -> std::result::Result<(), Outcome> {
         let test = self.plan.config.test.clone();
-        if !self.structure(image).await? {
+        if !self.image_checks(image).await? {
             return Ok(());
         }
         self.start(image).await?;
-        if !self.wait_ready(conditions).await? {
+        let copy = exec::copy_test_binaries(
+            self.engine.clone(),
+            self.container_id().to_owned(),
+            &test.cargo,
+            binaries,
+        );
+        let (ready, copied) = tokio::join!(self.wait_ready(conditions), copy);
+        if !ready? {
             return Ok(());
         }
-        for check in &test.exec {
-            self.exec_check(check).await?;
-        }
-        for (check, exe) in test.cargo.iter().zip(binaries) {
-            self.cargo_check(check, exe).await?;
-        }
-        for check in &test.host {
-            self.host_check(check).await?;
-        }
-        for probe in &test.http {
-            self.http_check(probe).await?;
-        }
+        let copy_failed = match copied {
+            Some(Err(e)) => Some(self.container_gone().await.ok_or(e)?),
+            _ => None,
+        };
+        self.tests(&test, copy_failed.as_deref()).await?;
         // A service that died during the tests fails the stage even if no check noticed (one poll
         // interval lets the engine see an exit the last check caused).
         let after_tests = Instant::now();
@@ -310,8 +347,139 @@ impl Session<'_> {
                 .unwrap_or_else(|| "SIGTERM".into());
             self.shutdown_check(shutdown, &signal).await?;
         }
-        self.current = None;
+        self.running_lock().clear();
         Ok(())
+    }
+
+    /// The checks that need no service: the smoke test of an assembled image and the structure
+    /// checks, side by side (both only read the image). Returns whether all passed.
+    async fn image_checks(&mut self, image: &bollard::models::ImageInspect) -> Result<bool> {
+        let smoke = self
+            .plan
+            .config
+            .smoke_test
+            .as_deref()
+            .filter(|cmd| !cmd.is_empty() && smoke::is_assembled(image));
+        let this = &*self;
+        let (smoke, structure) = tokio::join!(
+            async {
+                match smoke {
+                    Some(cmd) => this.smoke_test(cmd).await.map(Some),
+                    None => Ok(None),
+                }
+            },
+            this.structure(image),
+        );
+        let results: Vec<CheckResult> = smoke?.into_iter().chain(structure?).collect();
+        let passed = results.iter().all(|r| r.passed);
+        for r in results {
+            self.record(r);
+        }
+        Ok(passed)
+    }
+
+    /// The exec, cargo, host and HTTP checks, concurrently: they do not depend on each other.
+    /// Each is shown as it finishes and kept in its slot, so the report has the manifest's order
+    /// (also when the deadline or Ctrl-C cuts them short: [`Session::finish`] keeps what finished).
+    async fn tests(
+        &mut self,
+        test: &crate::config::TestConfig,
+        copy_failed: Option<&str>,
+    ) -> Result<()> {
+        let total = test.exec.len() + test.cargo.len() + test.host.len() + test.http.len();
+        *self.concurrent_lock() = vec![None; total];
+        let this = &*self;
+        let cargo_at = test.exec.len();
+        let host_at = cargo_at + test.cargo.len();
+        let http_at = host_at + test.host.len();
+        let exec = test
+            .exec
+            .iter()
+            .enumerate()
+            .map(|(i, check)| this.in_slot(i, this.exec_check(check)));
+        let cargo = test
+            .cargo
+            .iter()
+            .enumerate()
+            .map(|(i, check)| this.in_slot(cargo_at + i, this.cargo_check(check, copy_failed)));
+        let host = test
+            .host
+            .iter()
+            .enumerate()
+            .map(|(i, check)| this.in_slot(host_at + i, this.host_check(check)));
+        let http = test
+            .http
+            .iter()
+            .enumerate()
+            .map(|(i, probe)| this.in_slot(http_at + i, this.http_check(probe)));
+        tokio::try_join!(
+            try_join_all(exec),
+            try_join_all(cargo),
+            try_join_all(host),
+            try_join_all(http),
+        )?;
+        self.keep_concurrent();
+        Ok(())
+    }
+
+    /// Awaits one concurrent check, shows it and keeps it in `slot`.
+    async fn in_slot(
+        &self,
+        slot: usize,
+        check: impl std::future::Future<Output = Result<CheckResult>>,
+    ) -> Result<()> {
+        let result = self.stamp(check.await?);
+        self.announce(&result);
+        self.end(&result.name);
+        if let Some(place) = self.concurrent_lock().get_mut(slot) {
+            *place = Some(result);
+        }
+        Ok(())
+    }
+
+    /// Moves the finished concurrent checks into the report, in the manifest's order.
+    fn keep_concurrent(&mut self) {
+        let done: Vec<CheckResult> = self.concurrent_lock().drain(..).flatten().collect();
+        self.report.checks.extend(done);
+    }
+
+    /// Notes that the check `name` runs now.
+    fn begin(&self, name: &str) {
+        self.running_lock().push(name.to_owned());
+    }
+
+    /// Notes that the check `name` is over.
+    fn end(&self, name: &str) {
+        let mut running = self.running_lock();
+        if let Some(i) = running.iter().position(|n| n == name) {
+            running.remove(i);
+        }
+    }
+
+    fn running_lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn concurrent_lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<CheckResult>>> {
+        self.concurrent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the smoke test's container; returns the one it held.
+    fn set_smoke_container(&self, guard: Option<ContainerGuard>) -> Option<ContainerGuard> {
+        let mut held = self
+            .smoke_container
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut held, guard)
+    }
+
+    /// The labels of every container the stage creates: leftovers can always be found.
+    fn container_labels(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (CONTAINER_LABEL.to_string(), "test".to_string()),
+            (OWNER_LABEL.to_string(), owner_id()),
+            (LABEL_PACKAGE.to_string(), self.plan.package.clone()),
+        ])
     }
 
     /// Whether the caller asked to keep failed containers.
@@ -387,12 +555,9 @@ impl Session<'_> {
             image: self.image_id.to_owned(),
             env: config.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             ports: ports.into_iter().collect(),
-            labels: HashMap::from([
-                (CONTAINER_LABEL.to_string(), "test".to_string()),
-                (OWNER_LABEL.to_string(), owner_id()),
-                (LABEL_PACKAGE.to_string(), self.plan.package.clone()),
-            ]),
+            labels: self.container_labels(),
             cmd: None,
+            entrypoint: None,
         };
         let id = self.engine.create_container(&spec).await?;
         self.container = Some(ContainerGuard::new(self.engine, &id));
@@ -494,6 +659,22 @@ impl Session<'_> {
 
     /// Records a check and reports it on the shell.
     fn record(&mut self, result: CheckResult) {
+        let result = self.stamp(result);
+        self.announce(&result);
+        self.end(&result.name);
+        self.report.checks.push(result);
+    }
+
+    /// Sets `started_ms` from when the check started.
+    fn stamp(&self, mut result: CheckResult) -> CheckResult {
+        if let Some(started) = result.started {
+            result.started_ms = started.saturating_duration_since(self.started).as_millis() as u64;
+        }
+        result
+    }
+
+    /// Shows a check's result on the shell.
+    fn announce(&self, result: &CheckResult) {
         // Several services may be tested at once (`--jobs`): each line names its package.
         let line = format!(
             "{} {} ({} ms)",
@@ -515,7 +696,6 @@ impl Session<'_> {
                 }
             }
         }
-        self.report.checks.push(result);
     }
 
     /// Cleans up, writes the JUnit file and turns the outcome into the stage's result.
@@ -526,11 +706,16 @@ impl Session<'_> {
         started: Instant,
     ) -> Result<()> {
         let interrupted = matches!(outcome, Err(Outcome::Interrupted));
+        // The concurrent checks that finished before the stage stopped keep their results.
+        self.keep_concurrent();
+        if let Some(smoke) = self.set_smoke_container(None) {
+            let _ = tokio::time::timeout(REMOVE_TIMEOUT, smoke.remove()).await;
+        }
         if let Err(Outcome::Timeout | Outcome::Interrupted) = &outcome {
-            let what = self
-                .current
-                .take()
-                .unwrap_or_else(|| "the test stage".into());
+            let mut cut_short = std::mem::take(&mut *self.running_lock());
+            if cut_short.is_empty() {
+                cut_short.push("the test stage".into());
+            }
             let why = if interrupted {
                 format!("interrupted by {}", crate::interrupt::signal_name())
             } else {
@@ -550,7 +735,15 @@ impl Session<'_> {
                     output.push_str(&format!("\nlast log lines:\n{}", logs.trim_end()));
                 }
             }
-            self.record(CheckResult::failed(&what, "timeout", started, output));
+            // Every check the stage cut short fails with the reason.
+            for what in cut_short {
+                self.record(CheckResult::failed(
+                    &what,
+                    "timeout",
+                    started,
+                    output.clone(),
+                ));
+            }
         }
         self.report.duration_ms = started.elapsed().as_millis() as u64;
         let failed = outcome.is_err() || !self.report.passed();

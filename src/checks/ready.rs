@@ -146,7 +146,7 @@ impl Session<'_> {
             .collect();
         let declared: Vec<u16> = self.ports.keys().copied().collect();
         let mut sockets = SocketReader::new();
-        self.current = Some("readiness".into());
+        self.begin("readiness");
         loop {
             let round = Instant::now();
             let inspect = self.engine.inspect_container(&id).await?;
@@ -278,15 +278,16 @@ impl Session<'_> {
             }
             if pending.iter().all(|p| p.done.is_some()) {
                 for p in &pending {
-                    self.record(CheckResult {
-                        name: p.condition.name(),
-                        kind: "ready".into(),
-                        passed: true,
-                        duration_ms: p.done.unwrap_or_default().as_millis() as u64,
-                        output: String::new(),
-                    });
+                    self.record(CheckResult::timed(
+                        &p.condition.name(),
+                        "ready",
+                        started,
+                        p.done.unwrap_or_default(),
+                        true,
+                        String::new(),
+                    ));
                 }
-                self.current = None;
+                self.end("readiness");
                 return Ok(true);
             }
             if pending
@@ -416,15 +417,16 @@ impl Session<'_> {
                     }
                 ));
             }
-            self.record(CheckResult {
-                name: p.condition.name(),
-                kind: "ready".into(),
+            self.record(CheckResult::timed(
+                &p.condition.name(),
+                "ready",
+                started,
+                p.done.unwrap_or(started.elapsed()),
                 passed,
-                duration_ms: p.done.unwrap_or(started.elapsed()).as_millis() as u64,
                 output,
-            });
+            ));
         }
-        self.current = None;
+        self.end("readiness");
         Ok(false)
     }
 }

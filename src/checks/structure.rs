@@ -33,19 +33,21 @@ pub fn health_command(test: &[String]) -> Option<Vec<String>> {
 }
 
 impl Session<'_> {
-    /// Runs every structure check; returns whether all passed.
-    pub(super) async fn structure(&mut self, image: &ImageInspect) -> Result<bool> {
+    /// Runs every structure check; returns their results.
+    pub(super) async fn structure(&self, image: &ImageInspect) -> Result<Vec<CheckResult>> {
         let checks = &self.plan.config.test.structure;
         let config = image.config.clone().unwrap_or_default();
         let revision = &self.plan.revision;
         let mut results = Vec::new();
         let started = Instant::now();
-        let check = |name: &str, problem: Option<String>| CheckResult {
-            name: format!("structure: {name}"),
-            kind: "structure".into(),
-            passed: problem.is_none(),
-            duration_ms: started.elapsed().as_millis() as u64,
-            output: problem.unwrap_or_default(),
+        let check = |name: &str, problem: Option<String>| {
+            CheckResult::new(
+                &format!("structure: {name}"),
+                "structure",
+                started,
+                problem.is_none(),
+                problem.unwrap_or_default(),
+            )
         };
 
         let labels = config.labels.clone().unwrap_or_default();
@@ -123,14 +125,10 @@ impl Session<'_> {
         if !checks.files.is_empty() || !checks.absent.is_empty() {
             results.extend(self.file_checks(image).await?);
         }
-        let passed = results.iter().all(|r| r.passed);
-        for r in results {
-            self.record(r);
-        }
-        Ok(passed)
+        Ok(results)
     }
 
-    async fn file_checks(&mut self, image: &ImageInspect) -> Result<Vec<CheckResult>> {
+    async fn file_checks(&self, image: &ImageInspect) -> Result<Vec<CheckResult>> {
         let checks = self.plan.config.test.structure.clone();
         let config = image.config.clone().unwrap_or_default();
         let needs_cmd = config.entrypoint.as_ref().is_none_or(Vec::is_empty)
@@ -176,28 +174,28 @@ impl Session<'_> {
                     }
                 }
             }
-            results.push(CheckResult {
-                name: format!("structure: file {}", file.path),
-                kind: "structure".into(),
-                passed: problems.is_empty(),
-                duration_ms: started.elapsed().as_millis() as u64,
-                output: problems.join("\n"),
-            });
+            results.push(CheckResult::new(
+                &format!("structure: file {}", file.path),
+                "structure",
+                started,
+                problems.is_empty(),
+                problems.join("\n"),
+            ));
         }
         for path in &checks.absent {
             let started = Instant::now();
             let stat = self.engine.stat_path(&id, path).await?;
-            results.push(CheckResult {
-                name: format!("structure: absent {path}"),
-                kind: "structure".into(),
-                passed: stat.is_none(),
-                duration_ms: started.elapsed().as_millis() as u64,
-                output: if stat.is_some() {
+            results.push(CheckResult::new(
+                &format!("structure: absent {path}"),
+                "structure",
+                started,
+                stat.is_none(),
+                if stat.is_some() {
                     format!("{path} exists but must not")
                 } else {
                     String::new()
                 },
-            });
+            ));
         }
         guard.remove().await?;
         Ok(results)

@@ -40,6 +40,9 @@ pub struct ContainerSpec {
     pub labels: HashMap<String, String>,
     /// Replaces the image's command (used for containers that are never started).
     pub cmd: Option<Vec<String>>,
+    /// Replaces the image's entrypoint (and so its command): `[program, args…]`, as a builder's
+    /// exec-form `RUN` runs it.
+    pub entrypoint: Option<Vec<String>>,
 }
 
 /// The output of a command run in a container.
@@ -135,6 +138,7 @@ impl Engine {
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.clone()),
             cmd: spec.cmd.clone(),
+            entrypoint: spec.entrypoint.clone(),
             exposed_ports: Some(spec.ports.iter().map(|p| format!("{p}/tcp")).collect()),
             host_config: Some(HostConfig {
                 port_bindings: Some(bindings),

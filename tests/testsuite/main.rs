@@ -36,3 +36,4 @@ mod test_stage;
 mod test_stage_config;
 mod test_stage_example;
 mod test_stage_interrupt;
+mod test_stage_smoke;

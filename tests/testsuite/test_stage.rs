@@ -636,3 +636,77 @@ timeout = "2m"
     assert!(task.await.unwrap_err().is_cancelled());
     assert_no_containers(&fx);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checks_after_readiness_run_concurrently_and_are_reported_in_manifest_order() {
+    let fx = fixture(
+        "concurrent",
+        &manifest(
+            "",
+            r#"shutdown = {}
+
+[[package.metadata.docker.test.exec]]
+name = "first sleeper"
+cmd = ["/bin/busybox", "sleep", "1"]
+
+[[package.metadata.docker.test.exec]]
+name = "second sleeper"
+cmd = ["/bin/busybox", "sleep", "1"]
+
+[[package.metadata.docker.test.host]]
+name = "host sleeper"
+cmd = ["sleep", "1"]
+
+[[package.metadata.docker.test.http]]
+path = "/version"
+"#,
+        ),
+        ImageOptions::default(),
+    );
+    let (result, _) = run_stage(&fx, &TestOptions::default()).await;
+    let report = result.expect("every check passes");
+    let tests: Vec<&cargo_docker_release::checks::CheckResult> = report
+        .checks
+        .iter()
+        .filter(|c| ["exec", "host", "http"].contains(&c.kind.as_str()))
+        .collect();
+    let names: Vec<&str> = tests.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "exec: first sleeper",
+            "exec: second sleeper",
+            "host: host sleeper",
+            "http: GET /version"
+        ]
+    );
+    // Run one after another, each sleeper would start when the one before ended; together they
+    // share most of their second.
+    let sleepers = &tests[..3];
+    for a in sleepers {
+        for b in sleepers {
+            let overlap = (a.started_ms + a.duration_ms).min(b.started_ms + b.duration_ms) as i64
+                - a.started_ms.max(b.started_ms) as i64;
+            assert!(
+                overlap >= 100,
+                "{} ({} ms from {} ms) and {} ({} ms from {} ms) did not overlap",
+                a.name,
+                a.duration_ms,
+                a.started_ms,
+                b.name,
+                b.duration_ms,
+                b.started_ms
+            );
+        }
+    }
+    // The shutdown comes after every test.
+    let last_test_end = sleepers
+        .iter()
+        .map(|c| c.started_ms + c.duration_ms)
+        .max()
+        .unwrap();
+    let shutdown = report.checks.last().unwrap();
+    assert!(shutdown.name.starts_with("shutdown"), "{shutdown:?}");
+    assert!(shutdown.started_ms >= last_test_end, "{:?}", report.checks);
+    assert_no_containers(&fx);
+}

@@ -73,6 +73,9 @@ pub struct ImageOptions {
     pub wrong_sha: bool,
     /// Docker checks health every second and gives up after one failure.
     pub fast_health: bool,
+    /// The `io.cargo-docker-release.builder` label: who made the image (`assembled`: the tool
+    /// itself, so no builder ran the smoke test).
+    pub builder: Option<&'static str>,
 }
 
 impl Default for ImageOptions {
@@ -82,6 +85,7 @@ impl Default for ImageOptions {
             healthcheck: true,
             wrong_sha: false,
             fast_health: false,
+            builder: None,
         }
     }
 }
@@ -230,6 +234,12 @@ fn build_image(binary: &Path, plan: &ImagePlan, image: ImageOptions) -> String {
         format!("ENTRYPOINT [\"/usr/local/bin/{bin}\"]"),
         "CMD [\"serve\"]".to_string(),
     ];
+    if let Some(builder) = image.builder {
+        changes.push(format!(
+            "LABEL {}={builder}",
+            cargo_docker_release::pipeline::build::LABEL_BUILDER
+        ));
+    }
     if image.healthcheck {
         let timing = if image.fast_health {
             "--interval=1s --timeout=1s --retries=1"
@@ -305,6 +315,22 @@ pub fn containers_of(fx: &Fixture) -> Vec<String> {
     docker([
         "ps",
         "-aq",
+        "--filter",
+        &format!("ancestor={}", fx.image_id),
+    ])
+    .stdout
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// The tool's test containers (by their label) of the fixture's image, running or not.
+pub fn stage_containers_of(fx: &Fixture) -> Vec<String> {
+    docker([
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label={}", cargo_docker_release::checks::CONTAINER_LABEL),
         "--filter",
         &format!("ancestor={}", fx.image_id),
     ])

@@ -42,7 +42,6 @@ use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, LABEL_PACKAGE};
 use crate::ui::{Shell, Verbosity, short_id};
 pub use ready::ReadinessCondition;
-pub use smoke::ASSEMBLED;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Serialize)]

@@ -9,12 +9,9 @@ use std::time::Instant;
 use bollard::models::ImageInspect;
 
 use super::{CheckResult, ContainerGuard, Session};
+use crate::engine::build::{Builder, LABEL_BUILDER};
 use crate::engine::container::ContainerSpec;
 use crate::error::Result;
-use crate::pipeline::build::LABEL_BUILDER;
-
-/// The value of [`LABEL_BUILDER`] on images the tool assembled (no builder ran).
-pub const ASSEMBLED: &str = "assembled";
 
 /// The kind of the smoke-test check.
 pub const KIND: &str = "smoke-test";
@@ -29,7 +26,7 @@ pub fn is_assembled(image: &ImageInspect) -> bool {
         .as_ref()
         .and_then(|c| c.labels.as_ref())
         .and_then(|labels| labels.get(LABEL_BUILDER))
-        .is_some_and(|builder| builder == ASSEMBLED)
+        .is_some_and(|builder| Builder::from_label(builder) == Some(Builder::Assembled))
 }
 
 /// `smoke-test: /usr/local/bin/orders --version`.
@@ -126,7 +123,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(is_assembled(&image(Some(ASSEMBLED))));
+        assert!(is_assembled(&image(Some(Builder::Assembled.label()))));
         assert!(!is_assembled(&image(Some("buildkit"))));
         assert!(!is_assembled(&image(Some("classic"))));
         assert!(!is_assembled(&image(None)));

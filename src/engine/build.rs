@@ -57,6 +57,27 @@ pub enum Builder {
     Assembled,
 }
 
+/// Label saying what made an image ([`Builder::label`]).
+pub const LABEL_BUILDER: &str = "io.cargo-docker-release.builder";
+
+impl Builder {
+    /// The value of [`LABEL_BUILDER`].
+    pub fn label(self) -> &'static str {
+        match self {
+            Builder::BuildKit => "buildkit",
+            Builder::Classic => "classic",
+            Builder::Assembled => "assembled",
+        }
+    }
+
+    /// The builder a [`LABEL_BUILDER`] value names.
+    pub fn from_label(label: &str) -> Option<Builder> {
+        [Builder::BuildKit, Builder::Classic, Builder::Assembled]
+            .into_iter()
+            .find(|b| b.label() == label)
+    }
+}
+
 impl std::fmt::Display for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

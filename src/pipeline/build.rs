@@ -30,8 +30,7 @@ pub use builder::{BuilderChoice, check_syntax, choose_builder, docker_buildkit_e
 
 /// Label holding a digest of the Dockerfile and build args an image was built from.
 pub const LABEL_DOCKERFILE: &str = "io.cargo-docker-release.dockerfile";
-/// Label saying which builder built an image (`buildkit` or `classic`).
-pub const LABEL_BUILDER: &str = "io.cargo-docker-release.builder";
+pub use crate::engine::build::LABEL_BUILDER;
 
 /// What the build step produced.
 #[derive(Debug, Clone)]
@@ -302,15 +301,6 @@ pub async fn reuses_image(engine: &Engine, plan: &ImagePlan, rendered: &Rendered
     Ok(reusable_image(engine, plan, &digest).await?.is_some())
 }
 
-/// The value of [`LABEL_BUILDER`].
-pub fn builder_label(builder: Builder) -> &'static str {
-    match builder {
-        Builder::BuildKit => "buildkit",
-        Builder::Classic => "classic",
-        Builder::Assembled => "assembled",
-    }
-}
-
 /// The built image carries every plan label with exactly the plan's value.
 async fn check_labels(store: &impl ImageStore, plan: &ImagePlan, image_id: &str) -> Result<()> {
     let info = store.image(image_id).await?.ok_or_else(|| {
@@ -366,12 +356,10 @@ async fn reusable_image(
         ])
         .await?;
     Ok(found.into_iter().next().map(|i| {
-        let builder = match i.labels.get(LABEL_BUILDER).map(String::as_str) {
-            Some("buildkit") => Some(Builder::BuildKit),
-            Some("classic") => Some(Builder::Classic),
-            Some("assembled") => Some(Builder::Assembled),
-            _ => None,
-        };
+        let builder = i
+            .labels
+            .get(LABEL_BUILDER)
+            .and_then(|l| Builder::from_label(l));
         (i.id, builder)
     }))
 }
@@ -389,7 +377,7 @@ pub fn build_labels(
 ) -> BTreeMap<String, String> {
     let mut labels = missing_labels(&plan.labels, &rendered.dockerfile, build_args);
     labels.insert(LABEL_DOCKERFILE.to_owned(), digest.to_owned());
-    labels.insert(LABEL_BUILDER.to_owned(), builder_label(builder).to_owned());
+    labels.insert(LABEL_BUILDER.to_owned(), builder.label().to_owned());
     if plan.config.strategy == Strategy::Host {
         labels.insert(assemble::LABEL_RUSTC.to_owned(), assemble::rustc_label());
     }

@@ -682,9 +682,13 @@ async fn service_run(
     )
     .await;
     run.timings.test_ms = step.elapsed().as_millis() as u64;
-    run.timings
-        .spans
-        .push(Span::at("test", origin, step, run.timings.test_ms));
+    let spans = &mut run.timings.spans;
+    spans.push(Span::at("test", origin, step, run.timings.test_ms));
+    for check in &report.checks {
+        let started = step + std::time::Duration::from_millis(check.started_ms);
+        let phase = format!("check: {}", check.name);
+        spans.push(Span::at(phase, origin, started, check.duration_ms));
+    }
     run.tests = Some(report);
     run.error = passed.err();
     run

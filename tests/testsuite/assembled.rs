@@ -76,11 +76,26 @@ fn an_assembled_image_is_its_dockerfile_and_two_checkouts_of_a_commit_give_one_i
     for phase in ["cargo", "image", "test", "tag"] {
         assert!(phases.contains(&phase), "{phase}: {phases:?}");
     }
-    let starts: Vec<u64> = spans
+    let span = |phase: &str| {
+        let s = spans.iter().find(|s| s["phase"] == phase).unwrap();
+        let start = s["start_ms"].as_u64().unwrap();
+        (start, start + s["duration_ms"].as_u64().unwrap())
+    };
+    let (cargo, image, test, tag) = (span("cargo"), span("image"), span("test"), span("tag"));
+    assert!(
+        cargo.0 <= image.0 && image.0 <= test.0 && test.1 <= tag.0,
+        "{spans:?}"
+    );
+    // Each check on the same timeline, inside the test stage.
+    let checks: Vec<&Value> = spans
         .iter()
-        .map(|s| s["start_ms"].as_u64().unwrap())
+        .filter(|s| s["phase"].as_str().unwrap().starts_with("check: "))
         .collect();
-    assert!(starts.is_sorted(), "{spans:?}");
+    assert!(checks.len() >= 3, "{spans:?}");
+    for check in checks {
+        let start = check["start_ms"].as_u64().unwrap();
+        assert!(test.0 <= start && start <= test.1, "{check} in {test:?}");
+    }
     let page = std::fs::read_to_string(
         fx.path()
             .join("target/docker-release-timings/docker-release-timing.html"),

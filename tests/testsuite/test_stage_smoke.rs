@@ -5,7 +5,8 @@
 
 use crate::support::test_stage;
 
-use cargo_docker_release::checks::{ASSEMBLED, TestOptions};
+use cargo_docker_release::checks::TestOptions;
+use cargo_docker_release::engine::build::Builder;
 use test_stage::*;
 
 /// A service whose manifest names `smoke` as its smoke test, with a readiness check and an exec.
@@ -28,7 +29,7 @@ cmd = ["/usr/local/bin/fixture-svc", "--version"]
 
 fn assembled() -> ImageOptions {
     ImageOptions {
-        builder: Some(ASSEMBLED),
+        builder: Some(Builder::Assembled.label()),
         ..Default::default()
     }
 }

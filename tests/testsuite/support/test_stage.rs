@@ -237,7 +237,7 @@ fn build_image(binary: &Path, plan: &ImagePlan, image: ImageOptions) -> String {
     if let Some(builder) = image.builder {
         changes.push(format!(
             "LABEL {}={builder}",
-            cargo_docker_release::pipeline::build::LABEL_BUILDER
+            cargo_docker_release::engine::build::LABEL_BUILDER
         ));
     }
     if image.healthcheck {

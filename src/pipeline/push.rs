@@ -14,9 +14,8 @@
 //! (or the engine reported), and it must be the tested image (its config digest with the
 //! classic image store, the manifest digest itself with containerd's).
 
+pub use crate::report::outcomes::TagPush;
 use std::collections::{BTreeMap, BTreeSet};
-
-use serde::Serialize;
 
 use super::tag::{conflict, conflict_error};
 use crate::engine::Engine;
@@ -26,19 +25,6 @@ use crate::plan::{ImagePlan, KnownReleases, OCI, released_versions};
 use crate::registry::{BlobPush, Manifest, Registries, RegistryClient, Target};
 use crate::ui::Shell;
 use crate::ui::short_id;
-
-/// What the push did for one tag (in the report).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TagPush {
-    /// The tag.
-    pub tag: String,
-    /// The manifest digest the registry serves for it after the push.
-    pub digest: String,
-    /// Whether the read-back matched the engine's digest and the tested image.
-    pub verified: bool,
-    /// The digest it held before, when `--force` replaced another image.
-    pub replaced: Option<String>,
-}
 
 /// An immutable tag found in the registry before the build.
 #[derive(Debug, Clone)]

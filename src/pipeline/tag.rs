@@ -6,51 +6,12 @@
 //! release leaves no half-tagged state. Floating tags (`X.Y`, `X`, `latest`) move only when every
 //! selected service passed.
 
-use serde::Serialize;
+pub use crate::report::outcomes::TagOutcome;
 
 use crate::engine::images::ImageStore;
 use crate::error::{Error, Result};
-use crate::plan::{ImagePlan, KnownReleases, OCI, TagDecision, TagKind, released_versions};
+use crate::plan::{ImagePlan, KnownReleases, OCI, released_versions};
 use crate::ui::Shell;
-
-/// What happened to one tag of the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TagOutcome {
-    /// The tag (without repository).
-    pub name: String,
-    /// The rule that produced it.
-    pub kind: TagKind,
-    /// Whether the plan applies it.
-    pub planned: bool,
-    /// Whether it now points at the released image.
-    pub applied: bool,
-    /// Whether applying it changed where it pointed (new, or moved from another image).
-    pub moved: bool,
-    /// The image it pointed at before, when it existed and was another one.
-    pub previous: Option<String>,
-    /// The plan's reason, or why it was not applied after all.
-    pub reason: String,
-}
-
-impl TagOutcome {
-    /// A planned tag left as it was: `why` says why a tag the plan applies was not (or, with
-    /// `applied`, why it already was in place); a tag the plan skips keeps the plan's reason.
-    pub fn unapplied(tag: &TagDecision, applied: bool, why: &str) -> Self {
-        TagOutcome {
-            name: tag.name.clone(),
-            kind: tag.kind,
-            planned: tag.applied,
-            applied: applied && tag.applied,
-            moved: false,
-            previous: None,
-            reason: if tag.applied && !why.is_empty() {
-                why.to_owned()
-            } else {
-                tag.reason.clone()
-            },
-        }
-    }
-}
 
 /// The semver releases each repository already has in the local engine, read in one batch (`1.4.2`, `1.5.0-rc.1`,
 /// `1.4.2_ab` read back as `1.4.2+ab`).
@@ -340,7 +301,7 @@ pub(crate) mod fake {
 mod tests {
     use super::fake::FakeStore;
     use super::*;
-    use crate::plan::TagDecision;
+    use crate::plan::{TagDecision, TagKind};
     use semver::Version;
 
     pub(crate) fn plan(image: &str, version: &str, revision: &str) -> ImagePlan {

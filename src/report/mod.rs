@@ -1,6 +1,7 @@
 //! The release report (JSON, `target/docker-release/report.json`, and on stdout with
 //! `--message-format json`) and the human summary at the end of a release.
 
+pub mod outcomes;
 pub mod timings;
 
 use std::collections::BTreeMap;
@@ -8,10 +9,10 @@ use std::collections::BTreeMap;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Serialize;
 
+pub use self::outcomes::{TagOutcome, TagPush};
 use crate::checks::TestReport;
 use crate::engine::build::Builder;
 use crate::error::{Error, Result};
-use crate::pipeline::tag::TagOutcome;
 use crate::ui::{human_bytes, short_id};
 
 /// Everything one release did.
@@ -71,7 +72,7 @@ pub struct ServiceReport {
     pub pushed: Vec<String>,
     /// Per pushed tag: the digest the registry serves and whether it was verified to be the
     /// tested image (and what `--force` replaced).
-    pub push: Vec<crate::pipeline::push::TagPush>,
+    pub push: Vec<TagPush>,
     /// The manifest digest the registry serves for the pushed tags (checked to be the tested
     /// image: its config digest is [`Self::image_id`]).
     pub digest: Option<String>,

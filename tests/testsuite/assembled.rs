@@ -344,3 +344,78 @@ fn an_image_on_a_registry_base_is_assembled_on_its_layers_and_pushed_mounting_th
         Some(id.as_str())
     );
 }
+
+#[test]
+fn a_base_the_engine_lacks_is_downloaded_for_the_load_and_uploaded_to_another_registry() {
+    let (origin, target) = (Registry::start(), Registry::start());
+    let base_ref = format!(
+        "{}:1",
+        origin.image(&format!("cdr-test/base-{}", support::unique()))
+    );
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nENV BASE_VAR=elsewhere\nLABEL {}\n",
+            support::busybox_image(),
+            support::TEST_LABEL
+        ),
+    )
+    .unwrap();
+    support::docker_ok([
+        "build",
+        "-q",
+        "-t",
+        &base_ref,
+        &ctx.path().to_string_lossy(),
+    ]);
+    support::docker_ok(["push", &base_ref]);
+    let base_id = inspect(&base_ref)["Id"].as_str().unwrap().to_owned();
+    // The engine no longer has the base image (its layers may stay, shared with busybox).
+    support::docker_ok(["rmi", &base_ref]);
+    assert!(!support::image_exists(&base_id));
+
+    let fx = Fixture::new("assembledbase", Some(&target.addr), "1.0.0", "");
+    fx.write_manifest("1.0.0", "static = true\n");
+    let manifest = fx.path().join("Cargo.toml");
+    let text_ = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text_.replace("base = \"scratch\"", &format!("base = \"{base_ref}\"")),
+    )
+    .unwrap();
+    fx.commit("on a base in another registry");
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+    let out = fx.run_env(&["--push", "--message-format", "json"], &env);
+    assert_success(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["services"][0]["builder"], "assembled");
+    let id = fx.tags()["1.0.0"].clone();
+    let env_vars = inspect(&id)["Config"]["Env"].clone();
+    assert!(
+        env_vars
+            .as_array()
+            .unwrap()
+            .contains(&Value::String("BASE_VAR=elsewhere".into())),
+        "{env_vars}"
+    );
+    // Every blob of the manifest is in the layout (the base's were downloaded) and in the
+    // target registry, which served the tested image.
+    let (manifest_digest, _, blobs) = layout(fx.path(), &fx.package);
+    let repo = fx.image.split_once('/').unwrap().1.to_owned();
+    for (digest, _) in &blobs {
+        let head = target.request("HEAD", &format!("/v2/{repo}/blobs/{digest}"), &[], &[]);
+        let is_manifest = *digest == manifest_digest;
+        assert!(
+            is_manifest || head.status == 200,
+            "{digest}: {}",
+            head.status
+        );
+    }
+    assert_eq!(
+        target.config_digest(&repo, "1.0.0").as_deref(),
+        Some(id.as_str())
+    );
+}

@@ -48,3 +48,74 @@ pub fn load_archive(image: &Assembled) -> std::io::Result<Vec<u8>> {
     add("manifest.json", &manifest)?;
     tar.into_inner()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::image::base::{BaseLayer, BaseSource};
+    use crate::image::oci::Descriptor;
+    use crate::image::{Blob, Layer};
+
+    fn entries(archive: &[u8]) -> Vec<String> {
+        let mut tar = tar::Archive::new(archive);
+        tar.entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_base_layer_is_named_always_and_included_only_when_at_hand() {
+        let base_layer = |n: u8| BaseLayer {
+            diff_id: format!("sha256:b{n}"),
+            descriptor: Descriptor {
+                media_type: crate::image::LAYER_MEDIA_TYPE.into(),
+                digest: format!("sha256:blob{n}"),
+                size: 1,
+                annotations: Default::default(),
+            },
+        };
+        let mut image = Assembled {
+            config: Blob::new(crate::image::CONFIG_MEDIA_TYPE, b"{}".to_vec()),
+            layers: vec![Layer {
+                diff_id: "sha256:ours".into(),
+                blob: Blob::new(crate::image::LAYER_MEDIA_TYPE, b"x".to_vec()),
+            }],
+            manifest: Blob::new(crate::image::MANIFEST_MEDIA_TYPE, b"{}".to_vec()),
+            base: Some(BaseSource {
+                host: "r".into(),
+                repository: "b".into(),
+                config_digest: "sha256:c".into(),
+                layers: vec![base_layer(1), base_layer(2)],
+            }),
+            base_blobs: BTreeMap::new(),
+        };
+        let archive = load_archive(&image).unwrap();
+        let names = entries(&archive);
+        assert_eq!(names.len(), 3, "config, our layer, manifest: {names:?}");
+        let mut tar = tar::Archive::new(archive.as_slice());
+        let manifest = tar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().ends_with("manifest.json"))
+            .map(|mut e| {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+                s
+            })
+            .unwrap();
+        assert!(
+            manifest.contains(r#""Layers":["b1/layer.tar","b2/layer.tar","ours/layer.tar"]"#),
+            "{manifest}"
+        );
+        image
+            .base_blobs
+            .insert("sha256:blob1".into(), b"gz".to_vec());
+        let names = entries(&load_archive(&image).unwrap());
+        assert!(names.contains(&"b1/layer.tar".to_owned()), "{names:?}");
+        assert!(!names.contains(&"b2/layer.tar".to_owned()), "{names:?}");
+    }
+}

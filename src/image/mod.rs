@@ -7,6 +7,12 @@
 //! the same registry digest on every runner. The image is loaded into the engine for the tests
 //! ([`archive`]) and kept as an OCI layout under the target directory ([`store`]), from which
 //! the registry client pushes it.
+//!
+//! A non-scratch base ([`base`]) is resolved by digest in its registry: its config starts the
+//! stage (Env, User, Labels, …), its layers, as the registry's compressed blobs, go below the
+//! tool's, so the manifest is the same on every runner. The load includes a base layer only
+//! when the engine lacks the base; the push mounts it from the base's repository on the same
+//! registry, else uploads it.
 
 pub mod archive;
 pub mod base;

@@ -229,8 +229,11 @@ pub async fn assemble(
         image::store::write(&layout, &image, &reference)?;
         return Ok(image);
     }
+    // containerd's image store imports every blob a load names; the classic one reads no layer
+    // file whose chain ID it has (moby's tarexport `Load`).
     if let (Some(base), Some(from)) = (&image.base, &spec.base_image)
-        && !engine_has_base(engine, base, &from.reference).await
+        && (engine.push_facts().await?.store == crate::engine::info::ImageStore::Containerd
+            || !engine_has_base(engine, base, &from.reference).await)
     {
         let reference = from.reference.clone();
         download_base(engine, &mut image, &reference).await?;

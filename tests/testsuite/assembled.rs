@@ -374,6 +374,10 @@ fn a_base_the_engine_lacks_is_downloaded_for_the_load_and_uploaded_to_another_re
     // The engine no longer has the base image (its layers may stay, shared with busybox).
     support::docker_ok(["rmi", &base_ref]);
     assert!(!support::image_exists(&base_id));
+    // Pinned by digest, as `base-digest` renders it.
+    let base_repo = base_ref.split_once('/').unwrap().1.trim_end_matches(":1");
+    let base_digest = origin.manifest_digest(base_repo, "1").unwrap();
+    let base_ref = format!("{base_ref}@{base_digest}");
 
     let fx = Fixture::new("assembledbase", Some(&target.addr), "1.0.0", "");
     fx.write_manifest("1.0.0", "static = true\n");
@@ -418,4 +422,12 @@ fn a_base_the_engine_lacks_is_downloaded_for_the_load_and_uploaded_to_another_re
         target.config_digest(&repo, "1.0.0").as_deref(),
         Some(id.as_str())
     );
+
+    // A fresh runner (no image, no layout) computes the same image from the same base digest.
+    support::docker_ok(["rmi", "-f", &id]);
+    std::fs::remove_dir_all(fx.path().join("target/docker-release").join(&fx.package)).unwrap();
+    let out = fx.run_env(&[], &env);
+    assert_success(&out);
+    assert_eq!(fx.tags()["1.0.0"], id, "{}", text(&out.stderr));
+    assert_eq!(layout(fx.path(), &fx.package).0, manifest_digest);
 }

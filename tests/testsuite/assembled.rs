@@ -431,3 +431,34 @@ fn a_base_the_engine_lacks_is_downloaded_for_the_load_and_uploaded_to_another_re
     assert_eq!(fx.tags()["1.0.0"], id, "{}", text(&out.stderr));
     assert_eq!(layout(fx.path(), &fx.package).0, manifest_digest);
 }
+
+#[test]
+fn a_base_whose_registry_does_not_answer_is_built_by_the_builder_with_the_reason() {
+    // Only the engine has it: nothing listens on port 9.
+    let base_ref = format!("127.0.0.1:9/cdr-test/nowhere-{}:1", support::unique());
+    support::docker_ok(["tag", &support::busybox_image(), &base_ref]);
+    let _local = LocalTag(base_ref.clone());
+    let fx = Fixture::new("assembledbase", None, "1.0.0", "");
+    fx.write_manifest("1.0.0", "static = true\n");
+    let manifest = fx.path().join("Cargo.toml");
+    let text_ = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text_.replace("base = \"scratch\"", &format!("base = \"{base_ref}\"")),
+    )
+    .unwrap();
+    fx.commit("on a base only the engine has");
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+    let out = fx.run_env(&["-v", "--message-format", "json"], &env);
+    let stderr = text(&out.stderr);
+    assert_success(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(report["services"][0]["builder"], "assembled", "{stderr}");
+    let words = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains(&format!("its base `{base_ref}` is not readable")),
+        "{words}"
+    );
+}

@@ -186,6 +186,9 @@ pub async fn resolve(
         Ok(c) => c,
         Err(e) => return Ok(Err(format!("its config is not an image config: {e}"))),
     };
+    if has_triggers(&config_bytes) {
+        return Ok(Err("its ONBUILD triggers run only in a builder".into()));
+    }
     Ok(from_parts(
         reference,
         &manifest.digest,
@@ -195,6 +198,24 @@ pub async fn resolve(
         config,
         (arch, variant),
     ))
+}
+
+/// Whether a config has `OnBuild` triggers, which a build `FROM` it runs.
+fn has_triggers(config: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Outer {
+        #[serde(default)]
+        config: Option<Inner>,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(rename = "OnBuild", default)]
+        on_build: Option<Vec<String>>,
+    }
+    serde_json::from_slice::<Outer>(config)
+        .ok()
+        .and_then(|o| o.config?.on_build)
+        .is_some_and(|t| !t.is_empty())
 }
 
 fn from_parts(
@@ -252,6 +273,13 @@ fn from_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn onbuild_triggers_are_seen() {
+        assert!(has_triggers(br#"{"config":{"OnBuild":["RUN x"]}}"#));
+        assert!(!has_triggers(br#"{"config":{"OnBuild":null}}"#));
+        assert!(!has_triggers(br#"{"config":{}}"#));
+    }
 
     #[test]
     fn references_split_into_name_and_what_to_ask_for() {

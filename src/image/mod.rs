@@ -140,6 +140,11 @@ pub fn assemble(
             cmd: spec.cmd.clone(),
             labels: spec.labels.clone(),
             working_dir: spec.working_dir.clone(),
+            volumes: spec
+                .volumes
+                .iter()
+                .map(|v| (v.clone(), oci::Empty {}))
+                .collect(),
             stop_signal: spec.stop_signal.clone(),
             healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
                 test: h.test.clone(),

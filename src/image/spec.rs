@@ -44,6 +44,8 @@ pub struct ImageSpec {
     pub history: Vec<(String, bool)>,
     /// `WORKDIR` inherited from the base (the instruction itself is the builder's).
     pub working_dir: Option<String>,
+    /// `VOLUME`s inherited from the base.
+    pub volumes: Vec<String>,
     /// The non-scratch base, resolved in its registry.
     pub base_image: Option<Box<BaseImage>>,
     /// Whether this Dockerfile set `CMD` (an `ENTRYPOINT` then keeps it).
@@ -242,8 +244,8 @@ impl ImageSpec {
 
 impl ImageSpec {
     /// Starts the stage with the base's config: what Docker inherits and a Dockerfile may
-    /// change (Env, User, WorkingDir, Entrypoint, Cmd, Labels, ExposedPorts, Healthcheck,
-    /// StopSignal).
+    /// change (Env, User, WorkingDir, Entrypoint, Cmd, Labels, ExposedPorts, Volumes,
+    /// Healthcheck, StopSignal).
     fn inherit(&mut self, base: &ContainerConfig) {
         self.env = base
             .env
@@ -260,6 +262,7 @@ impl ImageSpec {
         self.cmd = base.cmd.clone();
         self.labels = base.labels.clone();
         self.exposed = base.exposed_ports.keys().cloned().collect();
+        self.volumes = base.volumes.keys().cloned().collect();
         self.stop_signal = nonempty(&base.stop_signal);
         self.healthcheck = base.healthcheck.as_ref().and_then(|h| {
             // `["NONE"]` disables it; an empty test inherits nothing.
@@ -464,6 +467,7 @@ CMD ["serve"]
                 ("keep".into(), "yes".into()),
             ]),
             exposed_ports: BTreeMap::from([("80/tcp".into(), crate::image::oci::Empty {})]),
+            volumes: BTreeMap::from([("/data".into(), crate::image::oci::Empty {})]),
             stop_signal: Some("SIGQUIT".into()),
             ..ContainerConfig::default()
         }
@@ -489,6 +493,7 @@ CMD ["serve"]
         assert_eq!(spec.cmd.as_deref(), Some(&["sh".to_owned()][..]));
         assert_eq!(spec.exposed, ["80/tcp", "8080/tcp"]);
         assert_eq!(spec.stop_signal.as_deref(), Some("SIGQUIT"));
+        assert_eq!(spec.volumes, ["/data"]);
         // A name neither the file nor the base sets is empty, as the builder has it.
         let spec = ImageSpec::read_on(
             "FROM registry:5000/lib/base:1\nENV X=a${NOPE}b\n",

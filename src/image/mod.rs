@@ -7,14 +7,25 @@
 //! the same registry digest on every runner. The image is loaded into the engine for the tests
 //! ([`archive`]) and kept as an OCI layout under the target directory ([`store`]), from which
 //! the registry client pushes it.
+//!
+//! A non-scratch base ([`base`]) is resolved by digest in its registry: its config starts the
+//! stage (Env, User, Labels, …), its layers, as the registry's compressed blobs, go below the
+//! tool's, so the manifest is the same on every runner. The load includes a base layer only
+//! when the engine lacks the base; the push mounts it from the base's repository on the same
+//! registry, else uploads it.
 
 pub mod archive;
+pub mod base;
 pub mod layer;
 pub mod oci;
 pub mod spec;
 pub mod store;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+
+use self::base::BaseSource;
 
 pub use self::layer::{Layer, LayerFile};
 use self::oci::{ContainerConfig, Descriptor, HealthConfig, History, ImageConfig, RootFs};
@@ -71,10 +82,14 @@ pub fn digest(bytes: &[u8]) -> String {
 pub struct Assembled {
     /// The image config; its digest is the image ID.
     pub config: Blob,
-    /// The layers, base first.
+    /// The layers the tool wrote (above the base's).
     pub layers: Vec<Layer>,
     /// The OCI manifest; its digest is the registry's.
     pub manifest: Blob,
+    /// The base's registry, repository and layers (below [`Self::layers`]), if not scratch.
+    pub base: Option<BaseSource>,
+    /// The base layers' blobs at hand (downloaded for a load), by digest.
+    pub base_blobs: BTreeMap<String, Vec<u8>>,
 }
 
 impl Assembled {
@@ -99,6 +114,11 @@ pub fn assemble(
 ) -> Result<Assembled, String> {
     let (architecture, variant) = oci::platform(triple)
         .ok_or_else(|| format!("no OCI platform is known for the Rust target `{triple}`"))?;
+    let base = spec.base_image.as_deref();
+    let variant = match base {
+        Some(b) => b.platform.1.as_deref(),
+        None => variant,
+    };
     let mtime = created.timestamp().max(0) as u64;
     let layer = layer::layer(files, mtime).map_err(|e| format!("writing the layer: {e}"))?;
     let created = created.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -119,6 +139,12 @@ pub fn assemble(
             entrypoint: spec.entrypoint.clone(),
             cmd: spec.cmd.clone(),
             labels: spec.labels.clone(),
+            working_dir: spec.working_dir.clone(),
+            volumes: spec
+                .volumes
+                .iter()
+                .map(|v| (v.clone(), oci::Empty {}))
+                .collect(),
             stop_signal: spec.stop_signal.clone(),
             healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
                 test: h.test.clone(),
@@ -130,17 +156,22 @@ pub fn assemble(
         },
         rootfs: RootFs {
             kind: "layers".into(),
-            diff_ids: vec![layer.diff_id.clone()],
+            diff_ids: base
+                .iter()
+                .flat_map(|b| b.source.layers.iter().map(|l| l.diff_id.clone()))
+                .chain([layer.diff_id.clone()])
+                .collect(),
         },
-        history: spec
-            .history
+        history: base
             .iter()
-            .map(|(shown, made_layer)| History {
+            .flat_map(|b| b.history.iter().cloned())
+            .chain(spec.history.iter().map(|(shown, made_layer)| History {
                 created: created.clone(),
+                author: None,
                 created_by: shown.clone(),
                 comment: Some(BY.into()),
                 empty_layer: !made_layer,
-            })
+            }))
             .collect(),
     };
     let config = Blob::new(
@@ -151,7 +182,11 @@ pub fn assemble(
         schema_version: 2,
         media_type: MANIFEST_MEDIA_TYPE.into(),
         config: config.descriptor(),
-        layers: vec![layer.blob.descriptor()],
+        layers: base
+            .iter()
+            .flat_map(|b| b.source.layers.iter().map(|l| l.descriptor.clone()))
+            .chain([layer.blob.descriptor()])
+            .collect(),
     };
     let manifest = Blob::new(
         MANIFEST_MEDIA_TYPE,
@@ -161,6 +196,8 @@ pub fn assemble(
         config,
         layers: vec![layer],
         manifest,
+        base: base.map(|b| b.source.clone()),
+        base_blobs: BTreeMap::new(),
     })
 }
 
@@ -181,6 +218,63 @@ mod tests {
         }];
         let created = DateTime::from_timestamp(created, 0).unwrap();
         assemble(&spec, &files, created, "x86_64-unknown-linux-gnu").unwrap()
+    }
+
+    #[test]
+    fn an_image_on_a_base_has_its_layers_first_and_its_history_before_ours() {
+        use crate::image::base::{BaseImage, BaseLayer, BaseSource};
+        let layer = BaseLayer {
+            diff_id: "sha256:basediff".into(),
+            descriptor: Descriptor {
+                media_type: LAYER_MEDIA_TYPE.into(),
+                digest: "sha256:baseblob".into(),
+                size: 7,
+                annotations: Default::default(),
+            },
+        };
+        let history = History {
+            created: "2020-01-01T00:00:00Z".into(),
+            author: None,
+            created_by: "ADD rootfs /".into(),
+            comment: None,
+            empty_layer: false,
+        };
+        let base = BaseImage {
+            reference: "r:5000/b:1".into(),
+            manifest_digest: "sha256:m".into(),
+            platform: ("amd64".into(), None),
+            config: ContainerConfig {
+                env: vec!["B=1".into()],
+                ..Default::default()
+            },
+            history: vec![history.clone()],
+            source: BaseSource {
+                host: "r:5000".into(),
+                repository: "b".into(),
+                config_digest: "sha256:c".into(),
+                layers: vec![layer.clone()],
+            },
+        };
+        let text = "FROM r:5000/b:1\nCOPY [\"bin/app\", \"/app\"]\nENV C=$B\n";
+        let spec = ImageSpec::read_on(text, &BTreeMap::new(), Some(base)).unwrap();
+        let files = [LayerFile {
+            path: "/app".into(),
+            data: b"x".to_vec(),
+            mode: 0o755,
+        }];
+        let created = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let a = assemble(&spec, &files, created, "x86_64-unknown-linux-gnu").unwrap();
+        let config: ImageConfig = serde_json::from_slice(&a.config.data).unwrap();
+        assert_eq!(
+            config.rootfs.diff_ids,
+            ["sha256:basediff".to_owned(), a.layers[0].diff_id.clone()]
+        );
+        assert_eq!(config.history[0], history);
+        assert_eq!(config.config.env, ["B=1", "C=1"]);
+        let manifest: oci::Manifest = serde_json::from_slice(&a.manifest.data).unwrap();
+        assert_eq!(manifest.layers[0], layer.descriptor);
+        assert_eq!(manifest.layers[1].digest, a.layers[0].blob.digest);
+        assert_eq!(a.base.unwrap().layers, [layer]);
     }
 
     #[test]

@@ -7,6 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::base::BaseImage;
+use super::oci::ContainerConfig;
+use crate::dockerfile_syntax::lex::{self, Var};
 use crate::dockerfile_syntax::{BuildArgs, Dockerfile, Instruction, Scope};
 
 /// `PATH` of an image built `FROM scratch` (BuildKit's and the classic builder's default).
@@ -39,6 +42,14 @@ pub struct ImageSpec {
     pub smoke_test: Option<Vec<String>>,
     /// Each instruction as `docker history` shows it, and whether it made a layer.
     pub history: Vec<(String, bool)>,
+    /// `WORKDIR` inherited from the base (the instruction itself is the builder's).
+    pub working_dir: Option<String>,
+    /// `VOLUME`s inherited from the base.
+    pub volumes: Vec<String>,
+    /// The non-scratch base, resolved in its registry.
+    pub base_image: Option<Box<BaseImage>>,
+    /// Whether this Dockerfile set `CMD` (an `ENTRYPOINT` then keeps it).
+    cmd_set: bool,
 }
 
 /// `HEALTHCHECK --interval=… CMD […]`.
@@ -60,7 +71,27 @@ impl ImageSpec {
     /// Reads `dockerfile` with the build arguments `args`; `Err` says why the tool cannot
     /// assemble this image (the builder then builds it).
     pub fn read(dockerfile: &str, args: &BTreeMap<String, String>) -> Result<ImageSpec, String> {
+        Self::read_on(dockerfile, args, None)
+    }
+
+    /// The base the final stage is built `FROM`, as `args` expand it (`None`: unknown).
+    pub fn base_reference(dockerfile: &str, args: &BTreeMap<String, String>) -> Option<String> {
+        Dockerfile::parse(dockerfile)
+            .stages_with(BuildArgs::Given(args))
+            .last()?
+            .base
+            .clone()
+    }
+
+    /// [`Self::read`] of a stage built on `base` (resolved from [`Self::base_reference`]):
+    /// the stage starts with what the base's config says, as Docker's builders start it.
+    pub fn read_on(
+        dockerfile: &str,
+        args: &BTreeMap<String, String>,
+        base: Option<BaseImage>,
+    ) -> Result<ImageSpec, String> {
         let parsed = Dockerfile::parse(dockerfile);
+        let escape = parsed.escape();
         let stages = parsed.stages_with(BuildArgs::Given(args));
         if stages.len() != 1 {
             return Err(format!(
@@ -68,7 +99,10 @@ impl ImageSpec {
                 stages.len()
             ));
         }
-        let mut spec = ImageSpec::default();
+        let mut spec = ImageSpec {
+            base_image: base.map(Box::new),
+            ..ImageSpec::default()
+        };
         let mut problem: Option<String> = None;
         parsed.walk(BuildArgs::Given(args), |stage, ins, scope| {
             if problem.is_some() {
@@ -80,7 +114,7 @@ impl ImageSpec {
                 }
                 return;
             }
-            if let Err(why) = spec.apply(ins, scope) {
+            if let Err(why) = spec.apply(ins, scope, escape) {
                 problem = Some(format!("line {}: {why}", ins.line));
             }
         });
@@ -90,10 +124,20 @@ impl ImageSpec {
         }
     }
 
-    fn apply(&mut self, ins: &Instruction, scope: &Scope) -> Result<(), String> {
+    fn apply(&mut self, ins: &Instruction, scope: &Scope, escape: char) -> Result<(), String> {
+        // What the reader cannot see in a non-scratch stage is the base's environment, which
+        // the spec holds (with the `ENV`s so far) once the base is resolved.
+        let env = self.env.clone();
+        let on_base = self.base_image.is_some();
+        let lookup = move |name: &str| match scope.get(name) {
+            Var::Unknown if on_base => env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map_or(Var::Unset, |(_, v)| Var::Set(v.clone())),
+            var => var,
+        };
         let expand = |word: &str| {
-            scope
-                .expand(word)
+            lex::expand(word, escape, &lookup)
                 .map_err(|_| format!("`{word}` depends on something only the builder knows"))
         };
         let exec_form = |what: &str| {
@@ -108,13 +152,24 @@ impl ImageSpec {
                 if !ins.flags.is_empty() {
                     return Err("FROM with flags".into());
                 }
-                if !self.base.eq_ignore_ascii_case("scratch") {
+                if self.base.eq_ignore_ascii_case("scratch") {
+                    self.base_image = None;
+                    self.env.push(("PATH".into(), DEFAULT_PATH.into()));
+                    return Ok(());
+                }
+                let Some(base) = self.base_image.clone() else {
                     return Err(format!(
-                        "its base `{}` is not `scratch`; the tool assembles scratch images",
+                        "its base `{}` is not `scratch` and was not resolved in a registry",
                         self.base
                     ));
+                };
+                if base.reference != self.base {
+                    return Err(format!(
+                        "its base `{}` is not the resolved `{}`",
+                        self.base, base.reference
+                    ));
                 }
-                self.env.push(("PATH".into(), DEFAULT_PATH.into()));
+                self.inherit(&base.config);
                 return Ok(());
             }
             "ARG" => {}
@@ -170,14 +225,55 @@ impl ImageSpec {
             }
             "ENTRYPOINT" => {
                 self.entrypoint = Some(exec_form("ENTRYPOINT")?);
-                // The builder resets CMD when ENTRYPOINT is set after it.
-                self.cmd = None;
+                // Docker's rule: an ENTRYPOINT resets a CMD this Dockerfile did not set (the
+                // base's).
+                if !self.cmd_set {
+                    self.cmd = None;
+                }
             }
-            "CMD" => self.cmd = Some(exec_form("CMD")?),
+            "CMD" => {
+                self.cmd = Some(exec_form("CMD")?);
+                self.cmd_set = true;
+            }
             other => return Err(format!("{other} is an instruction only the builder runs")),
         }
         self.history.push((shown, layer));
         Ok(())
+    }
+}
+
+impl ImageSpec {
+    /// Starts the stage with the base's config: what Docker inherits and a Dockerfile may
+    /// change (Env, User, WorkingDir, Entrypoint, Cmd, Labels, ExposedPorts, Volumes,
+    /// Healthcheck, StopSignal).
+    fn inherit(&mut self, base: &ContainerConfig) {
+        self.env = base
+            .env
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => (kv.clone(), String::new()),
+            })
+            .collect();
+        let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+        self.user = nonempty(&base.user);
+        self.working_dir = nonempty(&base.working_dir);
+        self.entrypoint = base.entrypoint.clone();
+        self.cmd = base.cmd.clone();
+        self.labels = base.labels.clone();
+        self.exposed = base.exposed_ports.keys().cloned().collect();
+        self.volumes = base.volumes.keys().cloned().collect();
+        self.stop_signal = nonempty(&base.stop_signal);
+        self.healthcheck = base.healthcheck.as_ref().and_then(|h| {
+            // `["NONE"]` disables it; an empty test inherits nothing.
+            (h.test.first().is_some_and(|t| t != "NONE")).then(|| Healthcheck {
+                test: h.test.clone(),
+                interval: Duration::from_nanos(h.interval),
+                timeout: Duration::from_nanos(h.timeout),
+                start_period: Duration::from_nanos(h.start_period),
+                retries: h.retries as u32,
+            })
+        });
     }
 }
 
@@ -342,6 +438,91 @@ CMD ["serve"]
             let err = ImageSpec::read(text, &args()).unwrap_err();
             assert!(err.contains(why), "{text:?}: {err}");
         }
+    }
+
+    fn base(config: ContainerConfig) -> BaseImage {
+        BaseImage {
+            reference: "registry:5000/lib/base:1".into(),
+            manifest_digest: "sha256:m".into(),
+            platform: ("amd64".into(), None),
+            config,
+            history: Vec::new(),
+            source: crate::image::base::BaseSource {
+                host: "registry:5000".into(),
+                repository: "lib/base".into(),
+                config_digest: "sha256:c".into(),
+                layers: Vec::new(),
+            },
+        }
+    }
+
+    fn base_config() -> ContainerConfig {
+        ContainerConfig {
+            env: vec!["PATH=/base/bin:/bin".into(), "LANG=C.UTF-8".into()],
+            user: Some("1000".into()),
+            working_dir: Some("/srv".into()),
+            cmd: Some(vec!["sh".into()]),
+            labels: BTreeMap::from([
+                ("vendor".into(), "base".into()),
+                ("keep".into(), "yes".into()),
+            ]),
+            exposed_ports: BTreeMap::from([("80/tcp".into(), crate::image::oci::Empty {})]),
+            volumes: BTreeMap::from([("/data".into(), crate::image::oci::Empty {})]),
+            stop_signal: Some("SIGQUIT".into()),
+            ..ContainerConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_stage_on_a_base_starts_with_its_config_and_expands_its_env() {
+        let text = "FROM registry:5000/lib/base:1\nCOPY [\"bin/a\", \"/a\"]\nLABEL vendor=us path=$PATH\nENV PATH=/app:$PATH LANG2=${LANG}\nEXPOSE 8080\n";
+        let spec = ImageSpec::read_on(text, &args(), Some(base(base_config()))).unwrap();
+        assert_eq!(
+            spec.env,
+            [
+                ("PATH".to_owned(), "/app:/base/bin:/bin".to_owned()),
+                ("LANG".to_owned(), "C.UTF-8".to_owned()),
+                ("LANG2".to_owned(), "C.UTF-8".to_owned()),
+            ]
+        );
+        assert_eq!(spec.labels["vendor"], "us");
+        assert_eq!(spec.labels["keep"], "yes");
+        assert_eq!(spec.labels["path"], "/base/bin:/bin");
+        assert_eq!(spec.user.as_deref(), Some("1000"));
+        assert_eq!(spec.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(spec.cmd.as_deref(), Some(&["sh".to_owned()][..]));
+        assert_eq!(spec.exposed, ["80/tcp", "8080/tcp"]);
+        assert_eq!(spec.stop_signal.as_deref(), Some("SIGQUIT"));
+        assert_eq!(spec.volumes, ["/data"]);
+        // A name neither the file nor the base sets is empty, as the builder has it.
+        let spec = ImageSpec::read_on(
+            "FROM registry:5000/lib/base:1\nENV X=a${NOPE}b\n",
+            &args(),
+            Some(base(base_config())),
+        )
+        .unwrap();
+        assert!(spec.env.contains(&("X".to_owned(), "ab".to_owned())));
+    }
+
+    #[test]
+    fn an_entrypoint_resets_the_inherited_cmd_but_not_one_the_file_set() {
+        let on = |text: &str| ImageSpec::read_on(text, &args(), Some(base(base_config()))).unwrap();
+        let spec = on("FROM registry:5000/lib/base:1\nENTRYPOINT [\"/a\"]\n");
+        assert_eq!(spec.cmd, None);
+        let spec = on("FROM registry:5000/lib/base:1\nCMD [\"x\"]\nENTRYPOINT [\"/a\"]\n");
+        assert_eq!(spec.cmd, Some(vec!["x".to_owned()]));
+        let spec = on("FROM registry:5000/lib/base:1\nUSER 2\n");
+        assert_eq!(spec.user.as_deref(), Some("2"));
+        assert_eq!(spec.entrypoint, None);
+    }
+
+    #[test]
+    fn a_base_other_than_the_resolved_one_is_refused() {
+        let err =
+            ImageSpec::read_on("FROM other:1\n", &args(), Some(base(base_config()))).unwrap_err();
+        assert!(err.contains("not the resolved"), "{err}");
+        let err = ImageSpec::read("FROM registry:5000/lib/base:1\n", &args()).unwrap_err();
+        assert!(err.contains("not resolved"), "{err}");
     }
 
     #[test]

@@ -2,9 +2,15 @@
 //! (`oci-layout`, `index.json`, `blobs/sha256/…`) per service under
 //! `<target>/docker-release/<package>/image/`, holding the last image assembled for it. Tools
 //! that read OCI layouts read it (`skopeo copy oci:…/image docker://…`); a later `--push` of a
-//! reused image pushes these exact bytes.
+//! reused image pushes these exact bytes. An image on a non-scratch base also has `base.json`
+//! (the base's registry, repository and layers: what the push mounts from) and those of the
+//! base's blobs that were downloaded.
+
+use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
+
+use super::base::BaseSource;
 
 use super::layer::Layer;
 use super::{Assembled, Blob, CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, oci};
@@ -34,15 +40,26 @@ pub fn write(dir: &Utf8Path, image: &Assembled, reference: &str) -> Result<()> {
     let all = [&image.config, &image.manifest]
         .into_iter()
         .chain(image.layers.iter().map(|l| &l.blob));
-    for blob in all {
-        keep.push(blob.digest.clone());
-        let path = blob_path(dir, &blob.digest);
+    let all = all
+        .map(|b| (&b.digest, b.data.as_slice()))
+        .chain(image.base_blobs.iter().map(|(d, b)| (d, b.as_slice())));
+    for (digest, data) in all {
+        keep.push(digest.clone());
+        let path = blob_path(dir, digest);
         if !path.exists() {
             // Written beside, then renamed: a reader never sees half a blob.
             let partial = path.with_extension("partial");
-            std::fs::write(&partial, &blob.data)
+            std::fs::write(&partial, data)
                 .and_then(|_| std::fs::rename(&partial, &path))
                 .map_err(|e| io("writing", e))?;
+        }
+    }
+    let base_json = dir.join("base.json");
+    match &image.base {
+        Some(base) => std::fs::write(&base_json, serde_json::to_vec(base).expect("json"))
+            .map_err(|e| io("writing", e))?,
+        None => {
+            let _ = std::fs::remove_file(&base_json);
         }
     }
     let mut descriptor = image.manifest.descriptor();
@@ -95,10 +112,23 @@ pub fn read(dir: &Utf8Path, image_id: &str) -> Option<Assembled> {
         .ok()?
         .rootfs
         .diff_ids;
+    let base: Option<BaseSource> = match std::fs::read(dir.join("base.json")) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).ok()?),
+        Err(_) => None,
+    };
+    let below = base.as_ref().map_or(0, |b| b.layers.len());
+    let mut base_blobs = BTreeMap::new();
+    for layer in base.iter().flat_map(|b| &b.layers) {
+        let digest = &layer.descriptor.digest;
+        if let Some(blob) = blob(digest, &layer.descriptor.media_type) {
+            base_blobs.insert(digest.clone(), blob.data);
+        }
+    }
     let layers = parsed
         .layers
         .iter()
-        .zip(diff_ids)
+        .skip(below)
+        .zip(diff_ids.into_iter().skip(below))
         .map(|(d, diff_id)| {
             Some(Layer {
                 diff_id,
@@ -110,5 +140,7 @@ pub fn read(dir: &Utf8Path, image_id: &str) -> Option<Assembled> {
         config,
         layers,
         manifest,
+        base,
+        base_blobs,
     })
 }

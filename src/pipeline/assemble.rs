@@ -14,8 +14,10 @@ use crate::dockerfile::{DockerfileSource, Rendered};
 use crate::engine::Engine;
 use crate::engine::images::ImageStore;
 use crate::error::{Error, Result};
+use crate::image::base::{BaseImage, BaseSource};
 use crate::image::{self, Assembled, ImageSpec, LayerFile};
 use crate::plan::ImagePlan;
+use crate::registry::Registries;
 
 /// Label holding the toolchain that compiled a host-built image's binary (`rustc -vV`).
 pub const LABEL_RUSTC: &str = "io.cargo-docker-release.rustc";
@@ -29,33 +31,91 @@ pub enum Maker {
     Builder(String),
 }
 
-/// How `plan`'s image is made, given the build arguments and the builder choice.
+/// How `plan`'s image is made, given the build arguments and the builder choice, without the
+/// network (`plan`): a non-scratch base is only known when [`resolve`] reads its registry.
 pub fn maker(
     plan: &ImagePlan,
     rendered: &Rendered,
     args: &BTreeMap<String, String>,
     choice: BuilderChoice,
 ) -> Maker {
-    let builder = |why: &str| Maker::Builder(why.to_owned());
+    if let Some(builder) = needs_builder(plan, rendered, choice) {
+        return builder;
+    }
+    match ImageSpec::base_reference(&rendered.dockerfile, args) {
+        None => Maker::Builder(BASE_UNKNOWN.to_owned()),
+        Some(b) if b.eq_ignore_ascii_case("scratch") => on_base(plan, rendered, args, None),
+        Some(b) => Maker::Builder(format!(
+            "its base `{b}` is read from its registry when building (assembled if it serves it)"
+        )),
+    }
+}
+
+/// [`maker`] for the build: a non-scratch base is resolved in its registry first, since its
+/// config is where the stage starts. A base the registry does not serve is built by the
+/// builder, with the reason.
+pub async fn resolve(
+    engine: &Engine,
+    plan: &ImagePlan,
+    rendered: &Rendered,
+    args: &BTreeMap<String, String>,
+    choice: BuilderChoice,
+) -> Maker {
+    if let Some(builder) = needs_builder(plan, rendered, choice) {
+        return builder;
+    }
+    let base = match ImageSpec::base_reference(&rendered.dockerfile, args) {
+        None => return Maker::Builder(BASE_UNKNOWN.to_owned()),
+        Some(b) if b.eq_ignore_ascii_case("scratch") => None,
+        Some(b) => match resolve_base(engine, &b).await {
+            Ok(Ok(base)) => Some(base),
+            Ok(Err(why)) => return Maker::Builder(format!("its base `{b}`: {why}")),
+            Err(e) => return Maker::Builder(format!("its base `{b}` is not readable: {e}")),
+        },
+    };
+    on_base(plan, rendered, args, base)
+}
+
+const BASE_UNKNOWN: &str = "the Dockerfile's base depends on what only the builder knows";
+
+/// Why the builder makes the image whatever its Dockerfile says, if it does.
+fn needs_builder(plan: &ImagePlan, rendered: &Rendered, choice: BuilderChoice) -> Option<Maker> {
     if plan.config.strategy != Strategy::Host {
-        return builder("the docker strategy compiles in the builder image");
+        return Some(Maker::Builder(
+            "the docker strategy compiles in the builder image".to_owned(),
+        ));
     }
     if let DockerfileSource::HandWritten(path) = &rendered.source {
-        return Maker::Builder(format!("the hand-written {path} is built by the builder"));
+        return Some(Maker::Builder(format!(
+            "the hand-written {path} is built by the builder"
+        )));
     }
     if matches!(
         choice,
         BuilderChoice::EnvDisabled | BuilderChoice::ManifestDisabled | BuilderChoice::EnvEnabled
     ) {
-        return Maker::Builder(format!("the builder was chosen ({})", choice.reason()));
+        return Some(Maker::Builder(format!(
+            "the builder was chosen ({})",
+            choice.reason()
+        )));
     }
     if image::oci::platform(crate::toolchain::host_triple()).is_none() {
-        return Maker::Builder(format!(
+        return Some(Maker::Builder(format!(
             "no OCI platform is known for `{}`",
             crate::toolchain::host_triple()
-        ));
+        )));
     }
-    let spec = match ImageSpec::read(&rendered.dockerfile, args) {
+    None
+}
+
+/// What the Dockerfile says on `base` (`None`: scratch), if the tool can assemble it.
+fn on_base(
+    plan: &ImagePlan,
+    rendered: &Rendered,
+    args: &BTreeMap<String, String>,
+    base: Option<BaseImage>,
+) -> Maker {
+    let spec = match ImageSpec::read_on(&rendered.dockerfile, args, base) {
         Ok(spec) => spec,
         Err(why) => return Maker::Builder(format!("the Dockerfile needs a builder: {why}")),
     };
@@ -66,6 +126,67 @@ pub fn maker(
         ));
     }
     Maker::Assembled(Box::new(spec))
+}
+
+/// The client of the registry of image `name`, connected as the push connects (the engine's
+/// insecure registries, the Docker config's credentials), for reading.
+async fn registry_of(engine: &Engine, name: &str) -> Result<Registries> {
+    let facts = engine.push_facts().await?;
+    Registries::connect(&[name], &facts.insecure, false).await
+}
+
+/// `reference` resolved in its registry for the host's platform.
+async fn resolve_base(
+    engine: &Engine,
+    reference: &str,
+) -> Result<std::result::Result<BaseImage, String>> {
+    let name = image::base::split_reference(reference).0;
+    let registries = registry_of(engine, name).await?;
+    let (_, client) = registries.get(name, "build")?;
+    let platform = image::oci::platform(crate::toolchain::host_triple()).expect("checked");
+    image::base::resolve(client, reference, platform).await
+}
+
+/// Whether the engine holds every layer of `base`: an image with its config digest (or under
+/// its reference) whose RootFS is the base's diff IDs. The load then needs none of its blobs.
+async fn engine_has_base(engine: &Engine, base: &BaseSource, reference: &str) -> bool {
+    let wanted: Vec<&str> = base.layers.iter().map(|l| l.diff_id.as_str()).collect();
+    for name in [base.config_digest.as_str(), reference] {
+        if let Ok(image) = engine.docker().inspect_image(name).await {
+            let layers = image.root_fs.and_then(|r| r.layers).unwrap_or_default();
+            if layers.iter().map(String::as_str).eq(wanted.iter().copied()) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Downloads the blobs of `image`'s base that are not at hand yet.
+async fn download_base(engine: &Engine, image: &mut Assembled, reference: &str) -> Result<()> {
+    let Some(base) = image.base.clone() else {
+        return Ok(());
+    };
+    let name = image::base::split_reference(reference).0;
+    let registries = registry_of(engine, name).await?;
+    let (_, client) = registries.get(name, "build")?;
+    for layer in &base.layers {
+        let digest = &layer.descriptor.digest;
+        if image.base_blobs.contains_key(digest) {
+            continue;
+        }
+        let blob = client
+            .blob(&base.repository, digest)
+            .await?
+            .ok_or_else(|| {
+                Error::step(
+                    "build",
+                    format!("the base layer {digest} is not in `{reference}`'s registry"),
+                )
+            })?;
+        image.base_blobs.insert(digest.clone(), blob.to_vec());
+    }
+    Ok(())
 }
 
 /// Assembles `plan`'s image from `spec` and `binary` with `labels` added, writes it as the
@@ -90,7 +211,7 @@ pub async fn assemble(
             mode: 0o755,
         })
         .collect();
-    let image = image::assemble(
+    let mut image = image::assemble(
         &spec,
         &files,
         plan.git.commit_time,
@@ -102,15 +223,22 @@ pub async fn assemble(
         plan.image,
         &plan.revision[..plan.revision.len().min(12)]
     );
-    image::store::write(
-        &image::store::layout_dir(&plan.target_dir, &plan.package),
-        &image,
-        &reference,
-    )?;
+    let layout = image::store::layout_dir(&plan.target_dir, &plan.package);
     // The same commit is the same image: an engine that has it already needs no load.
     if ImageStore::image(engine, image.image_id()).await?.is_some() {
+        image::store::write(&layout, &image, &reference)?;
         return Ok(image);
     }
+    // containerd's image store imports every blob a load names; the classic one reads no layer
+    // file whose chain ID it has (moby's tarexport `Load`).
+    if let (Some(base), Some(from)) = (&image.base, &spec.base_image)
+        && (engine.push_facts().await?.store == crate::engine::info::ImageStore::Containerd
+            || !engine_has_base(engine, base, &from.reference).await)
+    {
+        let reference = from.reference.clone();
+        download_base(engine, &mut image, &reference).await?;
+    }
+    image::store::write(&layout, &image, &reference)?;
     let archive = image::archive::load_archive(&image)
         .map_err(|e| Error::io("writing the image archive", e))?;
     let loaded = engine.load_image(archive).await?;

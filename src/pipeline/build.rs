@@ -162,7 +162,7 @@ pub async fn build(
     check_syntax(&rendered.dockerfile, &dockerfile_name, choice, builders)?;
     let args = build_args(plan, rendered);
     let digest = inputs_digest(&rendered.dockerfile, &digest_inputs(plan, &args));
-    let maker = assemble::maker(plan, rendered, &args, choice);
+    let maker = assemble::resolve(engine, plan, rendered, &args, choice).await;
     if let Some((id, built_by)) = reusable_image(engine, plan, &digest).await? {
         shell.status(
             "Reusing",

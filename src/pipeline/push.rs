@@ -287,7 +287,7 @@ impl Pusher {
                     Some(image) => {
                         if uploaded.is_none() {
                             bar.set_message(format!("{head}: blobs"));
-                            uploaded = Some(push_blobs(client, &target.repository, image).await?);
+                            uploaded = Some(push_blobs(engine, client, target, image).await?);
                         }
                         bar.set_message(format!("{head}: manifest"));
                         let manifest = &image.manifest;
@@ -422,31 +422,91 @@ impl std::fmt::Display for Uploaded {
     }
 }
 
-/// Pushes the layers, then the config, of an assembled image to `repository`: what the
-/// registry has already is not sent again (a retried or repeated release uploads nothing).
+/// Pushes the layers, then the config, of an assembled image to `target`: what the
+/// registry has already is not sent again (a retried or repeated release uploads nothing). A
+/// base layer is mounted from the base's repository when that is on the same registry, else
+/// (or when the registry refuses the mount) downloaded from the base's registry and uploaded.
 async fn push_blobs(
+    engine: &Engine,
     client: &RegistryClient,
-    repository: &str,
+    target: &Target,
     image: &crate::image::Assembled,
 ) -> Result<Uploaded> {
+    let repository = &target.repository;
     let mut done = Uploaded::default();
+    let mut count = |pushed: BlobPush| match pushed {
+        BlobPush::Present => done.present += 1,
+        BlobPush::Mounted { .. } => done.mounted += 1,
+        BlobPush::Uploaded { bytes } => {
+            done.blobs += 1;
+            done.bytes += bytes;
+        }
+    };
+    if let Some(base) = &image.base {
+        let same_host = base.host == target.host;
+        let mut base_client: Option<RegistryClient> = None;
+        for layer in &base.layers {
+            let digest = &layer.descriptor.digest;
+            if let Some(data) = image.base_blobs.get(digest) {
+                let from: &[&str] = if same_host { &[&base.repository] } else { &[] };
+                count(
+                    client
+                        .push_blob(repository, digest, data.clone().into(), from)
+                        .await?,
+                );
+                continue;
+            }
+            if client.has_blob(repository, digest).await? {
+                count(BlobPush::Present);
+                continue;
+            }
+            if same_host {
+                // Without the bytes: a mount sends nothing; a refused one makes `push_blob`
+                // stop at its digest check before any upload, and the blob is fetched below.
+                if let Ok(pushed) = client
+                    .push_blob(repository, digest, Default::default(), &[&base.repository])
+                    .await
+                {
+                    count(pushed);
+                    continue;
+                }
+            }
+            let data = if same_host {
+                client.blob(&base.repository, digest).await?
+            } else {
+                if base_client.is_none() {
+                    let facts = engine.push_facts().await?;
+                    let creds = crate::docker_config::credentials::DockerConfig::load()?
+                        .credentials(&base.host)?;
+                    base_client =
+                        Some(RegistryClient::connect(&base.host, creds, &facts.insecure).await?);
+                }
+                let from = base_client.as_ref().expect("connected");
+                from.blob(&base.repository, digest).await?
+            };
+            let data = data.ok_or_else(|| {
+                Error::step(
+                    "push",
+                    format!(
+                        "the base layer {digest} is not in {}/{}",
+                        base.host, base.repository
+                    ),
+                )
+            })?;
+            count(client.push_blob(repository, digest, data, &[]).await?);
+        }
+    }
     let blobs = image
         .layers
         .iter()
         .map(|l| &l.blob)
         .chain(std::iter::once(&image.config));
     for blob in blobs {
-        match client
-            .push_blob(repository, &blob.digest, blob.data.clone().into(), &[])
-            .await?
-        {
-            BlobPush::Present => done.present += 1,
-            BlobPush::Mounted { .. } => done.mounted += 1,
-            BlobPush::Uploaded { bytes } => {
-                done.blobs += 1;
-                done.bytes += bytes;
-            }
-        }
+        count(
+            client
+                .push_blob(repository, &blob.digest, blob.data.clone().into(), &[])
+                .await?,
+        );
     }
     Ok(done)
 }

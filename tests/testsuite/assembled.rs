@@ -227,3 +227,253 @@ fn the_tool_pushes_the_exact_bytes_and_completes_a_release_a_dead_job_pushed_in_
         );
     }
 }
+
+/// `docker rmi` of a tag this test made, when it ends.
+struct LocalTag(String);
+
+impl Drop for LocalTag {
+    fn drop(&mut self) {
+        support::docker(["rmi", &self.0]);
+    }
+}
+
+#[test]
+fn an_image_on_a_registry_base_is_assembled_on_its_layers_and_pushed_mounting_them() {
+    let registry = Registry::start();
+    // A base with its own environment and label, on the suite's busybox, in the registry.
+    let base_ref = format!(
+        "{}:1",
+        registry.image(&format!("cdr-test/base-{}", support::unique()))
+    );
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nENV BASE_VAR=from-base\nLABEL io.test.base=yes {}\n",
+            support::busybox_image(),
+            support::TEST_LABEL
+        ),
+    )
+    .unwrap();
+    support::docker_ok([
+        "build",
+        "-q",
+        "-t",
+        &base_ref,
+        &ctx.path().to_string_lossy(),
+    ]);
+    let _local = LocalTag(base_ref.clone());
+    support::docker_ok(["push", &base_ref]);
+    let base_layers = inspect(&base_ref)["RootFS"]["Layers"].clone();
+    let base_layers = base_layers.as_array().unwrap().clone();
+    assert!(!base_layers.is_empty());
+
+    let fx = Fixture::new("assembledbase", Some(&registry.addr), "1.0.0", "");
+    fx.write_manifest("1.0.0", "static = true\n");
+    let manifest = fx.path().join("Cargo.toml");
+    let text_ = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text_.replace("base = \"scratch\"", &format!("base = \"{base_ref}\"")),
+    )
+    .unwrap();
+    fx.commit("on a registry base");
+    let repo = fx.image.split_once('/').unwrap().1.to_owned();
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+
+    let out = fx.run_env(&["--message-format", "json"], &env);
+    assert_success(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["services"][0]["builder"],
+        "assembled",
+        "{}",
+        text(&out.stderr)
+    );
+    let id = fx.tags()["1.0.0"].clone();
+    let info = inspect(&id);
+    let layers = info["RootFS"]["Layers"].as_array().unwrap();
+    assert_eq!(layers.len(), base_layers.len() + 1, "{info}");
+    assert_eq!(&layers[..base_layers.len()], &base_layers[..], "base first");
+    let config = &info["Config"];
+    let env_vars = config["Env"].as_array().unwrap();
+    assert!(
+        env_vars.contains(&Value::String("BASE_VAR=from-base".into())),
+        "{config}"
+    );
+    assert!(
+        env_vars.contains(&Value::String(format!("SHA={}", fx.head().0))),
+        "{config}"
+    );
+    assert_eq!(config["Labels"]["io.test.base"], "yes", "{config}");
+    assert_eq!(
+        config["Labels"]["io.cargo-docker-release.builder"],
+        "assembled"
+    );
+    assert_eq!(config["User"], "65532:65532", "the Dockerfile's USER wins");
+
+    // The push mounts the base's layers from its repository: none of them is uploaded.
+    // The layout holds no base blob: the engine had the base, nothing was downloaded.
+    let dir = fx
+        .path()
+        .join("target/docker-release")
+        .join(&fx.package)
+        .join("image");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("blobs/sha256").join(&digest[7..])).unwrap(),
+    )
+    .unwrap();
+    let base_blobs: Vec<String> = manifest["layers"].as_array().unwrap()[..base_layers.len()]
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect();
+    let before = registry.access_log().len();
+    let out = fx.run_env(&["--push"], &env);
+    assert_success(&out);
+    let stderr = text(&out.stderr);
+    let log = registry.access_log()[before..].to_vec();
+    for digest in &base_blobs {
+        assert!(
+            log.iter().any(|l| l.starts_with("POST ")
+                && l.contains(&format!("mount={digest}"))
+                && l.ends_with(" 201")),
+            "{digest} mounted: {log:?}"
+        );
+        assert!(
+            !log.iter()
+                .any(|l| l.starts_with("PUT ") && l.contains(&format!("digest={digest}"))),
+            "{digest} not uploaded: {log:?}"
+        );
+    }
+    assert!(
+        stderr.contains(&format!("{} mounted", base_blobs.len())),
+        "{stderr}"
+    );
+    assert_eq!(
+        registry.config_digest(&repo, "1.0.0").as_deref(),
+        Some(id.as_str())
+    );
+}
+
+#[test]
+fn a_base_the_engine_lacks_is_downloaded_for_the_load_and_uploaded_to_another_registry() {
+    let (origin, target) = (Registry::start(), Registry::start());
+    let base_ref = format!(
+        "{}:1",
+        origin.image(&format!("cdr-test/base-{}", support::unique()))
+    );
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nENV BASE_VAR=elsewhere\nLABEL {}\n",
+            support::busybox_image(),
+            support::TEST_LABEL
+        ),
+    )
+    .unwrap();
+    support::docker_ok([
+        "build",
+        "-q",
+        "-t",
+        &base_ref,
+        &ctx.path().to_string_lossy(),
+    ]);
+    support::docker_ok(["push", &base_ref]);
+    let base_id = inspect(&base_ref)["Id"].as_str().unwrap().to_owned();
+    // The engine no longer has the base image (its layers may stay, shared with busybox).
+    support::docker_ok(["rmi", &base_ref]);
+    assert!(!support::image_exists(&base_id));
+    // Pinned by digest, as `base-digest` renders it.
+    let base_repo = base_ref.split_once('/').unwrap().1.trim_end_matches(":1");
+    let base_digest = origin.manifest_digest(base_repo, "1").unwrap();
+    let base_ref = format!("{base_ref}@{base_digest}");
+
+    let fx = Fixture::new("assembledbase", Some(&target.addr), "1.0.0", "");
+    fx.write_manifest("1.0.0", "static = true\n");
+    let manifest = fx.path().join("Cargo.toml");
+    let text_ = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text_.replace("base = \"scratch\"", &format!("base = \"{base_ref}\"")),
+    )
+    .unwrap();
+    fx.commit("on a base in another registry");
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+    let out = fx.run_env(&["--push", "--message-format", "json"], &env);
+    assert_success(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["services"][0]["builder"], "assembled");
+    let id = fx.tags()["1.0.0"].clone();
+    let env_vars = inspect(&id)["Config"]["Env"].clone();
+    assert!(
+        env_vars
+            .as_array()
+            .unwrap()
+            .contains(&Value::String("BASE_VAR=elsewhere".into())),
+        "{env_vars}"
+    );
+    // Every blob of the manifest is in the layout (the base's were downloaded) and in the
+    // target registry, which served the tested image.
+    let (manifest_digest, _, blobs) = layout(fx.path(), &fx.package);
+    let repo = fx.image.split_once('/').unwrap().1.to_owned();
+    for (digest, _) in &blobs {
+        let head = target.request("HEAD", &format!("/v2/{repo}/blobs/{digest}"), &[], &[]);
+        let is_manifest = *digest == manifest_digest;
+        assert!(
+            is_manifest || head.status == 200,
+            "{digest}: {}",
+            head.status
+        );
+    }
+    assert_eq!(
+        target.config_digest(&repo, "1.0.0").as_deref(),
+        Some(id.as_str())
+    );
+
+    // A fresh runner (no image, no layout) computes the same image from the same base digest.
+    support::docker_ok(["rmi", "-f", &id]);
+    std::fs::remove_dir_all(fx.path().join("target/docker-release").join(&fx.package)).unwrap();
+    let out = fx.run_env(&[], &env);
+    assert_success(&out);
+    assert_eq!(fx.tags()["1.0.0"], id, "{}", text(&out.stderr));
+    assert_eq!(layout(fx.path(), &fx.package).0, manifest_digest);
+}
+
+#[test]
+fn a_base_whose_registry_does_not_answer_is_built_by_the_builder_with_the_reason() {
+    // Only the engine has it: nothing listens on port 9.
+    let base_ref = format!("127.0.0.1:9/cdr-test/nowhere-{}:1", support::unique());
+    support::docker_ok(["tag", &support::busybox_image(), &base_ref]);
+    let _local = LocalTag(base_ref.clone());
+    let fx = Fixture::new("assembledbase", None, "1.0.0", "");
+    fx.write_manifest("1.0.0", "static = true\n");
+    let manifest = fx.path().join("Cargo.toml");
+    let text_ = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text_.replace("base = \"scratch\"", &format!("base = \"{base_ref}\"")),
+    )
+    .unwrap();
+    fx.commit("on a base only the engine has");
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+    let out = fx.run_env(&["-v", "--message-format", "json"], &env);
+    let stderr = text(&out.stderr);
+    assert_success(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(report["services"][0]["builder"], "assembled", "{stderr}");
+    let words = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains(&format!("its base `{base_ref}` is not readable")),
+        "{words}"
+    );
+}

@@ -7,7 +7,8 @@
 //! ```
 //!
 //! An image the tool assembled itself had no builder run its smoke test: that is the stage's
-//! first check, beside the structure checks (both only read the image). The tests after readiness
+//! first check, beside the structure checks (both only read the image), and the service's
+//! container starts beside them (a failure removes it unprobed). The tests after readiness
 //! do not depend on each other and run concurrently; their results keep the manifest's order.
 //!
 //! A readiness probe that is refused or reset is diagnosed from the container's listening sockets
@@ -42,6 +43,12 @@ use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, LABEL_PACKAGE};
 use crate::ui::{Shell, Verbosity, short_id};
 pub use ready::ReadinessCondition;
+
+/// A started service container's published ports (and, for an ssh engine, their forwards).
+struct Launched {
+    ports: BTreeMap<u16, u16>,
+    forwards: Option<crate::checks::forward::PortForwards>,
+}
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Serialize)]
@@ -172,6 +179,7 @@ pub async fn run_with_report(
         running: Mutex::new(Vec::new()),
         concurrent: Mutex::new(Vec::new()),
         smoke_container: Mutex::new(None),
+        launching: Mutex::new(None),
         keep_on_failure: options.keep_on_failure,
         compiled_tests: options.compiled_tests.clone(),
     };
@@ -265,6 +273,9 @@ struct Session<'a> {
     concurrent: Mutex<Vec<Option<CheckResult>>>,
     /// The smoke test's one-off container while it exists.
     smoke_container: Mutex<Option<ContainerGuard>>,
+    /// The service's container from its creation until the stage adopts it as `container`
+    /// (it may start beside the smoke test, and the deadline may cut the start short).
+    launching: Mutex<Option<ContainerGuard>>,
     /// `--keep-on-failure`.
     keep_on_failure: bool,
     /// [`TestOptions::compiled_tests`].
@@ -300,10 +311,28 @@ impl Session<'_> {
         binaries: &[Utf8PathBuf],
     ) -> std::result::Result<(), Outcome> {
         let test = self.plan.config.test.clone();
-        if !self.image_checks(image).await? {
+        // The smoke test needs its own container anyway: the service's starts beside it (and is
+        // removed, never probed, when it fails). Otherwise a failed structure check starts none.
+        let results = if self.smoke_command(image).is_some() {
+            let this = &*self;
+            let (results, launched) = tokio::join!(this.image_checks(image), this.launch(image));
+            self.adopt(launched)?;
+            results?
+        } else {
+            let results = self.image_checks(image).await?;
+            if results.iter().all(|r| r.passed) {
+                let launched = self.launch(image).await;
+                self.adopt(launched)?;
+            }
+            results
+        };
+        let passed = results.iter().all(|r| r.passed);
+        for r in results {
+            self.record(r);
+        }
+        if !passed {
             return Ok(());
         }
-        self.start(image).await?;
         let copy = exec::copy_test_binaries(
             self.engine.clone(),
             self.container_id().to_owned(),
@@ -350,31 +379,32 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// The checks that need no service: the smoke test of an assembled image and the structure
-    /// checks, side by side (both only read the image). Returns whether all passed.
-    async fn image_checks(&mut self, image: &bollard::models::ImageInspect) -> Result<bool> {
-        let smoke = self
-            .plan
+    /// The smoke test the stage runs: an assembled image's (no builder ran it).
+    fn smoke_command<'i>(&'i self, image: &bollard::models::ImageInspect) -> Option<&'i [String]> {
+        self.plan
             .config
             .smoke_test
             .as_deref()
-            .filter(|cmd| !cmd.is_empty() && smoke::is_assembled(image));
-        let this = &*self;
+            .filter(|cmd| !cmd.is_empty() && smoke::is_assembled(image))
+    }
+
+    /// The checks that need no service: the smoke test of an assembled image and the structure
+    /// checks, side by side (both only read the image); their results, smoke test first.
+    async fn image_checks(
+        &self,
+        image: &bollard::models::ImageInspect,
+    ) -> Result<Vec<CheckResult>> {
+        let smoke = self.smoke_command(image);
         let (smoke, structure) = tokio::join!(
             async {
                 match smoke {
-                    Some(cmd) => this.smoke_test(cmd).await.map(Some),
+                    Some(cmd) => self.smoke_test(cmd).await.map(Some),
                     None => Ok(None),
                 }
             },
-            this.structure(image),
+            self.structure(image),
         );
-        let results: Vec<CheckResult> = smoke?.into_iter().chain(structure?).collect();
-        let passed = results.iter().all(|r| r.passed);
-        for r in results {
-            self.record(r);
-        }
-        Ok(passed)
+        Ok(smoke?.into_iter().chain(structure?).collect())
     }
 
     /// The exec, cargo, host and HTTP checks, concurrently: they do not depend on each other.
@@ -532,7 +562,10 @@ impl Session<'_> {
     }
 
     /// Creates and starts the test container.
-    async fn start(&mut self, image: &bollard::models::ImageInspect) -> Result<()> {
+    /// Creates and starts the service's container with its ports published (held in
+    /// `launching` from its creation, so that it is removed whatever happens); returns its ports
+    /// and forwards.
+    async fn launch(&self, image: &bollard::models::ImageInspect) -> Result<Launched> {
         let config = &self.plan.config;
         let test = &config.test;
         let mut ports: BTreeSet<u16> = config.expose.iter().copied().collect();
@@ -559,16 +592,42 @@ impl Session<'_> {
             entrypoint: None,
         };
         let id = self.engine.create_container(&spec).await?;
-        self.container = Some(ContainerGuard::new(self.engine, &id));
-        self.engine.start_container(&id).await?;
-        self.ports = self.engine.published_ports(&id).await?;
-        if let Some(target) = self.engine.ssh_target() {
-            // An ssh engine published them on its own loopback: reach them through ssh.
-            let (forwards, local) =
-                crate::checks::forward::PortForwards::open(target, &self.ports).await?;
-            self.forwards = Some(forwards);
-            self.ports = local;
+        *self.launching_lock() = Some(ContainerGuard::new(self.engine, &id));
+        {
+            self.engine.start_container(&id).await?;
+            let ports = self.engine.published_ports(&id).await?;
+            match self.engine.ssh_target() {
+                // An ssh engine published them on its own loopback: reach them through ssh.
+                Some(target) => {
+                    let (forwards, local) =
+                        crate::checks::forward::PortForwards::open(target, &ports).await?;
+                    Ok(Launched {
+                        ports: local,
+                        forwards: Some(forwards),
+                    })
+                }
+                None => Ok(Launched {
+                    ports,
+                    forwards: None,
+                }),
+            }
         }
+    }
+
+    fn launching_lock(&self) -> std::sync::MutexGuard<'_, Option<ContainerGuard>> {
+        self.launching.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes what [`Self::launch`] created (even when its start failed) as the stage's service.
+    fn adopt(&mut self, launched: Result<Launched>) -> Result<()> {
+        let created = self.launching_lock().take();
+        if created.is_some() {
+            self.container = created;
+        }
+        let launched = launched?;
+        self.ports = launched.ports;
+        self.forwards = launched.forwards;
+        let id = self.container_id().to_owned();
         self.shell.verbose(
             "Started",
             format!(
@@ -707,6 +766,11 @@ impl Session<'_> {
         let interrupted = matches!(outcome, Err(Outcome::Interrupted));
         // The concurrent checks that finished before the stage stopped keep their results.
         self.keep_concurrent();
+        // A container the deadline or a signal caught while it started is removed like any.
+        let created = self.launching_lock().take();
+        if let Some(guard) = created {
+            self.container.get_or_insert(guard);
+        }
         if let Some(smoke) = self.set_smoke_container(None) {
             let _ = tokio::time::timeout(REMOVE_TIMEOUT, smoke.remove()).await;
         }

@@ -162,7 +162,6 @@ pub async fn build(
     check_syntax(&rendered.dockerfile, &dockerfile_name, choice, builders)?;
     let args = build_args(plan, rendered);
     let digest = inputs_digest(&rendered.dockerfile, &digest_inputs(plan, &args));
-    let maker = assemble::resolve(engine, plan, rendered, &args, choice).await;
     if let Some((id, built_by)) = reusable_image(engine, plan, &digest).await? {
         shell.status(
             "Reusing",
@@ -184,6 +183,8 @@ pub async fn build(
         });
     }
 
+    // After the reuse check: a reused image needs no word from its base's registry.
+    let maker = assemble::resolve(engine, plan, rendered, &args, choice).await;
     let mtime = plan.git.commit_time.timestamp();
     let started = std::time::Instant::now();
     let builder = match maker {

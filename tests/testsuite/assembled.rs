@@ -237,10 +237,9 @@ impl Drop for LocalTag {
     }
 }
 
-#[test]
-fn an_image_on_a_registry_base_is_assembled_on_its_layers_and_pushed_mounting_them() {
-    let registry = Registry::start();
-    // A base with its own environment and label, on the suite's busybox, in the registry.
+/// A base image on the suite's busybox with `instructions` added, built as
+/// `<registry>/cdr-test/base-<unique>:1` and pushed there.
+fn pushed_base(registry: &Registry, instructions: &str) -> String {
     let base_ref = format!(
         "{}:1",
         registry.image(&format!("cdr-test/base-{}", support::unique()))
@@ -248,11 +247,7 @@ fn an_image_on_a_registry_base_is_assembled_on_its_layers_and_pushed_mounting_th
     let ctx = tempfile::tempdir().unwrap();
     std::fs::write(
         ctx.path().join("Dockerfile"),
-        format!(
-            "FROM {}\nENV BASE_VAR=from-base\nLABEL io.test.base=yes {}\n",
-            support::busybox_image(),
-            support::TEST_LABEL
-        ),
+        format!("FROM {}\n{instructions}", support::busybox_image()),
     )
     .unwrap();
     support::docker_ok([
@@ -262,22 +257,42 @@ fn an_image_on_a_registry_base_is_assembled_on_its_layers_and_pushed_mounting_th
         &base_ref,
         &ctx.path().to_string_lossy(),
     ]);
-    let _local = LocalTag(base_ref.clone());
     support::docker_ok(["push", &base_ref]);
+    base_ref
+}
+
+/// A committed static service whose manifest names `base_ref` as its base.
+fn fixture_on(base_ref: &str, registry: Option<&str>) -> Fixture {
+    let fx = Fixture::new("assembledbase", registry, "1.0.0", "");
+    fx.write_manifest("1.0.0", "static = true\n");
+    let manifest = fx.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("base = \"scratch\"", &format!("base = \"{base_ref}\"")),
+    )
+    .unwrap();
+    fx.commit(&format!("on the base {base_ref}"));
+    fx
+}
+
+#[test]
+fn an_image_on_a_registry_base_is_assembled_on_its_layers_and_pushed_mounting_them() {
+    let registry = Registry::start();
+    // A base with its own environment and label, on the suite's busybox, in the registry.
+    let base_ref = pushed_base(
+        &registry,
+        &format!(
+            "ENV BASE_VAR=from-base\nLABEL io.test.base=yes {}\n",
+            support::TEST_LABEL
+        ),
+    );
+    let _local = LocalTag(base_ref.clone());
     let base_layers = inspect(&base_ref)["RootFS"]["Layers"].clone();
     let base_layers = base_layers.as_array().unwrap().clone();
     assert!(!base_layers.is_empty());
 
-    let fx = Fixture::new("assembledbase", Some(&registry.addr), "1.0.0", "");
-    fx.write_manifest("1.0.0", "static = true\n");
-    let manifest = fx.path().join("Cargo.toml");
-    let text_ = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text_.replace("base = \"scratch\"", &format!("base = \"{base_ref}\"")),
-    )
-    .unwrap();
-    fx.commit("on a registry base");
+    let fx = fixture_on(&base_ref, Some(&registry.addr));
     let repo = fx.image.split_once('/').unwrap().1.to_owned();
     let config = tempfile::tempdir().unwrap();
     std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
@@ -363,28 +378,10 @@ fn an_image_on_a_registry_base_is_assembled_on_its_layers_and_pushed_mounting_th
 #[test]
 fn a_base_the_engine_lacks_is_downloaded_for_the_load_and_uploaded_to_another_registry() {
     let (origin, target) = (Registry::start(), Registry::start());
-    let base_ref = format!(
-        "{}:1",
-        origin.image(&format!("cdr-test/base-{}", support::unique()))
+    let base_ref = pushed_base(
+        &origin,
+        &format!("ENV BASE_VAR=elsewhere\nLABEL {}\n", support::TEST_LABEL),
     );
-    let ctx = tempfile::tempdir().unwrap();
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        format!(
-            "FROM {}\nENV BASE_VAR=elsewhere\nLABEL {}\n",
-            support::busybox_image(),
-            support::TEST_LABEL
-        ),
-    )
-    .unwrap();
-    support::docker_ok([
-        "build",
-        "-q",
-        "-t",
-        &base_ref,
-        &ctx.path().to_string_lossy(),
-    ]);
-    support::docker_ok(["push", &base_ref]);
     let base_id = inspect(&base_ref)["Id"].as_str().unwrap().to_owned();
     // The engine no longer has the base image (its layers may stay, shared with busybox).
     support::docker_ok(["rmi", &base_ref]);
@@ -394,16 +391,7 @@ fn a_base_the_engine_lacks_is_downloaded_for_the_load_and_uploaded_to_another_re
     let base_digest = origin.manifest_digest(base_repo, "1").unwrap();
     let base_ref = format!("{base_ref}@{base_digest}");
 
-    let fx = Fixture::new("assembledbase", Some(&target.addr), "1.0.0", "");
-    fx.write_manifest("1.0.0", "static = true\n");
-    let manifest = fx.path().join("Cargo.toml");
-    let text_ = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text_.replace("base = \"scratch\"", &format!("base = \"{base_ref}\"")),
-    )
-    .unwrap();
-    fx.commit("on a base in another registry");
+    let fx = fixture_on(&base_ref, Some(&target.addr));
     let config = tempfile::tempdir().unwrap();
     std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
     let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
@@ -453,16 +441,7 @@ fn a_base_whose_registry_does_not_answer_is_built_by_the_builder_with_the_reason
     let base_ref = format!("127.0.0.1:9/cdr-test/nowhere-{}:1", support::unique());
     support::docker_ok(["tag", &support::busybox_image(), &base_ref]);
     let _local = LocalTag(base_ref.clone());
-    let fx = Fixture::new("assembledbase", None, "1.0.0", "");
-    fx.write_manifest("1.0.0", "static = true\n");
-    let manifest = fx.path().join("Cargo.toml");
-    let text_ = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text_.replace("base = \"scratch\"", &format!("base = \"{base_ref}\"")),
-    )
-    .unwrap();
-    fx.commit("on a base only the engine has");
+    let fx = fixture_on(&base_ref, None);
     let config = tempfile::tempdir().unwrap();
     std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
     let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];

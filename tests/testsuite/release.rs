@@ -751,21 +751,7 @@ fn ctrl_c_during_the_tests_removes_the_container_and_tags_nothing() {
         "no tag after an interrupted test stage"
     );
     // Containers inherit the image's labels: this finds any container of the fixture's images.
-    let label = format!("io.cargo-docker-release.package={}", fx.package);
-    let containers = block_on(async {
-        let filters = HashMap::from([("label".to_owned(), vec![label])]);
-        engine()
-            .await
-            .docker()
-            .list_containers(Some(bollard::query_parameters::ListContainersOptions {
-                all: true,
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .len()
-    });
+    let containers = containers_of_package(&fx.package);
     assert_eq!(containers, 0, "no container of the service is left");
 }
 

@@ -38,6 +38,7 @@ pub mod registry;
 pub mod report;
 pub mod rustflags;
 pub mod signal;
+pub mod supply_chain;
 pub mod toolchain;
 pub mod ui;
 pub mod workspace;

@@ -1,0 +1,1 @@
+//! The SLSA provenance of a released image.

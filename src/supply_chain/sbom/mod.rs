@@ -1,0 +1,1 @@
+//! The software bill of materials of a shipped binary.

@@ -1,0 +1,1 @@
+//! sbom tests (being written).

@@ -56,6 +56,8 @@ pub enum Command {
     /// Move the floating tags (X.Y, X, latest) of every selected service inside the registry,
     /// once each service's immutable tags of this revision are there (after `--stage immutable`)
     Promote,
+    /// Check an image's signature, provenance and SBOMs in its registry (with --key cosign.pub)
+    Verify(commands::verify::VerifyArgs),
 }
 
 impl Cli {
@@ -81,6 +83,7 @@ impl Cli {
             Some(Command::Inspect(inspect)) => commands::inspect::run(&inspect, shell),
             Some(Command::Prune(prune)) => commands::prune::run(global, &prune, shell),
             Some(Command::Promote) => commands::promote::run(global, shell),
+            Some(Command::Verify(verify)) => commands::verify::run(&verify, shell),
         }
     }
 }

@@ -23,6 +23,8 @@ pub const LABEL_PACKAGE: &str = "io.cargo-docker-release.package";
 pub const LABEL_BUILD: &str = "io.cargo-docker-release.build";
 /// Label with the URL of the CI run that built the image.
 pub const LABEL_CI_RUN: &str = "io.cargo-docker-release.ci-run";
+/// Label with the `sha256:` digest of the workspace's `Cargo.lock` the binary was built from.
+pub const LABEL_CARGO_LOCK: &str = "io.cargo-docker-release.cargo-lock";
 
 /// What a release will do, for every selected service.
 #[derive(Debug, Clone, Serialize)]
@@ -585,6 +587,20 @@ impl ReleasePlan {
                     };
                     let _ = writeln!(out, "    {shown}");
                 }
+            }
+            let chain = &image.config.supply_chain;
+            let mut attached: Vec<String> = Vec::new();
+            if chain.sbom {
+                attached.push("SBOM (SPDX, CycloneDX)".into());
+            }
+            if chain.provenance {
+                attached.push("provenance".into());
+            }
+            if let Some(key) = &chain.sign_key {
+                attached.push(format!("signature (key {key})"));
+            }
+            if !attached.is_empty() {
+                let _ = writeln!(out, "  attached when pushed: {}", attached.join(", "));
             }
             let _ = writeln!(out, "  labels:");
             for (k, v) in &image.labels {

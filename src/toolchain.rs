@@ -12,6 +12,8 @@ use camino::Utf8PathBuf;
 pub struct Rustc {
     /// The first line of `rustc -vV`, e.g. `rustc 1.95.0 (59807616e 2026-04-14)`.
     pub release: String,
+    /// All of `rustc -vV` (release, commit, host, LLVM), as provenance records it.
+    pub verbose: String,
     /// The host triple.
     pub host: String,
     /// The toolchain's sysroot (`rustc --print sysroot`), when it answers.
@@ -42,6 +44,7 @@ impl Rustc {
                     .filter(|l| l.starts_with("rustc "))
                     .unwrap_or("rustc (unknown)")
                     .to_owned(),
+                verbose: version.clone(),
                 host: host_from_version(&version)
                     .unwrap_or_else(|| format!("{}-unknown-linux-gnu", std::env::consts::ARCH)),
                 sysroot: ask(&["--print", "sysroot"])

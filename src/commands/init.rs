@@ -203,6 +203,9 @@ base = "scratch"
 # tags = {{ sha-length = 7, latest = true, extra = ["{{branch}}-{{sha7}}"] }}
 # Readiness before the tests: Docker health, TCP ports, an HTTP status, a log line.
 # test.ready = {{ timeout = "30s", http = {{ path = "/healthz", status = 200 }} }}
+# With --push: an SBOM and SLSA provenance are attached to the image (sbom/provenance = false
+# turn them off), all signed with this cosign key, its password in COSIGN_PASSWORD.
+# sign-key = "env://COSIGN_PRIVATE_KEY"
 "#
     )
 }

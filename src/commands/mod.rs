@@ -11,6 +11,7 @@ pub mod promote;
 pub mod prune;
 pub mod release;
 pub mod selection;
+pub mod verify;
 
 pub use selection::GlobalArgs;
 

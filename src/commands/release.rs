@@ -35,6 +35,10 @@ pub struct ReleaseArgs {
     /// Write an HTML timeline of every service's phases to target/docker-release-timings/
     #[arg(long)]
     pub timings: bool,
+    /// Sign each pushed image, its SBOM and its provenance with this cosign key: a PEM file or
+    /// env://VAR (its password in COSIGN_PASSWORD); overrides the manifests' `sign-key`
+    #[arg(long, value_name = "KEY", requires = "push")]
+    pub sign_key: Option<String>,
     /// Write a JUnit XML report of the tests to PATH
     #[arg(long, value_name = "PATH")]
     pub junit: Option<Utf8PathBuf>,
@@ -65,6 +69,7 @@ pub fn run(global: &GlobalArgs, args: &ReleaseArgs, shell: &Shell) -> Result<()>
         immutable_only: args.stage == Some(Stage::Immutable),
         keep_going: args.keep_going,
         timings: args.timings,
+        sign_key: args.sign_key.clone(),
     };
     super::block_on(pipeline::release(&options, shell))
 }

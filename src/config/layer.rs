@@ -111,6 +111,13 @@ layer! {
     "tags" tags: TagsLayer => fields,
     /// Tests run in a container of the built image.
     "test" test: TestLayer => replace,
+    /// Attach an SBOM of the shipped binary to every pushed image (default: true).
+    "sbom" sbom: bool => replace,
+    /// Attach SLSA provenance to every pushed image (default: true).
+    "provenance" provenance: bool => replace,
+    /// Sign the pushed image and its attestations with this cosign key: a path (relative to
+    /// the manifest that sets it) or `env://VAR`.
+    "sign-key" sign_key: String => replace,
 }
 }
 

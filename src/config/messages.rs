@@ -36,6 +36,9 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     ("vendor", r#"vendor = "Acme""#),
     ("revision", r#"revision = "crate""#),
+    ("sbom", "sbom = false"),
+    ("provenance", "provenance = false"),
+    ("sign-key", r#"sign-key = "env://COSIGN_PRIVATE_KEY""#),
     (
         "tags",
         r#"tags = { sha-length = 12, extra = ["{branch}-{sha7}"] }"#,

@@ -91,6 +91,22 @@ pub struct ServiceConfig {
     pub tags: TagRules,
     /// Tests in the container.
     pub test: TestConfig,
+    /// What is attached to the image when it is pushed.
+    pub supply_chain: SupplyChain,
+}
+
+/// The attachments of a pushed image (`sbom`, `provenance`, `sign-key`): SBOM and provenance
+/// unless turned off, a signature of the image and of both when a key is given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SupplyChain {
+    /// Attach the SBOM.
+    pub sbom: bool,
+    /// Attach the provenance.
+    pub provenance: bool,
+    /// The signing key: an absolute path or `env://VAR`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign_key: Option<String>,
 }
 
 /// A resolved exec-form healthcheck.

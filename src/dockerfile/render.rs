@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::config::Strategy;
 use crate::dockerfile_syntax::escape;
 use crate::error::{Error, Result};
-use crate::plan::{ImagePlan, LABEL_BUILD, LABEL_CI_RUN};
+use crate::plan::{ImagePlan, LABEL_BUILD, LABEL_CARGO_LOCK, LABEL_CI_RUN};
 use crate::workspace::Workspace;
 
 /// The built-in templates, embedded in the binary.
@@ -46,7 +46,11 @@ pub const VOLATILE_ARGS: [(&str, &str); 4] = [
 
 /// Labels that only some builds have (the CI run, the tag the image is released as): the build
 /// sets them through the engine API's labels, so a Dockerfile never declares them empty.
-pub const BUILD_ONLY_LABELS: [&str; 2] = ["org.opencontainers.image.ref.name", LABEL_CI_RUN];
+pub const BUILD_ONLY_LABELS: [&str; 3] = [
+    "org.opencontainers.image.ref.name",
+    LABEL_CI_RUN,
+    LABEL_CARGO_LOCK,
+];
 
 /// What the `docker` strategy needs to know about the workspace: every member's manifest and
 /// targets, as paths relative to the build context.

@@ -88,6 +88,7 @@ mod tests {
                 host: "r".into(),
                 repository: "b".into(),
                 config_digest: "sha256:c".into(),
+                manifest_digest: "sha256:m".into(),
                 layers: vec![base_layer(1), base_layer(2)],
             }),
             base_blobs: BTreeMap::new(),

@@ -33,6 +33,9 @@ pub struct BaseSource {
     pub repository: String,
     /// The config digest of the base (its image ID in the classic image store).
     pub config_digest: String,
+    /// The manifest digest the base's reference resolved to (what provenance records).
+    #[serde(default)]
+    pub manifest_digest: String,
     /// Its layers, bottom first.
     pub layers: Vec<BaseLayer>,
 }
@@ -265,6 +268,7 @@ fn from_parts(
             host,
             repository,
             config_digest: image.config.digest,
+            manifest_digest: manifest_digest.to_owned(),
             layers,
         },
     })

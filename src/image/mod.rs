@@ -252,6 +252,7 @@ mod tests {
                 host: "r:5000".into(),
                 repository: "b".into(),
                 config_digest: "sha256:c".into(),
+                manifest_digest: "sha256:m".into(),
                 layers: vec![layer.clone()],
             },
         };

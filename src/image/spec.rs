@@ -451,6 +451,7 @@ CMD ["serve"]
                 host: "registry:5000".into(),
                 repository: "lib/base".into(),
                 config_digest: "sha256:c".into(),
+                manifest_digest: "sha256:m".into(),
                 layers: Vec::new(),
             },
         }

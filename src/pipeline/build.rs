@@ -41,6 +41,9 @@ pub struct BuiltImage {
     pub reused: bool,
     /// The builder that built it (for a reused image: that image's, when it says).
     pub builder: Option<Builder>,
+    /// The manifest digest of its base (none for `scratch`, or a base the builder resolved
+    /// without a pinned digest).
+    pub base_digest: Option<String>,
     /// Bytes of build context sent to the engine (0 when reused).
     pub context_bytes: u64,
     /// The host-built binary (`host` strategy).
@@ -51,6 +54,12 @@ pub struct BuiltImage {
     pub cargo_ms: u64,
     /// Milliseconds spent building the image on the engine.
     pub image_ms: u64,
+}
+
+/// The base's digest when the manifest pins it (`base-digest`, or `base = "…@sha256:…"`).
+fn pinned_base(plan: &ImagePlan) -> Option<String> {
+    let base = &plan.config.base;
+    (!base.is_scratch()).then(|| base.digest.as_ref().map(ToString::to_string))?
 }
 
 /// The registries of the images `dockerfile` pulls (`FROM`, `COPY --from`, `RUN --mount=from=`),
@@ -175,6 +184,7 @@ pub async fn build(
             image_id: id,
             reused: true,
             builder: built_by,
+            base_digest: pinned_base(plan),
             context_bytes: 0,
             binary: None,
             tests: None,
@@ -218,6 +228,7 @@ pub async fn build(
                     image_id: image.image_id().to_owned(),
                     reused: false,
                     builder: Some(Builder::Assembled),
+                    base_digest: image.base.as_ref().map(|b| b.manifest_digest.clone()),
                     context_bytes: 0,
                     binary: Some(binary),
                     tests,
@@ -286,6 +297,7 @@ pub async fn build(
         image_id,
         reused: false,
         builder: Some(builder),
+        base_digest: pinned_base(plan),
         context_bytes: context.size() as u64,
         tests: binary.as_ref().and_then(|(_, tests)| tests.clone()),
         binary: binary.map(|(binary, _)| binary),

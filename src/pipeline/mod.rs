@@ -3,6 +3,7 @@
 //! report. The steps are its submodules; this module only sequences them.
 
 pub mod assemble;
+pub mod attest;
 pub mod build;
 mod builder;
 pub mod planning;
@@ -48,6 +49,8 @@ pub struct ReleaseOptions {
     pub keep_going: bool,
     /// `--timings`: also write the HTML timeline of every service's phases.
     pub timings: bool,
+    /// `--sign-key`: the cosign key signing every pushed image (over the manifests' `sign-key`).
+    pub sign_key: Option<String>,
 }
 
 /// The whole release: engine -> plan (with the engine's known releases) -> for each service
@@ -74,6 +77,7 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         engine,
         pusher,
         in_registry,
+        keys,
     } = cleared;
     if release.push {
         for image in plan.images.iter().filter(|p| p.git.dirty) {
@@ -179,8 +183,22 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         if released.is_empty() {
             // Every service was already released: nothing to tag or push.
         } else if let Some(pusher) = &pusher {
+            let attesting: Vec<(attest::Facts, attest::Attesting<'_>)> = plans
+                .iter()
+                .zip(&runs)
+                .zip(&keys)
+                .filter(|((_, r), _)| passed(r))
+                .map(|((_, r), key)| {
+                    let how = attest::Attesting {
+                        key: key.as_deref(),
+                        started: started_at,
+                        cargo_flags: &cargo_flags,
+                    };
+                    (r.facts(), how)
+                })
+                .collect();
             let (outcomes, pushed, error) =
-                tag_and_push(&engine, pusher, &released, release.force, shell).await;
+                tag_and_push(&engine, pusher, &released, &attesting, release.force, shell).await;
             let elapsed = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
             if let Some(outcomes) = outcomes {
                 let built = runs.iter_mut().filter(|r| passed(r));
@@ -190,12 +208,18 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
                     run.digest = pushed.digest;
                     run.push = pushed.push;
                     run.timings.push_ms = pushed.push_ms;
-                    run.timings.tag_ms = elapsed.saturating_sub(pushed.push_ms);
+                    run.timings.attach_ms = pushed.attach_ms;
+                    run.timings.tag_ms = elapsed.saturating_sub(pushed.push_ms + pushed.attach_ms);
+                    run.attached = pushed.attached;
                     let spans = &mut run.timings.spans;
                     spans.push(Span::at("tag", started, tag_started, run.timings.tag_ms));
                     let push_started =
                         tag_started + std::time::Duration::from_millis(run.timings.tag_ms);
                     spans.push(Span::at("push", started, push_started, pushed.push_ms));
+                    if pushed.attach_ms > 0 {
+                        let at = push_started + std::time::Duration::from_millis(pushed.push_ms);
+                        spans.push(Span::at("attach", started, at, pushed.attach_ms));
+                    }
                 }
             }
             failure = error;
@@ -273,6 +297,7 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
             labels: plan.labels.clone(),
             tests: run.tests.take(),
             timings: std::mem::take(&mut run.timings),
+            attached: run.attached.take(),
             error: run.error.as_ref().map(|e| e.to_string()),
         });
     }
@@ -328,17 +353,34 @@ struct ServiceRun {
     image_id: Option<String>,
     reused: bool,
     builder: Option<engine::build::Builder>,
+    base_digest: Option<String>,
     context_bytes: u64,
     tests: Option<test_stage::TestReport>,
     tags: Option<Vec<tag::TagOutcome>>,
     pushed: Vec<String>,
     push: Vec<push::TagPush>,
     digest: Option<String>,
+    attached: Option<attest::Documents>,
     timings: report::StepTimings,
     error: Option<error::Error>,
 }
 
 impl ServiceRun {
+    /// What its provenance says of its build and tests.
+    fn facts(&self) -> attest::Facts {
+        attest::Facts {
+            builder: self
+                .builder
+                .map_or("unknown", engine::build::Builder::label)
+                .to_owned(),
+            base_digest: self.base_digest.clone(),
+            checks_passed: self
+                .tests
+                .as_ref()
+                .map_or(0, |t| t.checks.iter().filter(|c| c.passed).count()),
+        }
+    }
+
     /// A service whose release the registry already holds (`digest`): its tags stay as they are.
     fn in_registry(plan: &plan::ImagePlan, digest: &str) -> Self {
         let tags = plan
@@ -364,6 +406,8 @@ struct Pushed {
     push: Vec<push::TagPush>,
     digest: Option<String>,
     push_ms: u64,
+    attached: Option<attest::Documents>,
+    attach_ms: u64,
 }
 
 /// `plan` with only its floating (or only its other) tags.
@@ -375,8 +419,9 @@ fn plan_part(plan: &plan::ImagePlan, floating: bool) -> plan::ImagePlan {
 
 /// Tagging with `--push`: the registry's and the engine's immutable tags are
 /// checked before anything is tagged or pushed; then every service's non-floating tags are
-/// tagged, pushed and read back; only when all of them are in the registry do the floating tags
-/// (`X.Y`, `X`, `latest`) move, locally and in the registry.
+/// tagged, pushed and read back, and its SBOM, provenance and signature attached to the pushed
+/// digest; only when all of that is in the registry do the floating tags (`X.Y`, `X`, `latest`)
+/// move, locally and in the registry.
 ///
 /// Returns the tag outcomes per service (none when nothing was tagged), what was pushed, and the
 /// error that stopped it.
@@ -384,6 +429,7 @@ async fn tag_and_push(
     engine: &engine::Engine,
     pusher: &push::Pusher,
     released: &[(&plan::ImagePlan, &str)],
+    attesting: &[(attest::Facts, attest::Attesting<'_>)],
     force: bool,
     shell: &Shell,
 ) -> (
@@ -458,6 +504,11 @@ async fn tag_and_push(
     if let Err(e) = push_part(engine, pusher, &fixed, &mut pushed, shell).await {
         return (Some(merge(&fixed_out, None, held)), pushed, Some(e));
     }
+    let unattested =
+        "held back: the SBOM, provenance or signature of every service was not all attached";
+    if let Err(e) = attach_all(pusher, released, attesting, &mut pushed, shell).await {
+        return (Some(merge(&fixed_out, None, unattested)), pushed, Some(e));
+    }
 
     // 2. Only now the floating tags of all services.
     let floating_out = match engine
@@ -502,6 +553,44 @@ async fn push_part(
         pushed.push.extend(done);
     }
     Ok(())
+}
+
+/// The supply-chain step of every pushed service, concurrently (each asks cargo for its graph);
+/// the first failure is the error, after all have finished.
+async fn attach_all(
+    pusher: &push::Pusher,
+    released: &[(&plan::ImagePlan, &str)],
+    attesting: &[(attest::Facts, attest::Attesting<'_>)],
+    pushed: &mut [Pushed],
+    shell: &Shell,
+) -> Result<()> {
+    let runs = released.iter().zip(attesting).zip(pushed.iter()).map(
+        |(((plan, _), (facts, how)), pushed)| async move {
+            let digest = pushed.digest.as_deref()?;
+            if !attest::wanted(plan, how.key) {
+                return None;
+            }
+            let started = std::time::Instant::now();
+            let result = attest::attest(pusher, plan, digest, facts, *how, shell).await;
+            Some((result, started.elapsed().as_millis() as u64))
+        },
+    );
+    let results = futures_util::future::join_all(runs).await;
+    let mut first = None;
+    for (pushed, result) in pushed.iter_mut().zip(results) {
+        match result {
+            Some((Ok(documents), ms)) => {
+                pushed.attached = Some(documents);
+                pushed.attach_ms = ms;
+            }
+            Some((Err(e), ms)) => {
+                pushed.attach_ms = ms;
+                first.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 /// One service as the preflight cleared it.
@@ -656,6 +745,7 @@ async fn service_run(
     run.image_id = Some(built.image_id.clone());
     run.reused = built.reused;
     run.builder = built.builder;
+    run.base_digest = built.base_digest.clone();
     run.context_bytes = built.context_bytes;
     if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);

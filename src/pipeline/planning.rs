@@ -25,19 +25,23 @@ pub fn make_plan(
         })
         .collect();
     let revisions = git::revisions(&repo, &queries)?;
+    let lock = std::fs::read(first.package.workspace_root.join("Cargo.lock"))
+        .ok()
+        .map(|bytes| crate::image::digest(&bytes));
     let mut images = Vec::new();
     for (service, revision) in services.iter().zip(revisions) {
         let known = known
             .get(&service.config.image)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        images.push(plan::plan_image(
-            &service.package,
-            &service.config,
-            &revision,
-            known,
-            options,
-        )?);
+        let mut image =
+            plan::plan_image(&service.package, &service.config, &revision, known, options)?;
+        if let Some(lock) = &lock {
+            image
+                .labels
+                .insert(plan::LABEL_CARGO_LOCK.into(), lock.clone());
+        }
+        images.push(image);
     }
     Ok(ReleasePlan { images })
 }

@@ -9,12 +9,16 @@
 //! the tag conflicts in the engine and the registry. A check that needs what an earlier one could
 //! not give (a plan needs a loadable manifest) is skipped for that service only.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use crate::build_context;
 use crate::config::Strategy;
 use crate::dockerfile::{self, DockerfileSource, Rendered};
 use crate::engine::{self, Engine};
 use crate::error::{Error, Result};
 use crate::plan::{ImagePlan, KnownReleases, ReleasePlan};
+use crate::supply_chain::sign::SigningKey;
 use crate::ui::Shell;
 use crate::workspace::{self, Workspace};
 
@@ -41,6 +45,8 @@ pub struct Cleared {
     /// The manifest digest of each service the registry already holds whole from this revision
     /// (a retried job), in plan order.
     pub in_registry: Vec<Option<String>>,
+    /// The key each image is signed with (with `--push`), in plan order.
+    pub keys: Vec<Option<Arc<SigningKey>>>,
 }
 
 /// What the preflight leads to.
@@ -173,6 +179,10 @@ pub async fn run(release: &ReleaseOptions, shell: &Shell) -> Result<Outcome> {
             }
         }
     }
+    let keys = match release.push {
+        true => signing_keys(&plans, release.sign_key.as_deref(), &mut problems),
+        false => vec![None; plans.len()],
+    };
     if let Some(e) = problems.into_error() {
         return Err(e);
     }
@@ -184,7 +194,34 @@ pub async fn run(release: &ReleaseOptions, shell: &Shell) -> Result<Outcome> {
         engine: engine.expect("an engine unless a problem was noted"),
         pusher,
         in_registry,
+        keys,
     })))
+}
+
+/// Each image's signing key (`--sign-key`, else its manifest's `sign-key`), each key loaded once
+/// with the password in `COSIGN_PASSWORD`: an unreadable key or a wrong password stops the
+/// release before the build, not after the push.
+fn signing_keys(
+    plans: &[&ImagePlan],
+    flag: Option<&str>,
+    problems: &mut Problems,
+) -> Vec<Option<Arc<SigningKey>>> {
+    let password = std::env::var("COSIGN_PASSWORD").ok();
+    let mut loaded: BTreeMap<&str, Option<Arc<SigningKey>>> = BTreeMap::new();
+    plans
+        .iter()
+        .map(|plan| {
+            let reference = flag.or(plan.config.supply_chain.sign_key.as_deref())?;
+            loaded
+                .entry(reference)
+                .or_insert_with(|| {
+                    problems
+                        .note(SigningKey::load(reference, password.as_deref()))
+                        .map(Arc::new)
+                })
+                .clone()
+        })
+        .collect()
 }
 
 /// The name a build error gives the Dockerfile.

@@ -61,6 +61,11 @@ impl Pusher {
         self.registries.get(image, "push")
     }
 
+    /// Where `image` is pushed and the client of its registry.
+    pub fn registry(&self, image: &str) -> Result<(&Target, &RegistryClient)> {
+        self.target(image)
+    }
+
     /// Replaces the engine's known releases by the registry's: every tag of every repository
     /// (all pages), kept for the conflict check.
     pub async fn known_releases(&mut self, known: &mut KnownReleases) -> Result<()> {

@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod insecure;
+pub mod referrers;
 mod registries;
 pub mod upload;
 

@@ -85,6 +85,9 @@ pub struct ServiceReport {
     pub tests: Option<TestReport>,
     /// Milliseconds per step.
     pub timings: StepTimings,
+    /// The SBOM, provenance and signature attached to [`Self::digest`] (with `--push`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attached: Option<crate::pipeline::attest::Documents>,
     /// The error that stopped this service.
     pub error: Option<String>,
 }
@@ -104,6 +107,8 @@ pub struct StepTimings {
     pub tag_ms: u64,
     /// Pushing and reading the digest back.
     pub push_ms: u64,
+    /// Writing and attaching the SBOM, provenance and signature.
+    pub attach_ms: u64,
     /// Each phase on the release's timeline (what `--timings` draws).
     pub spans: Vec<timings::Span>,
 }
@@ -187,8 +192,13 @@ impl ReleaseReport {
                 _ => "–".to_owned(),
             };
             let t = &s.timings;
-            let total =
-                t.dockerfile_ms + t.cargo_ms + t.image_ms + t.test_ms + t.tag_ms + t.push_ms;
+            let total = t.dockerfile_ms
+                + t.cargo_ms
+                + t.image_ms
+                + t.test_ms
+                + t.tag_ms
+                + t.push_ms
+                + t.attach_ms;
             let tags = if tags.is_empty() {
                 "–".to_owned()
             } else {
@@ -313,10 +323,28 @@ impl ReleaseReport {
                     tests.checks.len()
                 );
             }
+            if let Some(docs) = &s.attached {
+                let a = &docs.attached;
+                let mut what: Vec<String> = a
+                    .predicate_types
+                    .iter()
+                    .map(|t| crate::supply_chain::predicate_name(t).to_owned())
+                    .collect();
+                if a.signature.is_some() {
+                    what.push("signature".to_owned());
+                }
+                let _ = writeln!(
+                    out,
+                    "  attached {} ({}; {})",
+                    what.join(", "),
+                    if a.signed { "signed" } else { "unsigned" },
+                    docs.dir
+                );
+            }
             let t = &s.timings;
             let _ = writeln!(
                 out,
-                "  time     dockerfile {}, cargo {}, image {}, test {}, tag {}{}",
+                "  time     dockerfile {}, cargo {}, image {}, test {}, tag {}{}{}",
                 secs(t.dockerfile_ms),
                 secs(t.cargo_ms),
                 secs(t.image_ms),
@@ -326,6 +354,11 @@ impl ReleaseReport {
                     String::new()
                 } else {
                     format!(", push {}", secs(t.push_ms))
+                },
+                if s.attached.is_none() {
+                    String::new()
+                } else {
+                    format!(", attach {}", secs(t.attach_ms))
                 }
             );
             if let Some(e) = &s.error {

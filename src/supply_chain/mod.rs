@@ -7,3 +7,19 @@ pub mod attach;
 pub mod provenance;
 pub mod sbom;
 pub mod sign;
+pub mod verify;
+
+/// The predicate type of an SPDX SBOM attestation (cosign's `--type spdxjson`).
+pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
+/// The predicate type of a CycloneDX SBOM attestation (cosign's `--type cyclonedx`).
+pub const CYCLONEDX_PREDICATE: &str = "https://cyclonedx.org/bom";
+
+/// The short name of an attestation's predicate type, for people.
+pub fn predicate_name(predicate_type: &str) -> &str {
+    match predicate_type {
+        provenance::SLSA_PROVENANCE => "provenance",
+        SPDX_PREDICATE => "SBOM (SPDX)",
+        CYCLONEDX_PREDICATE => "SBOM (CycloneDX)",
+        other => other,
+    }
+}

@@ -34,6 +34,7 @@ mod revisions;
 mod sbom;
 mod signals;
 mod signing;
+mod supply_chain;
 mod test_stage;
 mod test_stage_config;
 mod test_stage_example;

@@ -744,7 +744,29 @@ pub fn resolved(
             http: test_checks.http,
             shutdown: test_checks.shutdown,
         },
+        supply_chain: SupplyChain {
+            sbom: layer.sbom.unwrap_or(true),
+            provenance: layer.provenance.unwrap_or(true),
+            sign_key: layer.sign_key.as_deref().map(|key| {
+                // Relative to the manifest that sets it, as cargo resolves its own paths.
+                let dir = if origins.package_keys.contains(&"sign-key") {
+                    facts.dir
+                } else {
+                    facts.workspace_root
+                };
+                key_reference(key, dir)
+            }),
+        },
     })
+}
+
+/// A `sign-key` as the signer reads it: `env://VAR` as is, a path made absolute against `dir`.
+pub fn key_reference(key: &str, dir: &camino::Utf8Path) -> String {
+    if key.starts_with("env://") || camino::Utf8Path::new(key).is_absolute() {
+        key.to_owned()
+    } else {
+        dir.join(key).into_string()
+    }
 }
 
 fn list_or_none(items: &[String]) -> String {

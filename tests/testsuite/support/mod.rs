@@ -21,6 +21,7 @@ pub mod images;
 pub mod project;
 pub mod proxy;
 pub mod registry;
+pub mod sbom;
 pub mod service;
 pub mod test_stage;
 

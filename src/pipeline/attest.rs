@@ -1,0 +1,211 @@
+//! The supply-chain step (`--push`): once a service's immutable tags are in the registry, and
+//! before any floating tag moves, its SBOM (SPDX and CycloneDX) and its provenance are written
+//! to `target/docker-release/<package>/` and attached to the pushed digest as in-toto
+//! attestations, with a cosign signature of the image when a key is given
+//! ([`crate::supply_chain`]). A failure here holds the floating tags back, like a failed push.
+
+use camino::Utf8PathBuf;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::push::Pusher;
+use crate::error::{Error, Result};
+use crate::plan::ImagePlan;
+use crate::supply_chain::attach::{self, Attached, Attestation};
+use crate::supply_chain::provenance::{self, Built, statement};
+use crate::supply_chain::sbom;
+use crate::supply_chain::sign::SigningKey;
+use crate::supply_chain::{CYCLONEDX_PREDICATE, SPDX_PREDICATE};
+use crate::ui::Shell;
+
+/// What the release brings to every service's supply-chain step.
+#[derive(Debug, Clone, Copy)]
+pub struct Attesting<'a> {
+    /// The signing key (`--sign-key`, else the manifest's `sign-key`).
+    pub key: Option<&'a SigningKey>,
+    /// When the release started.
+    pub started: DateTime<Utc>,
+    /// cargo's flags (`--locked`, `--offline`, …), for `cargo metadata`.
+    pub cargo_flags: &'a [String],
+}
+
+/// What the build and test of one service tell its provenance.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// `assembled`, `buildkit` or `classic` (`unknown` for a reused image that does not say).
+    pub builder: String,
+    /// The base's manifest digest, when known.
+    pub base_digest: Option<String>,
+    /// How many checks passed in the test container.
+    pub checks_passed: usize,
+}
+
+/// The documents of one image, as written and attached.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Documents {
+    /// Where they were written.
+    pub dir: Utf8PathBuf,
+    /// What was attached to the image digest.
+    #[serde(flatten)]
+    pub attached: Attached,
+}
+
+/// Whether `plan` gets anything attached when pushed with `key`.
+pub fn wanted(plan: &ImagePlan, key: Option<&SigningKey>) -> bool {
+    let chain = &plan.config.supply_chain;
+    chain.sbom || chain.provenance || key.is_some()
+}
+
+/// The supply-chain step of one service pushed as `digest`.
+pub async fn attest(
+    pusher: &Pusher,
+    plan: &ImagePlan,
+    digest: &str,
+    facts: &Facts,
+    how: Attesting<'_>,
+    shell: &Shell,
+) -> Result<Documents> {
+    let chain = &plan.config.supply_chain;
+    let dir = plan.target_dir.join("docker-release").join(&plan.package);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating `{dir}` for the SBOM and provenance"), e))?;
+    let mut attestations = Vec::new();
+    if chain.sbom {
+        let (spdx, cyclonedx) = sbom_documents(plan, digest, facts, how.cargo_flags).await?;
+        write(&dir, "sbom.spdx.json", &spdx)?;
+        write(&dir, "sbom.cdx.json", &cyclonedx)?;
+        attestations.push(wrapped(plan, digest, SPDX_PREDICATE, &spdx)?);
+        attestations.push(wrapped(plan, digest, CYCLONEDX_PREDICATE, &cyclonedx)?);
+    }
+    if chain.provenance {
+        let built = Built {
+            plan,
+            digest,
+            builder: &facts.builder,
+            base_digest: facts.base_digest.as_deref(),
+            checks_passed: facts.checks_passed,
+            started: how.started,
+            finished: Utc::now(),
+        };
+        let statement = pretty(&provenance::provenance(&built));
+        write(&dir, "provenance.json", &statement)?;
+        attestations.push(Attestation {
+            predicate_type: provenance::SLSA_PROVENANCE.to_owned(),
+            statement,
+        });
+    }
+    let (target, client) = pusher.registry(&plan.image)?;
+    let attached = attach::attach(
+        client,
+        &target.repository,
+        &plan.image,
+        digest,
+        &attestations,
+        how.key,
+    )
+    .await?;
+    let mut parts: Vec<&str> = Vec::new();
+    if chain.sbom {
+        parts.push("SBOM (SPDX, CycloneDX)");
+    }
+    if chain.provenance {
+        parts.push("provenance");
+    }
+    if how.key.is_some() {
+        parts.push("signature");
+    }
+    shell.status(
+        "Attached",
+        format!(
+            "{} to {}@{digest} ({}{})",
+            parts.join(", "),
+            plan.image,
+            if how.key.is_some() {
+                "signed"
+            } else {
+                "unsigned"
+            },
+            if attached.scheme == "referrers" {
+                ", as OCI referrers"
+            } else {
+                ""
+            }
+        ),
+    );
+    Ok(Documents { dir, attached })
+}
+
+/// The SPDX and CycloneDX documents of the image `digest`: the resolved cargo graph of its bin.
+async fn sbom_documents(
+    plan: &ImagePlan,
+    digest: &str,
+    facts: &Facts,
+    cargo_flags: &[String],
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    let (manifest_path, package, features) = (
+        plan.manifest_path.clone(),
+        plan.package.clone(),
+        plan.features.clone(),
+    );
+    let flags = cargo_flags.to_vec();
+    let graph = tokio::task::spawn_blocking(move || {
+        sbom::resolve(&sbom::SbomInput {
+            manifest_path: &manifest_path,
+            package: &package,
+            features: &features,
+            target: crate::toolchain::host_triple(),
+            cargo_flags: &flags,
+            include_build_deps: false,
+        })
+    })
+    .await
+    .map_err(|e| Error::step("sbom", format!("the dependency graph: {e}")))??;
+    let base = &plan.config.base;
+    let subject = sbom::Subject {
+        repository: plan.image.clone(),
+        digest: digest.to_owned(),
+        revision: plan.revision.clone(),
+        created: plan
+            .git
+            .commit_time
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        base: match (&facts.base_digest, base.is_scratch()) {
+            (Some(d), false) => Some(sbom::BaseImage {
+                reference: base.name(),
+                digest: d.clone(),
+            }),
+            _ => None,
+        },
+        tool: format!("{} {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
+    };
+    Ok((
+        sbom::spdx(&graph, &subject),
+        sbom::cyclonedx(&graph, &subject),
+    ))
+}
+
+/// An SBOM document as the predicate of an in-toto statement about the image.
+fn wrapped(
+    plan: &ImagePlan,
+    digest: &str,
+    predicate_type: &str,
+    document: &[u8],
+) -> Result<Attestation> {
+    let predicate: Value = serde_json::from_slice(document)
+        .map_err(|e| Error::step("sbom", format!("the SBOM is not JSON: {e}")))?;
+    Ok(Attestation {
+        predicate_type: predicate_type.to_owned(),
+        statement: pretty(&statement(&plan.image, digest, predicate_type, predicate)),
+    })
+}
+
+fn pretty(value: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("documents serialize");
+    bytes.push(b'\n');
+    bytes
+}
+
+fn write(dir: &camino::Utf8Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).map_err(|e| Error::io(format!("writing `{path}`"), e))
+}

@@ -8,64 +8,18 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
-use support::Registry;
+use support::keys::{cosign_encrypted, openssl_key};
 use support::service::*;
+use support::{Registry, TestImages, example_dir, project};
 
 const SPDX: &str = "https://spdx.dev/Document";
 const CYCLONEDX: &str = "https://cyclonedx.org/bom";
 const SLSA: &str = "https://slsa.dev/provenance/v1";
-
-/// A P-256 key pair made by openssl: (PKCS#8 private key, SPKI public key).
-fn openssl_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (key, public) = (
-        dir.join(format!("{name}.key")),
-        dir.join(format!("{name}.pub")),
-    );
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            text(&out.stderr)
-        );
-    };
-    let sec1 = dir.join(format!("{name}.sec1"));
-    run(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        sec1.to_str().unwrap(),
-    ]);
-    run(&[
-        "pkcs8",
-        "-topk8",
-        "-nocrypt",
-        "-in",
-        sec1.to_str().unwrap(),
-        "-out",
-        key.to_str().unwrap(),
-    ]);
-    run(&[
-        "ec",
-        "-in",
-        key.to_str().unwrap(),
-        "-pubout",
-        "-out",
-        public.to_str().unwrap(),
-    ]);
-    (key, public)
-}
 
 fn b64(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
@@ -463,4 +417,120 @@ fn put_manifest(registry: &Registry, repo: &str, tag: &str, manifest: &Value) {
         &serde_json::to_vec(manifest).unwrap(),
     );
     assert_eq!(resp.status, 201, "PUT {tag}: {}", resp.body);
+}
+
+#[test]
+fn a_workspace_signed_by_its_manifests_cosign_key_gets_one_set_per_service() {
+    let registry = Registry::start();
+    let images = TestImages::new("chain-ws");
+    let keys = tempfile::tempdir().unwrap();
+    let (pkcs8, public) = openssl_key(keys.path(), "cosign");
+    let encrypted = cosign_encrypted(&pkcs8, "correct horse");
+    let repo = project().copy_of(example_dir("hello")).build();
+    let hello = repo.read("src/main.rs");
+    std::fs::remove_dir_all(repo.path("src")).unwrap();
+    std::fs::remove_dir_all(repo.path("tests")).unwrap();
+    std::fs::remove_file(repo.path("Cargo.lock")).unwrap();
+    repo.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"orders\", \"billing\"]\nresolver = \"3\"\n\n\
+         [workspace.metadata.docker]\nsign-key = \"env://CDR_TEST_SIGNING_KEY\"\n",
+    );
+    let image = |name: &str| format!("{}/{}", registry.addr, images.repo(name));
+    for name in ["orders", "billing"] {
+        repo.write(format!("{name}/src/main.rs"), &hello);
+        repo.write(
+            format!("{name}/Cargo.toml"),
+            &format!(
+                r#"[package]
+name = "{name}"
+version = "2.0.1"
+edition = "2024"
+license = "MIT"
+publish = false
+
+[package.metadata.docker]
+image = "{image}"
+strategy = "host"
+base = "scratch"
+expose = [8080]
+
+[package.metadata.docker.test]
+ready = {{ timeout = "30s", http = {{ path = "/healthz", status = 200 }} }}
+"#,
+                image = image(name)
+            ),
+        );
+    }
+    let locked = Command::new(env!("CARGO"))
+        .args(["generate-lockfile", "--offline", "--quiet"])
+        .current_dir(&repo.root)
+        .status()
+        .expect("cargo generate-lockfile");
+    assert!(locked.success());
+    repo.commit_all("two signed services");
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
+    let docker_config = config.path().to_str().unwrap();
+    let env = |password: &'static str| {
+        [
+            ("DOCKER_CONFIG", docker_config),
+            ("CDR_TEST_SIGNING_KEY", encrypted.as_str()),
+            ("COSIGN_PASSWORD", password),
+        ]
+    };
+
+    // A wrong password stops the release before anything is built or pushed.
+    let out = repo.run_with_env(["--workspace", "--push"], &env("wrong"));
+    out.code_is(2);
+    assert!(out.stderr.contains("COSIGN_PASSWORD"), "{out}");
+    assert!(
+        !out.stderr.contains("Compiling"),
+        "nothing was built: {out}"
+    );
+    for name in ["orders", "billing"] {
+        assert!(
+            registry.tags(&images.repo(name)).is_empty(),
+            "nothing pushed: {out}"
+        );
+    }
+
+    let out = repo.run_with_env(
+        ["--workspace", "--push", "--message-format", "json"],
+        &env("correct horse"),
+    );
+    out.success();
+    let report = out.json();
+    let services = report["services"].as_array().unwrap();
+    assert_eq!(services.len(), 2);
+    for service in services {
+        let name = service["package"].as_str().unwrap();
+        let digest = service["digest"].as_str().unwrap();
+        let attached = &service["attached"];
+        assert_eq!(attached["signed"], true, "{name}");
+        let mut types: Vec<&str> = attached["predicate_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        types.sort();
+        assert_eq!(types, [CYCLONEDX, SLSA, SPDX], "{name}");
+        let atts = attestations(&registry, &images.repo(name), digest);
+        assert_eq!(atts.len(), 3, "one set per service: {name}");
+        let docs = repo.path(format!("target/docker-release/{name}"));
+        support::sbom::assert_valid_spdx(&docs.join("sbom.spdx.json"));
+        support::sbom::assert_valid_cyclonedx(&docs.join("sbom.cdx.json"));
+        let out = repo.run_with_env(
+            [
+                "verify",
+                &format!("{}:2.0.1", image(name)),
+                "--key",
+                public.to_str().unwrap(),
+            ],
+            &env("correct horse"),
+        );
+        out.success();
+        assert!(out.stdout.contains("ok    signature"), "{out}");
+    }
 }

@@ -18,6 +18,7 @@ pub mod docker_model;
 pub mod engine;
 pub mod http;
 pub mod images;
+pub mod keys;
 pub mod project;
 pub mod proxy;
 pub mod registry;

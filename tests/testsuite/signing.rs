@@ -515,8 +515,72 @@ fn keys_that_are_not_p256_are_refused() {
         assert!(help.contains("prime256v1"), "{help}");
     }
 
-    // A P-384 public key is refused as well.
-    let public = openssl_ok(d, &["ec", "-in", "p384.pem", "-pubout"]);
-    let error = PublicKey::from_pem(&public).unwrap_err().to_string();
-    assert!(error.contains("ECDSA P-256"), "{error}");
+    // A P-384 public key is refused as well, naming the file.
+    openssl_ok(d, &["ec", "-in", "p384.pem", "-pubout", "-out", "p384.pub"]);
+    let path = d.join("p384.pub");
+    let error = PublicKey::load(path_str(&path)).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "the public key {} is not an ECDSA P-256 `PUBLIC KEY` PEM block",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn private_keys_that_cannot_sign_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl_ok(
+        d,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "k.pem",
+        ],
+    );
+    // SEC1 without its public key (RFC 5915 allows it; ring needs it).
+    openssl_ok(
+        d,
+        &["ec", "-in", "k.pem", "-no_public", "-out", "nopub.pem"],
+    );
+    let path = d.join("nopub.pem");
+    let (message, help) = usage_error(SigningKey::load(path_str(&path), None));
+    assert_eq!(
+        message,
+        format!(
+            "the signing key {} does not include its public key",
+            path.display()
+        )
+    );
+    assert!(help.contains("openssl ec -in KEY -out FIXED"), "{help}");
+    // The fix the help gives works.
+    openssl_ok(d, &["ec", "-in", "nopub.pem", "-out", "fixed.pem"]);
+    let fixed = SigningKey::load(path_str(&d.join("fixed.pem")), None).unwrap();
+    let original = SigningKey::load(path_str(&d.join("k.pem")), None).unwrap();
+    assert_eq!(fixed.public_key(), original.public_key());
+
+    // The public key given where the private key belongs.
+    openssl_ok(d, &["ec", "-in", "k.pem", "-pubout", "-out", "k.pub"]);
+    let path = d.join("k.pub");
+    let (message, _) = usage_error(SigningKey::load(path_str(&path), None));
+    assert_eq!(
+        message,
+        format!(
+            "the signing key {} is a PEM `PUBLIC KEY` block, not a private key",
+            path.display()
+        )
+    );
+    // A missing file.
+    let path = d.join("missing.key");
+    let (message, _) = usage_error(SigningKey::load(path_str(&path), None));
+    assert!(
+        message.starts_with(&format!("cannot read the signing key {}: ", path.display())),
+        "{message}"
+    );
 }

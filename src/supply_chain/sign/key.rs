@@ -19,6 +19,7 @@ use ring::signature::{
     UnparsedPublicKey,
 };
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
@@ -78,14 +79,14 @@ impl SigningKey {
                 Some("make one with `cosign generate-key-pair`".to_owned()),
             ));
         };
-        let body = body.map_err(|()| {
+        let body = Zeroizing::new(body.map_err(|()| {
             Error::usage(
                 format!(
                     "the signing key {name} is not valid PEM (its `{label}` block is not base64)"
                 ),
                 None,
             )
-        })?;
+        })?);
         match label.as_str() {
             SIGSTORE_PRIVATE_KEY_LABEL | COSIGN_PRIVATE_KEY_LABEL => {
                 let Some(password) = password else {
@@ -96,7 +97,7 @@ impl SigningKey {
                         )),
                     ));
                 };
-                let pkcs8 = decrypt(name, &body, password)?;
+                let pkcs8 = Zeroizing::new(decrypt(name, &body, password)?);
                 SigningKey::from_pkcs8(name, &pkcs8)
             }
             "PRIVATE KEY" => SigningKey::from_pkcs8(name, &body),
@@ -168,10 +169,7 @@ impl SigningKey {
         let Some(public) = public else {
             return Err(Error::usage(
                 format!("the signing key {name} does not include its public key"),
-                Some(
-                    "rewrite it with `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pkcs8`"
-                        .to_owned(),
-                ),
+                Some("`openssl ec -in KEY -out FIXED` writes it with its public key".to_owned()),
             ));
         };
         // A P-256 scalar is 32 bytes; any other length is another curve, even without [0].
@@ -226,9 +224,13 @@ impl fmt::Debug for SigningKey {
 impl PublicKey {
     /// Parses a `PUBLIC KEY` PEM block (SubjectPublicKeyInfo), as `cosign.pub` holds.
     pub fn from_pem(text: &str) -> Result<PublicKey> {
+        PublicKey::from_pem_named("the public key", text)
+    }
+
+    fn from_pem_named(name: &str, text: &str) -> Result<PublicKey> {
         let invalid = || {
             Error::usage(
-                "the public key is not an ECDSA P-256 `PUBLIC KEY` PEM block",
+                format!("{name} is not an ECDSA P-256 `PUBLIC KEY` PEM block"),
                 Some("use the `cosign.pub` that `cosign generate-key-pair` wrote".to_owned()),
             )
         };
@@ -241,17 +243,21 @@ impl PublicKey {
         PublicKey::from_spki(&der).ok_or_else(invalid)
     }
 
+    /// A key from its SubjectPublicKeyInfo DER (e.g. from a certificate).
+    pub fn from_spki_der(der: &[u8]) -> Result<PublicKey> {
+        PublicKey::from_spki(der).ok_or_else(|| {
+            Error::usage(
+                "the public key is not an ECDSA P-256 SubjectPublicKeyInfo",
+                None,
+            )
+        })
+    }
+
     /// Reads a `PUBLIC KEY` PEM file (see [`PublicKey::from_pem`]).
     pub fn load(path: &str) -> Result<PublicKey> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::usage(format!("cannot read the public key {path}: {e}"), None))?;
-        PublicKey::from_pem(&text).map_err(|e| match e {
-            Error::Usage { message, help } => Error::Usage {
-                message: message.replacen("the public key", &format!("the public key {path}"), 1),
-                help,
-            },
-            e => e,
-        })
+        PublicKey::from_pem_named(&format!("the public key {path}"), &text)
     }
 
     /// `SubjectPublicKeyInfo ::= SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 },
@@ -438,11 +444,10 @@ fn decrypt(name: &str, body: &[u8], password: &str) -> Result<Vec<u8>> {
     }
     let params = scrypt::Params::new(n.trailing_zeros() as u8, r, p, 32)
         .map_err(|_| malformed("unsupported scrypt parameters"))?;
-    let mut box_key = [0u8; 32];
-    scrypt::scrypt(password.as_bytes(), &data.kdf.salt, &params, &mut box_key)
+    let mut box_key = Zeroizing::new([0u8; 32]);
+    scrypt::scrypt(password.as_bytes(), &data.kdf.salt, &params, &mut *box_key)
         .expect("32 bytes is a valid scrypt output length");
-    let cipher = XSalsa20Poly1305::new(&box_key.into());
-    box_key.fill(0);
+    let cipher = XSalsa20Poly1305::new(crypto_secretbox::Key::from_slice(&*box_key));
     let nonce = crypto_secretbox::Nonce::from_slice(&data.cipher.nonce);
     cipher
         .decrypt(nonce, data.ciphertext.as_slice())

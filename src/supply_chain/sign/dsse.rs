@@ -124,6 +124,22 @@ mod tests {
     }
 
     #[test]
+    fn envelopes_serialize_in_cosigns_field_order() {
+        let envelope = Envelope {
+            payload_type: IN_TOTO_PAYLOAD_TYPE.into(),
+            payload: b"{}".to_vec(),
+            signatures: vec![Signature {
+                keyid: String::new(),
+                sig: vec![0xfb, 0xff],
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&envelope).unwrap(),
+            r#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"","sig":"+/8="}]}"#
+        );
+    }
+
+    #[test]
     fn envelopes_read_url_safe_base64() {
         let json = r#"{"payloadType":"t","payload":"_-8","signatures":[{"sig":"AA=="}]}"#;
         let envelope: Envelope = serde_json::from_str(json).unwrap();

@@ -172,13 +172,16 @@ impl SigningKey {
                 Some("`openssl ec -in KEY -out FIXED` writes it with its public key".to_owned()),
             ));
         };
-        // A P-256 scalar is 32 bytes; any other length is another curve, even without [0].
-        if private.len() != 32 {
+        // A P-256 scalar is 32 bytes (a longer one is another curve, even without [0]);
+        // RFC 5915 wants it padded to that size, which not every writer did.
+        if private.len() > 32 {
             return Err(not_p256(name, "an ECDSA key of another size"));
         }
+        let mut scalar = Zeroizing::new([0u8; 32]);
+        scalar[32 - private.len()..].copy_from_slice(private);
         let pair = EcdsaKeyPair::from_private_key_and_public_key(
             &ECDSA_P256_SHA256_ASN1_SIGNING,
-            private,
+            &*scalar,
             public,
             &SystemRandom::new(),
         )
@@ -642,6 +645,45 @@ mod tests {
         assert!(!public.verify(b"messagf", &sig));
         assert_eq!(public.fingerprint().len(), 64);
         assert!(!format!("{key:?}").contains(&STANDARD.encode(&pkcs8)[40..60]));
+    }
+
+    #[test]
+    fn sec1_keys_with_an_unpadded_scalar_load() {
+        // One key in 256 has a scalar starting with a zero byte; some writers dropped it.
+        let (key, pkcs8) = std::iter::repeat_with(SigningKey::generate)
+            .find(|(_, pkcs8)| {
+                let (private, _) = ec_private_key_parts(pkcs8);
+                private[0] == 0
+            })
+            .unwrap();
+        let (private, public) = ec_private_key_parts(&pkcs8);
+        let mut bits = vec![0];
+        bits.extend_from_slice(&public);
+        let sec1 = der_tlv(
+            0x30,
+            &[
+                der_tlv(0x02, &[1]),
+                der_tlv(0x04, &private[1..]),
+                der_tlv(0xa1, &der_tlv(0x03, &bits)),
+            ]
+            .concat(),
+        );
+        let loaded = SigningKey::from_sec1("k", &sec1).unwrap();
+        assert_eq!(loaded.public_key(), key.public_key());
+    }
+
+    /// The scalar and public point inside ring's PKCS#8.
+    fn ec_private_key_parts(pkcs8: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut info = Der::new(Der::new(pkcs8).sequence().unwrap());
+        info.integer().unwrap();
+        info.sequence().unwrap();
+        let mut key = Der::new(Der::new(info.octet_string().unwrap()).sequence().unwrap());
+        key.integer().unwrap();
+        let private = key.octet_string().unwrap().to_vec();
+        let (_, public) = std::iter::from_fn(|| key.any())
+            .find(|(tag, _)| *tag == 0xa1)
+            .unwrap();
+        (private, Der::new(public).bit_string().unwrap().to_vec())
     }
 
     #[test]

@@ -337,6 +337,19 @@ fn legacy_cosign_label_standard_scrypt_and_an_empty_password_load() {
     assert_eq!(key.public_key().to_pem(), public);
     let (message, _) = usage_error(SigningKey::load(path_str(&path), Some("x")));
     assert!(message.ends_with("wrong password"), "{message}");
+
+    // Parameters go-securesystemslib would not accept are refused before scrypt runs (a
+    // crafted file cannot make us allocate gigabytes).
+    make_cosign_key(d, "pw", 16384, "ENCRYPTED SIGSTORE PRIVATE KEY");
+    let (message, _) = usage_error(SigningKey::load(path_str(&path), Some("pw")));
+    assert_eq!(
+        message,
+        format!(
+            "the signing key {} is not a valid cosign encrypted key: unsupported scrypt \
+             parameters N=16384 r=8 p=1",
+            path.display()
+        )
+    );
 }
 
 #[test]

@@ -9,4 +9,4 @@ pub mod simple_signing;
 
 pub use dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE, Signature, pae};
 pub use key::{PASSWORD_VARIABLE, PublicKey, SigningKey, pkcs8_pem};
-pub use simple_signing::{SIGNATURE_TYPE, SimpleSigning};
+pub use simple_signing::{SIGNATURE_TYPE, SimpleSigning, docker_reference};

@@ -50,7 +50,8 @@ struct Image {
 /// "type":"cosign container image signature"},"optional":null}`.
 ///
 /// `docker_reference` is the repository without tag or digest, as cosign writes it
-/// (`registry.example/team/orders`; Docker Hub images as `index.docker.io/library/name`).
+/// (`registry.example/team/orders`; Docker Hub images as `index.docker.io/library/name`):
+/// see [`docker_reference`].
 pub fn payload(docker_reference: &str, manifest_digest: &str) -> Vec<u8> {
     let payload = Payload {
         critical: Critical {
@@ -73,6 +74,35 @@ pub fn payload(docker_reference: &str, manifest_digest: &str) -> Vec<u8> {
         .replace('\u{2028}', "\\u2028")
         .replace('\u{2029}', "\\u2029")
         .into_bytes()
+}
+
+/// The `docker-reference` cosign writes for `image` (a reference with or without tag and
+/// digest): its repository as go-containerregistry names it. The first path segment is the
+/// registry when it is `localhost` or has a `.` or `:`; otherwise the image is on Docker Hub,
+/// which is spelled `index.docker.io`, with `library/` before a single-segment name.
+///
+/// `docker_reference("orders:1.4.2")` is `index.docker.io/library/orders`;
+/// `docker_reference("127.0.0.1:5000/team/orders@sha256:…")` is `127.0.0.1:5000/team/orders`.
+pub fn docker_reference(image: &str) -> String {
+    let without_digest = image.split_once('@').map_or(image, |(name, _)| name);
+    // A tag is after the last ':' when no '/' follows it (else that ':' is a registry's port).
+    let repository = match without_digest.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => without_digest,
+    };
+    let (registry, path) = match repository.split_once('/') {
+        Some((first, rest)) if first == "localhost" || first.contains(['.', ':']) => (first, rest),
+        _ => ("", repository),
+    };
+    let registry = match registry {
+        "" | "docker.io" => "index.docker.io",
+        other => other,
+    };
+    if registry == "index.docker.io" && !path.contains('/') {
+        format!("{registry}/library/{path}")
+    } else {
+        format!("{registry}/{path}")
+    }
 }
 
 /// Reads a simple-signing payload, refusing any other `critical.type`.
@@ -115,6 +145,31 @@ mod tests {
         let parsed = parse(&bytes).unwrap();
         assert_eq!(parsed.docker_reference, "localhost:5000/orders");
         assert_eq!(parsed.manifest_digest, digest);
+    }
+
+    #[test]
+    fn docker_references_are_the_repository_as_cosign_names_it() {
+        for (image, reference) in [
+            ("orders", "index.docker.io/library/orders"),
+            ("orders:1.4.2", "index.docker.io/library/orders"),
+            ("team/orders:1", "index.docker.io/team/orders"),
+            ("docker.io/library/orders", "index.docker.io/library/orders"),
+            ("docker.io/orders", "index.docker.io/library/orders"),
+            ("index.docker.io/team/orders", "index.docker.io/team/orders"),
+            ("localhost/orders", "localhost/orders"),
+            ("localhost:5000/orders", "localhost:5000/orders"),
+            (
+                "127.0.0.1:5000/team/orders:v2",
+                "127.0.0.1:5000/team/orders",
+            ),
+            ("ghcr.io/acme/orders:1@sha256:abcd", "ghcr.io/acme/orders"),
+            (
+                "registry.example:443/a/b/c@sha256:00",
+                "registry.example:443/a/b/c",
+            ),
+        ] {
+            assert_eq!(docker_reference(image), reference, "{image}");
+        }
     }
 
     #[test]

@@ -589,6 +589,24 @@ fn private_keys_that_cannot_sign_say_why() {
             path.display()
         )
     );
+    // OpenSSL's own password protection.
+    openssl_ok(
+        d,
+        &[
+            "pkcs8", "-topk8", "-in", "k.pem", "-passout", "pass:pw", "-out", "enc.pem",
+        ],
+    );
+    let path = d.join("enc.pem");
+    let (message, help) = usage_error(SigningKey::load(path_str(&path), Some("pw")));
+    assert_eq!(
+        message,
+        format!(
+            "the signing key {} is a password-protected PKCS#8 key (OpenSSL's format), which \
+             cosign does not read",
+            path.display()
+        )
+    );
+    assert!(help.contains("cosign import-key-pair"), "{help}");
     // A missing file.
     let path = d.join("missing.key");
     let (message, _) = usage_error(SigningKey::load(path_str(&path), None));

@@ -103,6 +103,17 @@ impl SigningKey {
             "PRIVATE KEY" => SigningKey::from_pkcs8(name, &body),
             "EC PRIVATE KEY" => SigningKey::from_sec1(name, &body),
             "RSA PRIVATE KEY" => Err(not_p256(name, "an RSA key")),
+            "ENCRYPTED PRIVATE KEY" => Err(Error::usage(
+                format!(
+                    "the signing key {name} is a password-protected PKCS#8 key (OpenSSL's \
+                     format), which cosign does not read"
+                ),
+                Some(
+                    "turn it into a cosign key: `openssl pkcs8 -in KEY -out PLAIN`, then \
+                     `cosign import-key-pair --key PLAIN`"
+                        .to_owned(),
+                ),
+            )),
             other => Err(Error::usage(
                 format!("the signing key {name} is a PEM `{other}` block, not a private key"),
                 Some(format!(

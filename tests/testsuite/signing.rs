@@ -3,6 +3,8 @@
 //! scrypt make a cosign-format encrypted key.
 
 use std::path::Path;
+
+use base64::Engine as _;
 use std::process::Command;
 
 use cargo_docker_release::supply_chain::sign::{
@@ -448,16 +450,20 @@ open("sig.der", "wb").write(base64.b64decode(e["signatures"][0]["sig"]))
     );
     assert_eq!(out.trim(), "Verified OK");
     // The signature is over the PAE, not the bare payload.
+    let signature = envelope.signatures[0].sig_bytes().unwrap();
     assert!(!openssl_verifies(
         d,
         &key.public_key().to_pem(),
         statement,
-        &envelope.signatures[0].sig
+        &signature
     ));
+    assert_eq!(envelope.payload_bytes().unwrap(), statement);
 
     // A flipped payload byte fails.
     let mut flipped = envelope.clone();
-    flipped.payload[10] ^= 0x01;
+    let mut bytes = statement.to_vec();
+    bytes[10] ^= 0x01;
+    flipped.payload = base64::engine::general_purpose::STANDARD.encode(&bytes);
     let error = dsse::verify(&flipped, &key.public_key())
         .unwrap_err()
         .to_string();

@@ -2,6 +2,10 @@
 //! signature is over the pre-authentication encoding ([`pae`]) of the payload type and the
 //! payload, never over the payload alone.
 
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Serialize};
 
 use super::key::{PublicKey, SigningKey};
@@ -11,14 +15,15 @@ use crate::error::{Error, Result};
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
 /// A DSSE envelope, serialized as cosign writes it (`payloadType`, `payload`, `signatures`).
+/// Payload and signatures are kept as the base64 text of the JSON; [`Envelope::payload_bytes`]
+/// and [`Signature::sig_bytes`] decode them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     /// What the payload is, e.g. [`IN_TOTO_PAYLOAD_TYPE`].
     #[serde(rename = "payloadType")]
     pub payload_type: String,
-    /// The signed bytes (standard base64 in JSON).
-    #[serde(with = "base64_bytes")]
-    pub payload: Vec<u8>,
+    /// The signed bytes in standard base64.
+    pub payload: String,
     /// One signature per signer.
     pub signatures: Vec<Signature>,
 }
@@ -29,9 +34,23 @@ pub struct Signature {
     /// The signer's key id; empty for cosign's key-based signatures (see [`PublicKey::key_id`]).
     #[serde(default)]
     pub keyid: String,
-    /// The ASN.1 DER ECDSA signature of the [`pae`] (standard base64 in JSON).
-    #[serde(with = "base64_bytes")]
-    pub sig: Vec<u8>,
+    /// The ASN.1 DER ECDSA signature of the [`pae`], in standard base64.
+    pub sig: String,
+}
+
+impl Envelope {
+    /// The payload's bytes, without checking any signature; `None` when it is not base64
+    /// (standard or URL-safe, as DSSE allows).
+    pub fn payload_bytes(&self) -> Option<Vec<u8>> {
+        decode_base64(&self.payload)
+    }
+}
+
+impl Signature {
+    /// The signature's bytes; `None` when it is not base64.
+    pub fn sig_bytes(&self) -> Option<Vec<u8>> {
+        decode_base64(&self.sig)
+    }
 }
 
 /// The DSSEv1 pre-authentication encoding:
@@ -48,66 +67,59 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// An envelope of `payload` signed by `key`.
+/// An envelope of `payload` signed by `key`, as cosign makes one: one signature, empty `keyid`.
 pub fn sign(key: &SigningKey, payload_type: &str, payload: &[u8]) -> Envelope {
     Envelope {
         payload_type: payload_type.to_owned(),
-        payload: payload.to_vec(),
+        payload: STANDARD.encode(payload),
         signatures: vec![Signature {
             keyid: key.public_key().key_id(),
-            sig: key.sign(&pae(payload_type, payload)),
+            sig: STANDARD.encode(key.sign(&pae(payload_type, payload))),
         }],
     }
 }
 
-/// The payload of `envelope` when one of its signatures is `key`'s (whatever its `keyid`, as
-/// cosign verifies an envelope against a key).
+/// The payload of `envelope` when one of its signatures is `key`'s over the [`pae`] (whatever
+/// its `keyid`, as cosign verifies an envelope against a key).
 pub fn verify(envelope: &Envelope, key: &PublicKey) -> Result<Vec<u8>> {
-    let message = pae(&envelope.payload_type, &envelope.payload);
-    if envelope
+    let failed = |message: String| {
+        Error::step_with_help(
+            "verify",
+            message,
+            "check that the public key is the one of the key that signed",
+        )
+    };
+    let Some(payload) = envelope.payload_bytes() else {
+        return Err(failed("the DSSE envelope's payload is not base64".into()));
+    };
+    if envelope.signatures.is_empty() {
+        return Err(failed("the DSSE envelope has no signature".into()));
+    }
+    let message = pae(&envelope.payload_type, &payload);
+    let signed = envelope
         .signatures
         .iter()
-        .any(|s| key.verify(&message, &s.sig))
-    {
-        return Ok(envelope.payload.clone());
-    }
-    let message = if envelope.signatures.is_empty() {
-        "the DSSE envelope has no signature".to_owned()
+        .filter_map(Signature::sig_bytes)
+        .any(|sig| key.verify(&message, &sig));
+    if signed {
+        Ok(payload)
     } else {
-        format!(
+        Err(failed(format!(
             "no signature of the DSSE envelope ({} of them) verifies with the public key {}",
             envelope.signatures.len(),
             key.fingerprint()
-        )
-    };
-    Err(Error::step_with_help(
-        "verify",
-        message,
-        "check that the public key is the one of the key that signed",
-    ))
+        )))
+    }
 }
 
-/// Bytes as base64 in JSON: written in standard base64, read in standard or URL-safe base64,
-/// padded or not (the DSSE specification allows both alphabets).
-mod base64_bytes {
-    use base64::Engine as _;
-    use base64::alphabet;
-    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-
+/// Standard or URL-safe base64, padded or not (the DSSE specification allows both alphabets).
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
     const LENIENT: GeneralPurposeConfig =
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-
-    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text: String = serde::Deserialize::deserialize(d)?;
-        GeneralPurpose::new(&alphabet::STANDARD, LENIENT)
-            .decode(&text)
-            .or_else(|_| GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT).decode(&text))
-            .map_err(|_| serde::de::Error::custom("not base64"))
-    }
+    GeneralPurpose::new(&alphabet::STANDARD, LENIENT)
+        .decode(text)
+        .or_else(|_| GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT).decode(text))
+        .ok()
 }
 
 #[cfg(test)]
@@ -127,10 +139,10 @@ mod tests {
     fn envelopes_serialize_in_cosigns_field_order() {
         let envelope = Envelope {
             payload_type: IN_TOTO_PAYLOAD_TYPE.into(),
-            payload: b"{}".to_vec(),
+            payload: STANDARD.encode(b"{}"),
             signatures: vec![Signature {
                 keyid: String::new(),
-                sig: vec![0xfb, 0xff],
+                sig: STANDARD.encode([0xfb, 0xff]),
             }],
         };
         assert_eq!(
@@ -143,7 +155,8 @@ mod tests {
     fn envelopes_read_url_safe_base64() {
         let json = r#"{"payloadType":"t","payload":"_-8","signatures":[{"sig":"AA=="}]}"#;
         let envelope: Envelope = serde_json::from_str(json).unwrap();
-        assert_eq!(envelope.payload, [0xff, 0xef]);
+        assert_eq!(envelope.payload_bytes().unwrap(), [0xff, 0xef]);
+        assert_eq!(envelope.signatures[0].sig_bytes().unwrap(), [0]);
         assert_eq!(envelope.signatures[0].keyid, "");
     }
 }

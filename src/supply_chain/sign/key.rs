@@ -268,10 +268,15 @@ impl PublicKey {
     }
 
     /// Reads a `PUBLIC KEY` PEM file (see [`PublicKey::from_pem`]).
-    pub fn load(path: &str) -> Result<PublicKey> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::usage(format!("cannot read the public key {path}: {e}"), None))?;
-        PublicKey::from_pem_named(&format!("the public key {path}"), &text)
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<PublicKey> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(
+                format!("cannot read the public key {}: {e}", path.display()),
+                None,
+            )
+        })?;
+        PublicKey::from_pem_named(&format!("the public key {}", path.display()), &text)
     }
 
     /// `SubjectPublicKeyInfo ::= SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 },

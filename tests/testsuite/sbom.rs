@@ -36,12 +36,28 @@ fn subject_of(p: &Project, repository: &str, base: Option<BaseImage>) -> Subject
 }
 
 fn resolve(manifest: &Path, package: &str, flags: &[&str], build_deps: bool) -> CrateGraph {
+    resolve_with(
+        manifest,
+        package,
+        &CargoFeatures::default(),
+        flags,
+        build_deps,
+    )
+}
+
+fn resolve_with(
+    manifest: &Path,
+    package: &str,
+    features: &CargoFeatures,
+    flags: &[&str],
+    build_deps: bool,
+) -> CrateGraph {
     let manifest = Utf8PathBuf::from_path_buf(manifest.to_path_buf()).unwrap();
     let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
     sbom::resolve(&SbomInput {
         manifest_path: &manifest,
         package,
-        features: &CargoFeatures::default(),
+        features,
         target: host_triple(),
         cargo_flags: &flags,
         include_build_deps: build_deps,
@@ -134,8 +150,8 @@ fn lock_checksums(lock: &Path) -> BTreeMap<(String, String), String> {
         .collect()
 }
 
-/// Panics with the validator's words unless `pyspdxtools` accepts the document.
-fn validate_spdx(path: &Path) {
+/// What `pyspdxtools` finds wrong with the document at `path`, `None` when it is valid.
+fn spdx_problems(path: &Path) -> Option<String> {
     let tool = crate::support::require_tool(
         "pyspdxtools",
         "install spdx-tools with `pip install spdx-tools` (see .ci/install)",
@@ -146,15 +162,11 @@ fn validate_spdx(path: &Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        out.status.success() && !text.to_lowercase().contains("invalid"),
-        "pyspdxtools rejects {}:\n{text}",
-        path.display()
-    );
+    (!out.status.success() || text.to_lowercase().contains("invalid")).then_some(text)
 }
 
-/// Panics with the validator's words unless cyclonedx-python-lib's strict 1.5 validator accepts it.
-fn validate_cyclonedx(path: &Path) {
+/// What cyclonedx-python-lib's strict 1.5 validator finds wrong, `None` when it is valid.
+fn cyclonedx_problems(path: &Path) -> Option<String> {
     let python = crate::support::require_tool("python3", "install python3");
     let script = "import sys\n\
         from cyclonedx.validation.json import JsonStrictValidator\n\
@@ -172,11 +184,24 @@ fn validate_cyclonedx(path: &Path) {
         !stderr.contains("ModuleNotFoundError"),
         "these tests need cyclonedx-python-lib: `pip install 'cyclonedx-python-lib[json-validation]'` (see .ci/install)\n{stderr}"
     );
-    assert!(
-        out.status.success() && stdout.trim() == "VALID",
-        "the CycloneDX validator rejects {}:\n{stdout}{stderr}",
-        path.display()
-    );
+    (!out.status.success() || stdout.trim() != "VALID").then(|| format!("{stdout}{stderr}"))
+}
+
+/// Panics with the validator's words unless `pyspdxtools` accepts the document.
+fn validate_spdx(path: &Path) {
+    if let Some(problems) = spdx_problems(path) {
+        panic!("pyspdxtools rejects {}:\n{problems}", path.display());
+    }
+}
+
+/// Panics with the validator's words unless the CycloneDX validator accepts the document.
+fn validate_cyclonedx(path: &Path) {
+    if let Some(problems) = cyclonedx_problems(path) {
+        panic!(
+            "the CycloneDX validator rejects {}:\n{problems}",
+            path.display()
+        );
+    }
 }
 
 /// Both documents, written to a temp dir, validated, checked against `expected` (from
@@ -482,6 +507,11 @@ fnv = "=1.0.7"
 unicode-ident = "=1.0.27"
 inner = { path = "inner" }
 
+percent-encoding = { version = "=2.3.2", optional = true }
+
+[features]
+urls = ["dep:percent-encoding"]
+
 [target.'cfg(windows)'.dependencies]
 memchr = "=2.8.3"
 
@@ -737,4 +767,160 @@ fn a_git_crate_from_a_forge_is_downloaded_from_its_commit() {
     assert!(cdx.to_string().contains(&format!(
         "pkg:cargo/gitdep@0.5.0?vcs_url=git%2Bhttps://github.com/example/gitdep%40{commit}"
     )));
+}
+
+#[test]
+fn the_validators_reject_what_the_writers_must_avoid() {
+    // The checks above can fail: an old-style cargo licence, a dangling relationship, a serial
+    // number that is no UUID, a hash with its `sha256:` prefix are each refused.
+    let p = project().copy_of(example_dir("hello")).build();
+    let graph = resolve(
+        &p.path("Cargo.toml"),
+        "hello",
+        &["--locked", "--offline"],
+        false,
+    );
+    let subject = subject_of(&p, "localhost:5000/hello", None);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("doc.json");
+    let write = |doc: &Value| std::fs::write(&path, serde_json::to_vec(doc).unwrap()).unwrap();
+
+    let spdx: Value = serde_json::from_slice(&sbom::spdx(&graph, &subject)).unwrap();
+    write(&spdx);
+    assert_eq!(spdx_problems(&path), None);
+    let mut bad = spdx.clone();
+    for p in bad["packages"].as_array_mut().unwrap() {
+        if p["name"] == "hello" {
+            p["licenseDeclared"] = "MIT/Apache-2.0".into();
+        }
+    }
+    write(&bad);
+    assert!(spdx_problems(&path).is_some(), "old-style licence accepted");
+    let mut bad = spdx.clone();
+    bad["relationships"][1]["relatedSpdxElement"] = "SPDXRef-nothing".into();
+    write(&bad);
+    assert!(
+        spdx_problems(&path).is_some(),
+        "dangling relationship accepted"
+    );
+
+    let cdx: Value = serde_json::from_slice(&sbom::cyclonedx(&graph, &subject)).unwrap();
+    write(&cdx);
+    assert_eq!(cyclonedx_problems(&path), None);
+    let mut bad = cdx.clone();
+    bad["serialNumber"] = format!("urn:uuid:{}", &DIGEST[7..]).into();
+    write(&bad);
+    assert!(
+        cyclonedx_problems(&path).is_some(),
+        "a digest as serial number accepted"
+    );
+    let mut bad = cdx.clone();
+    bad["metadata"]["component"]["hashes"][0]["content"] = DIGEST.into();
+    write(&bad);
+    assert!(
+        cyclonedx_problems(&path).is_some(),
+        "a prefixed hash accepted"
+    );
+}
+
+#[test]
+fn licences_crates_declare_are_valid_spdx_or_noassertion() {
+    // One crate per licence spelling seen on crates.io; pyspdxtools knows the SPDX list.
+    let p = project().copy_of(example_dir("hello")).build();
+    let mut graph = resolve(
+        &p.path("Cargo.toml"),
+        "hello",
+        &["--locked", "--offline"],
+        false,
+    );
+    let cases = [
+        ("MIT/Apache-2.0", "MIT OR Apache-2.0"),
+        (
+            "Apache-2.0 WITH LLVM-exception OR Apache-2.0 OR MIT",
+            "Apache-2.0 WITH LLVM-exception OR Apache-2.0 OR MIT",
+        ),
+        ("Unlicense/MIT", "Unlicense OR MIT"),
+        ("BSD-3-Clause", "BSD-3-Clause"),
+        ("Zlib OR Apache-2.0 OR MIT", "Zlib OR Apache-2.0 OR MIT"),
+        (
+            "MIT AND (Apache-2.0 OR BSL-1.0) AND Unicode-DFS-2016",
+            "MIT AND (Apache-2.0 OR BSL-1.0) AND Unicode-DFS-2016",
+        ),
+        ("ISC AND OpenSSL AND MIT", "ISC AND OpenSSL AND MIT"),
+        ("MPL-2.0", "MPL-2.0"),
+        ("LGPL-2.1-or-later", "LGPL-2.1-or-later"),
+        ("GPL-2.0+", "GPL-2.0+"),
+        ("CC0-1.0 OR MIT-0 OR 0BSD", "CC0-1.0 OR MIT-0 OR 0BSD"),
+        ("Proprietary", "NOASSERTION"),
+        ("MIT, Apache-2.0", "NOASSERTION"),
+    ];
+    let root = graph.root;
+    for (i, (license, _)) in cases.iter().enumerate() {
+        let mut c = graph.crates[root].clone();
+        c.name = format!("lic{i:02}");
+        c.version = "1.0.0".into();
+        c.license = Some(license.to_string());
+        graph.crates.push(c);
+        let to = graph.crates.len() - 1;
+        graph.edges.push((root, to));
+    }
+    let subject = subject_of(&p, "localhost:5000/hello", None);
+    let spdx_bytes = sbom::spdx(&graph, &subject);
+    let cdx_bytes = sbom::cyclonedx(&graph, &subject);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.spdx.json"), &spdx_bytes).unwrap();
+    std::fs::write(dir.path().join("a.cdx.json"), &cdx_bytes).unwrap();
+    validate_spdx(&dir.path().join("a.spdx.json"));
+    validate_cyclonedx(&dir.path().join("a.cdx.json"));
+    let spdx: Value = serde_json::from_slice(&spdx_bytes).unwrap();
+    for (i, (license, want)) in cases.iter().enumerate() {
+        let p = spdx["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == format!("lic{i:02}").as_str())
+            .unwrap();
+        assert_eq!(p["licenseDeclared"], *want, "{license}");
+    }
+}
+
+#[test]
+fn the_selected_features_decide_which_optional_crates_are_in() {
+    let p = registry_service();
+    let features = CargoFeatures {
+        features: vec!["urls".to_owned()],
+        ..CargoFeatures::default()
+    };
+    let flags = ["--locked", "--offline"];
+    let graph = resolve_with(&p.path("Cargo.toml"), "svc", &features, &flags, false);
+    let expected = cargo_tree(
+        p.root(),
+        "svc",
+        "normal",
+        &["--locked", "--offline", "--features", "urls"],
+    );
+    let lock = lock_checksums(&p.path("Cargo.lock"));
+    let subject = subject_of(&p, "localhost:5000/svc", None);
+    check_documents(&graph, &subject, &expected, &lock);
+    assert!(graph.crates.iter().any(|c| c.name == "percent-encoding"));
+    let without = resolve(&p.path("Cargo.toml"), "svc", &flags, false);
+    assert!(!without.crates.iter().any(|c| c.name == "percent-encoding"));
+}
+
+#[test]
+fn a_package_outside_the_workspace_is_a_workspace_error() {
+    let p = project().copy_of(example_dir("workspace")).build();
+    let manifest = Utf8PathBuf::from_path_buf(p.path("Cargo.toml")).unwrap();
+    let flags = vec!["--locked".to_owned(), "--offline".to_owned()];
+    let err = sbom::resolve(&SbomInput {
+        manifest_path: &manifest,
+        package: "payments",
+        features: &CargoFeatures::default(),
+        target: host_triple(),
+        cargo_flags: &flags,
+        include_build_deps: false,
+    })
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("`payments`"), "{err}");
 }

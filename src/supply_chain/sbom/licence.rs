@@ -79,7 +79,6 @@ const EXCEPTIONS: &[&str] = &[
     "Classpath-exception-2.0",
     "GCC-exception-3.1",
     "LLVM-exception",
-    "OpenSSL-exception",
 ];
 
 /// `license` as a valid SPDX expression of known identifiers, in canonical spelling (`or` →

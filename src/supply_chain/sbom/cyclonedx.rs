@@ -60,8 +60,11 @@ pub fn cyclonedx(graph: &CrateGraph, subject: &Subject) -> Vec<u8> {
                 if let Some(download) = c.download_location() {
                     references.push(json!({"type": "distribution", "url": download}));
                 }
-                references
-                    .push(json!({"type": "other", "url": index, "comment": "registry index"}));
+                if !c.source.is_crates_io() {
+                    references.push(
+                        json!({"type": "other", "url": index, "comment": "cargo registry index"}),
+                    );
+                }
             }
             super::CrateSource::Path => {}
         }

@@ -164,6 +164,37 @@ fn refused(validate: fn(&Path), path: &Path) -> bool {
     std::panic::catch_unwind(|| validate(path)).is_err()
 }
 
+/// Every purl of a CycloneDX document parsed by packageurl-python (cyclonedx-python-lib's own
+/// dependency): `(purl, type, name, version)`.
+fn parsed_purls(cdx_path: &Path) -> Vec<(String, String, String, String)> {
+    let script = r#"
+import json, sys
+from packageurl import PackageURL
+doc = json.load(open(sys.argv[1]))
+for c in [doc["metadata"]["component"]] + doc["components"]:
+    p = PackageURL.from_string(c["purl"])
+    print("\t".join([c["purl"], p.type, p.name, p.version or ""]))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(cdx_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "packageurl-python (comes with cyclonedx-python-lib) cannot parse the purls:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].into(), f[1].into(), f[2].into(), f[3].into())
+        })
+        .collect()
+}
+
 /// Both documents, written to a temp dir, validated, checked against `expected` (from
 /// `cargo tree`) and `lock`, and made twice to the same bytes. Returns them parsed.
 fn check_documents(
@@ -188,6 +219,26 @@ fn check_documents(
     std::fs::write(&cdx_path, &cdx_bytes).unwrap();
     validate_spdx(&spdx_path);
     validate_cyclonedx(&cdx_path);
+    // Each purl means what the component says: cargo crates by name and version, the image by
+    // its last path part and digest.
+    let purls = parsed_purls(&cdx_path);
+    assert_eq!(
+        purls.len(),
+        graph.crates.len() + 1 + subject.base.is_some() as usize
+    );
+    for c in &graph.crates {
+        assert!(
+            purls
+                .iter()
+                .any(|(_, t, n, v)| t == "cargo" && *n == c.name && *v == c.version),
+            "no purl for {} {}: {purls:?}",
+            c.name,
+            c.version
+        );
+    }
+    assert!(purls.iter().any(|(_, t, n, v)| t == "oci"
+        && *n == subject.repository.rsplit('/').next().unwrap()
+        && *v == subject.digest));
 
     assert_eq!(
         sbom::subject_digest_spdx(&spdx_bytes).as_deref(),
@@ -883,4 +934,135 @@ fn a_package_outside_the_workspace_is_a_workspace_error() {
     .unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("`payments`"), "{err}");
+}
+
+#[test]
+fn two_clones_at_different_paths_give_the_same_bytes() {
+    // Fixed commit times: both clones have one commit SHA. Nothing of the checkout path leaks.
+    let a = project().copy_of(example_dir("workspace")).build();
+    let b = project().copy_of(example_dir("workspace")).build();
+    assert_ne!(a.root(), b.root());
+    assert_eq!(a.head_sha(), b.head_sha());
+    let docs = |p: &Project| {
+        let graph = resolve(
+            &p.path("Cargo.toml"),
+            "billing",
+            &["--locked", "--offline"],
+            false,
+        );
+        let subject = subject_of(p, "localhost:5000/billing", None);
+        (
+            sbom::spdx(&graph, &subject),
+            sbom::cyclonedx(&graph, &subject),
+        )
+    };
+    let (spdx_a, cdx_a) = docs(&a);
+    let (spdx_b, cdx_b) = docs(&b);
+    assert_eq!(
+        String::from_utf8(spdx_a.clone()).unwrap(),
+        String::from_utf8(spdx_b).unwrap()
+    );
+    assert_eq!(
+        String::from_utf8(cdx_a.clone()).unwrap(),
+        String::from_utf8(cdx_b).unwrap()
+    );
+    let root = a.root().to_string_lossy().into_owned();
+    assert!(!String::from_utf8(spdx_a).unwrap().contains(&root));
+    assert!(!String::from_utf8(cdx_a).unwrap().contains(&root));
+}
+
+#[test]
+fn the_tools_own_graph_matches_cargo_tree() {
+    // A real graph: proc macros, build scripts, platform-specific crates (windows-sys, …).
+    let root = crate::support::repo_root();
+    let flags = ["--locked", "--offline"];
+    let graph = resolve(
+        &root.join("Cargo.toml"),
+        "cargo-docker-release",
+        &flags,
+        false,
+    );
+    let expected = cargo_tree(&root, "cargo-docker-release", "normal", &flags);
+    let lock = lock_checksums(&root.join("Cargo.lock"));
+    let subject = subject_of_revision("localhost:5000/cargo-docker-release");
+    let started = std::time::Instant::now();
+    let (spdx, _) = check_documents(&graph, &subject, &expected, &lock);
+    assert!(graph.crates.len() > 100, "{}", graph.crates.len());
+    assert!(
+        !graph.crates.iter().any(|c| c.name == "insta"),
+        "a dev-dependency"
+    );
+    // Every registry crate has a licence SPDX accepts.
+    let unknown: Vec<&Value> = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["primaryPackagePurpose"] == "LIBRARY" && p["licenseDeclared"] == "NOASSERTION"
+        })
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "licences left as NOASSERTION: {unknown:#?}"
+    );
+    eprintln!(
+        "{} crates checked in {:?}",
+        graph.crates.len(),
+        started.elapsed()
+    );
+}
+
+/// A subject at a fixed made-up revision (for a manifest that is not a fixture project).
+fn subject_of_revision(repository: &str) -> Subject {
+    Subject {
+        repository: repository.to_owned(),
+        digest: DIGEST.to_owned(),
+        revision: "0123456789abcdef0123456789abcdef01234567".to_owned(),
+        created: "2024-01-02T03:04:05Z".to_owned(),
+        base: None,
+        tool: "cargo-docker-release 0.1.0".to_owned(),
+    }
+}
+
+#[test]
+fn a_feature_only_a_dev_dependency_enables_adds_nothing_to_the_binary() {
+    // The tests enable semver's `serde` feature; the binary (resolver 2) does not.
+    // `cargo metadata` unifies the two, so its graph alone would list serde_core.
+    let p = project()
+        .file(
+            "Cargo.toml",
+            "[package]\nname = \"dsvc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nsemver = \"=1.0.28\"\n\n\
+             [dev-dependencies]\nsemver = { version = \"=1.0.28\", features = [\"serde\"] }\n\n\
+             [workspace]\n",
+        )
+        .file("src/main.rs", "fn main() {}\n")
+        .build_uncommitted();
+    cargo_in(p.root(), &["generate-lockfile", "--offline"], &[]).success();
+    p.commit_all("Initial commit");
+    let flags = ["--locked", "--offline"];
+    let metadata = cargo_in(
+        p.root(),
+        &["metadata", "--format-version", "1", "--locked", "--offline"],
+        &[],
+    );
+    let metadata: Value = serde_json::from_str(&metadata.success().stdout).unwrap();
+    let semver_node = metadata["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"].as_str().unwrap().contains("semver@"))
+        .unwrap();
+    assert!(
+        semver_node["deps"].to_string().contains("serde_core"),
+        "the fixture no longer shows cargo metadata's unification: {semver_node}"
+    );
+
+    let graph = resolve(&p.path("Cargo.toml"), "dsvc", &flags, false);
+    let expected = cargo_tree(p.root(), "dsvc", "normal", &flags);
+    let lock = lock_checksums(&p.path("Cargo.lock"));
+    let subject = subject_of(&p, "localhost:5000/dsvc", None);
+    check_documents(&graph, &subject, &expected, &lock);
+    let names: Vec<&str> = graph.crates.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["dsvc", "semver"]);
 }

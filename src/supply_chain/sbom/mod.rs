@@ -1,9 +1,10 @@
 //! The software bill of materials of a shipped binary: which crates were compiled into it.
 //!
-//! [`resolve`] asks cargo (`cargo metadata --filter-platform`) which crates the service's binary
-//! is made of, for the target it is built for and the features it is built with, following
-//! normal dependencies only (build dependencies on request, dev-dependencies never), and reads
-//! each crate's checksum from `Cargo.lock`. The [`CrateGraph`] it returns is written as an SPDX 2.3
+//! [`resolve`] asks cargo which crates the service's binary is made of, for the target it is
+//! built for and the features it is built with, following normal dependencies only (build
+//! dependencies on request, dev-dependencies never): `cargo metadata --filter-platform` for the
+//! packages and their sources, `cargo tree` for the graph as resolver 2 builds it (metadata
+//! unifies features with dev-dependencies), and `Cargo.lock` for each crate's checksum. The [`CrateGraph`] it returns is written as an SPDX 2.3
 //! document ([`spdx()`]) or a CycloneDX 1.5 BOM ([`cyclonedx()`]), both describing the image
 //! ([`Subject`]) that contains the binary; the same input gives the same bytes. `verify` reads
 //! back which image a document describes with [`subject_digest_spdx`] and
@@ -344,6 +345,61 @@ pub fn resolve(input: &SbomInput) -> Result<CrateGraph> {
         }
     }
 
+    // `cargo metadata` unifies features over every target and dependency kind (RFC 2957: it
+    // does not model resolver 2), so its walk is a superset: an optional crate that only a
+    // dev-dependency's feature enables is in it, yet not in the binary. `cargo tree` resolves
+    // features as the build does; its edges, each checked against the walk, are the graph.
+    let tree = cargo_tree(input, &root_id.repr)?;
+    let mut tree_ids: Vec<&PackageId> = Vec::new();
+    for (name, version, hint) in &tree.nodes {
+        let candidates: Vec<&PackageId> = reached
+            .iter()
+            .copied()
+            .filter(|id| {
+                let p = packages[id];
+                p.name.as_str() == name && p.version.to_string() == *version
+            })
+            .collect();
+        let id = match candidates.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(workspace_error(format!(
+                    "`cargo tree` lists {name} v{version}, which `cargo metadata` does not reach"
+                )));
+            }
+            several => several
+                .iter()
+                .copied()
+                .find(|id| tree_hint_matches(packages[id], hint.as_deref()))
+                .ok_or_else(|| {
+                    workspace_error(format!(
+                        "`cargo tree` lists {name} v{version} ({}), which matches none of its sources",
+                        hint.as_deref().unwrap_or("crates.io")
+                    ))
+                })?,
+        };
+        tree_ids.push(id);
+    }
+    if tree_ids.first() != Some(&root_id) {
+        return Err(workspace_error(format!(
+            "`cargo tree` does not start at {}",
+            input.package
+        )));
+    }
+    let mut tree_edges: BTreeSet<(&PackageId, &PackageId)> = BTreeSet::new();
+    for (from, to) in &tree.edges {
+        let edge = (tree_ids[*from], tree_ids[*to]);
+        if !edges.contains(&edge) {
+            return Err(workspace_error(format!(
+                "`cargo tree` has an edge {} -> {} that `cargo metadata` does not",
+                edge.0, edge.1
+            )));
+        }
+        tree_edges.insert(edge);
+    }
+    let reached: BTreeSet<&PackageId> = tree_ids.iter().copied().collect();
+    let edges = tree_edges;
+
     let checksums = lock_checksums(&metadata.workspace_root.join("Cargo.lock"))?;
     let mut crates: Vec<(Crate, &PackageId)> = reached
         .iter()
@@ -396,6 +452,104 @@ pub fn resolve(input: &SbomInput) -> Result<CrateGraph> {
         crates: crates.into_iter().map(|(c, _)| c).collect(),
         edges: edges.into_iter().collect(),
     })
+}
+
+/// `cargo tree`'s view of a package's graph: nodes in the order printed (the root first) as
+/// `(name, version, source hint)`, and `(parent, child)` edges between their indices.
+struct Tree {
+    nodes: Vec<(String, String, Option<String>)>,
+    edges: Vec<(usize, usize)>,
+}
+
+/// Runs `cargo tree -e normal[,build] --prefix depth --format {p}` for the package `spec`.
+fn cargo_tree(input: &SbomInput, spec: &str) -> Result<Tree> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let edges = if input.include_build_deps {
+        "normal,build"
+    } else {
+        "normal"
+    };
+    let out = std::process::Command::new(cargo)
+        .args(["tree", "--manifest-path", input.manifest_path.as_str()])
+        .args(["-p", spec, "-e", edges, "--target", input.target])
+        .args(["--prefix", "depth", "--format", "{p}", "--charset", "ascii"])
+        .args(input.features.flags())
+        .args(input.cargo_flags)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::io("running `cargo tree`", e))?;
+    if !out.status.success() {
+        return Err(Error::Workspace {
+            message: format!(
+                "`cargo tree` for the SBOM failed:\n{}",
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            ),
+            help: None,
+        });
+    }
+    parse_tree(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| Error::Workspace {
+        message: "`cargo tree` printed what this tool cannot read".to_owned(),
+        help: None,
+    })
+}
+
+/// Reads `cargo tree --prefix depth --format {p}` output: `<depth><name> v<version>[ (<source>)]
+/// [ (proc-macro)][ (*)]` per line.
+fn parse_tree(text: &str) -> Option<Tree> {
+    let mut tree = Tree {
+        nodes: Vec::new(),
+        edges: Vec::new(),
+    };
+    let mut index: BTreeMap<(String, String, Option<String>), usize> = BTreeMap::new();
+    let mut stack: Vec<usize> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+        let depth: usize = line[..digits].parse().ok()?;
+        let mut rest = line[digits..].trim();
+        for suffix in [" (*)", " (proc-macro)"] {
+            rest = rest.strip_suffix(suffix).unwrap_or(rest);
+        }
+        let (name, rest) = rest.split_once(' ')?;
+        let (version, hint) = match rest.split_once(' ') {
+            Some((v, h)) => (v, Some(h.trim_start_matches('(').trim_end_matches(')'))),
+            None => (rest, None),
+        };
+        let key = (
+            name.to_owned(),
+            version.strip_prefix('v')?.to_owned(),
+            hint.map(str::to_owned),
+        );
+        let node = *index.entry(key.clone()).or_insert_with(|| {
+            tree.nodes.push(key);
+            tree.nodes.len() - 1
+        });
+        if depth > stack.len() {
+            return None;
+        }
+        stack.truncate(depth);
+        if let Some(parent) = stack.last() {
+            tree.edges.push((*parent, node));
+        }
+        stack.push(node);
+    }
+    Some(tree)
+}
+
+/// Whether the source `cargo tree` shows in parentheses (`hint`) is that of `package`: none for
+/// crates.io, the directory for a path, `<url>#<short commit>` for git, `registry \`name\``.
+fn tree_hint_matches(package: &cargo_metadata::Package, hint: Option<&str>) -> bool {
+    let source = CrateSource::from_cargo(package.source.as_ref().map(|s| s.repr.as_str()));
+    match (hint, &source) {
+        (None, s) => s.is_crates_io(),
+        (Some(h), CrateSource::Path) => package
+            .manifest_path
+            .parent()
+            .is_some_and(|dir| dir.as_str() == h),
+        (Some(h), CrateSource::Git { url, commit }) => h
+            .split_once('#')
+            .is_some_and(|(u, c)| u.starts_with(url.as_str()) && commit.starts_with(c)),
+        (Some(h), CrateSource::Registry { .. }) => h.starts_with("registry "),
+    }
 }
 
 /// A version's sort key: semver order when it parses, else the text.
@@ -556,6 +710,25 @@ mod tests {
             path.purl_at(Some("abc")),
             "pkg:cargo/svc@1.2.3?vcs_url=git%2Bhttps://github.com/o/svc%40abc"
         );
+    }
+
+    #[test]
+    fn cargo_tree_output_becomes_nodes_and_edges() {
+        let text = "0svc v0.1.0 (/w/svc)\n1inner v0.3.0 (/w/svc/inner)\n2hex v0.4.3\n\
+                    1serde_derive v1.0.229 (proc-macro)\n2hex v0.4.3 (*)\n\
+                    1g v0.2.0 (https://github.com/o/g?branch=main#01234567)\n";
+        let tree = parse_tree(text).unwrap();
+        let names: Vec<&str> = tree.nodes.iter().map(|n| n.0.as_str()).collect();
+        assert_eq!(names, ["svc", "inner", "hex", "serde_derive", "g"]);
+        assert_eq!(tree.nodes[0].2.as_deref(), Some("/w/svc"));
+        assert_eq!(tree.nodes[2].2, None);
+        assert_eq!(tree.nodes[3].2, None, "(proc-macro) is no source");
+        assert_eq!(
+            tree.nodes[4].2.as_deref(),
+            Some("https://github.com/o/g?branch=main#01234567")
+        );
+        assert_eq!(tree.edges, [(0, 1), (1, 2), (0, 3), (3, 2), (0, 4)]);
+        assert!(parse_tree("0a v1\n2b v1\n").is_none(), "a skipped depth");
     }
 
     #[test]

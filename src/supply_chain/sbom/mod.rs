@@ -349,7 +349,13 @@ pub fn resolve(input: &SbomInput) -> Result<CrateGraph> {
     // does not model resolver 2), so its walk is a superset: an optional crate that only a
     // dev-dependency's feature enables is in it, yet not in the binary. `cargo tree` resolves
     // features as the build does; its edges, each checked against the walk, are the graph.
-    let tree = cargo_tree(input, &root_id.repr)?;
+    // Cargo 1.77+ writes package IDs as specs (`path+file:///…#name@1.0.0`); older ones do not.
+    let spec = if root_id.repr.contains('#') {
+        root_id.repr.clone()
+    } else {
+        format!("{}@{}", input.package, packages[root_id].version)
+    };
+    let tree = cargo_tree(input, &spec)?;
     let mut tree_ids: Vec<&PackageId> = Vec::new();
     for (name, version, hint) in &tree.nodes {
         let candidates: Vec<&PackageId> = reached

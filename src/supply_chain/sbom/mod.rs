@@ -275,7 +275,11 @@ impl BaseImage {
     }
 }
 
-/// The crates `input.package`'s binary is compiled from, by `cargo metadata --filter-platform`.
+/// The crates `input.package`'s binary is compiled from: the packages of `cargo metadata
+/// --filter-platform <target>`, the graph of `cargo tree -e normal` (with `,build` when asked) for
+/// the target and features, the checksums of `Cargo.lock`. Errors: [`Error::Workspace`]
+/// (exit 2) when cargo fails or the package is not a member of the workspace, [`Error::Io`] when
+/// cargo cannot be started or `Cargo.lock` cannot be read.
 pub fn resolve(input: &SbomInput) -> Result<CrateGraph> {
     let mut flags = vec!["--filter-platform".to_owned(), input.target.to_owned()];
     flags.extend(input.features.flags());
@@ -322,7 +326,8 @@ pub fn resolve(input: &SbomInput) -> Result<CrateGraph> {
     let nodes: BTreeMap<&PackageId, &cargo_metadata::Node> =
         resolve.nodes.iter().map(|n| (&n.id, n)).collect();
 
-    // Walk from the root over the edges the binary is made of.
+    // Walk from the root over normal (and, when asked, build) edges: every crate the binary
+    // can be made of, for this target.
     let followed = |kind: DependencyKind| {
         kind == DependencyKind::Normal
             || (input.include_build_deps && kind == DependencyKind::Build)

@@ -27,7 +27,9 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::image::Blob;
 use crate::registry::RegistryClient;
-use crate::supply_chain::sign::{Envelope, PublicKey, SigningKey, dsse, simple_signing};
+use crate::supply_chain::sign::{
+    Envelope, IN_TOTO_PAYLOAD_TYPE, PublicKey, SigningKey, dsse, simple_signing,
+};
 
 /// The layer media type of a cosign signature.
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -37,8 +39,6 @@ pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 /// The annotation naming an attestation's predicate type.
 pub const PREDICATE_TYPE: &str = "predicateType";
-/// The DSSE payload type of an in-toto statement.
-pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// The `artifactType` of a signature pushed as a referrer.
 pub const SIGNATURE_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 /// The `artifactType` of an attestation pushed as a referrer.
@@ -114,12 +114,12 @@ pub struct Attached {
     pub scheme: &'static str,
 }
 
-/// Signs `repository@digest` (named `reference` in the payload) with `key`, when given, and
+/// Signs `repository@digest` (the image named `image`) with `key`, when given, and
 /// attaches each of `attestations` (DSSE-signed with `key`, unsigned without).
 pub async fn attach(
     client: &RegistryClient,
     repository: &str,
-    reference: &str,
+    image: &str,
     digest: &str,
     attestations: &[Attestation],
     key: Option<&SigningKey>,
@@ -151,7 +151,7 @@ pub async fn attach(
         ..Attached::default()
     };
     if let Some(key) = key {
-        let payload = simple_signing::payload(reference, digest);
+        let payload = simple_signing::payload(&simple_signing::docker_reference(image), digest);
         let public = key.public_key();
         let mut layers = existing(Kind::Signature).await?;
         let ours = |l: &Layer| {
@@ -195,7 +195,7 @@ pub async fn attach(
             let current = layers.iter().any(|l| {
                 same_type(l)
                     && envelope_of(l).is_some_and(|e| {
-                        payload_of(&e).as_deref() == Some(&attestation.statement[..])
+                        e.payload_bytes().as_deref() == Some(&attestation.statement[..])
                             && key.is_none_or(|k| dsse::verify(&e, &k.public_key()).is_ok())
                     })
             });
@@ -205,9 +205,9 @@ pub async fn attach(
             unchanged = false;
             layers.retain(|l| !same_type(l));
             let envelope = match key {
-                Some(key) => dsse::sign(key, IN_TOTO, &attestation.statement),
+                Some(key) => dsse::sign(key, IN_TOTO_PAYLOAD_TYPE, &attestation.statement),
                 None => Envelope {
-                    payload_type: IN_TOTO.to_owned(),
+                    payload_type: IN_TOTO_PAYLOAD_TYPE.to_owned(),
                     payload: base64::engine::general_purpose::STANDARD
                         .encode(&attestation.statement),
                     signatures: Vec::new(),
@@ -394,13 +394,6 @@ pub fn signature_of(layer: &Layer) -> Option<Vec<u8>> {
 /// The DSSE envelope of an attestation layer.
 pub fn envelope_of(layer: &Layer) -> Option<Envelope> {
     serde_json::from_slice(&layer.data).ok()
-}
-
-/// The payload of an envelope, without checking its signatures.
-pub fn payload_of(envelope: &Envelope) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD
-        .decode(&envelope.payload)
-        .ok()
 }
 
 /// Whether any signature layer verifies with `key` over a payload naming `digest`.

@@ -177,7 +177,7 @@ fn check_attestation(
                     continue;
                 }
             },
-            None => match attach::payload_of(&envelope) {
+            None => match envelope.payload_bytes() {
                 Some(payload) => payload,
                 None => {
                     why = "its payload is not base64".into();

@@ -29,9 +29,38 @@ pub struct Attesting<'a> {
     pub cargo_flags: &'a [String],
 }
 
-/// What the build and test of one service tell its provenance.
-#[derive(Debug, Clone, Default)]
+/// The crate graph of a service's bin, asked of cargo while the service builds and is tested.
+pub type GraphTask = tokio::task::JoinHandle<Result<sbom::CrateGraph>>;
+
+/// Starts resolving the crate graph `plan`'s SBOM needs (none when its SBOM is off), so that the
+/// supply-chain step after the push does not wait for cargo.
+pub fn start_graph(plan: &ImagePlan, cargo_flags: &[String]) -> Option<GraphTask> {
+    if !plan.config.supply_chain.sbom {
+        return None;
+    }
+    let (manifest_path, package, features) = (
+        plan.manifest_path.clone(),
+        plan.package.clone(),
+        plan.features.clone(),
+    );
+    let flags = cargo_flags.to_vec();
+    Some(tokio::task::spawn_blocking(move || {
+        sbom::resolve(&sbom::SbomInput {
+            manifest_path: &manifest_path,
+            package: &package,
+            features: &features,
+            target: crate::toolchain::host_triple(),
+            cargo_flags: &flags,
+            include_build_deps: false,
+        })
+    }))
+}
+
+/// What the build and test of one service tell its provenance and SBOM.
+#[derive(Debug, Default)]
 pub struct Facts {
+    /// Its crate graph, being resolved ([`start_graph`]).
+    pub graph: Option<GraphTask>,
     /// `assembled`, `buildkit` or `classic` (`unknown` for a reused image that does not say).
     pub builder: String,
     /// The base's manifest digest, when known.
@@ -61,7 +90,7 @@ pub async fn attest(
     pusher: &Pusher,
     plan: &ImagePlan,
     digest: &str,
-    facts: &Facts,
+    mut facts: Facts,
     how: Attesting<'_>,
     shell: &Shell,
 ) -> Result<Documents> {
@@ -71,7 +100,7 @@ pub async fn attest(
         .map_err(|e| Error::io(format!("creating `{dir}` for the SBOM and provenance"), e))?;
     let mut attestations = Vec::new();
     if chain.sbom {
-        let (spdx, cyclonedx) = sbom_documents(plan, digest, facts, how.cargo_flags).await?;
+        let (spdx, cyclonedx) = sbom_documents(plan, digest, &mut facts, how.cargo_flags).await?;
         write(&dir, "sbom.spdx.json", &spdx)?;
         write(&dir, "sbom.cdx.json", &cyclonedx)?;
         attestations.push(wrapped(plan, digest, SPDX_PREDICATE, &spdx)?);
@@ -139,27 +168,17 @@ pub async fn attest(
 async fn sbom_documents(
     plan: &ImagePlan,
     digest: &str,
-    facts: &Facts,
+    facts: &mut Facts,
     cargo_flags: &[String],
 ) -> Result<(Vec<u8>, Vec<u8>)> {
-    let (manifest_path, package, features) = (
-        plan.manifest_path.clone(),
-        plan.package.clone(),
-        plan.features.clone(),
-    );
-    let flags = cargo_flags.to_vec();
-    let graph = tokio::task::spawn_blocking(move || {
-        sbom::resolve(&sbom::SbomInput {
-            manifest_path: &manifest_path,
-            package: &package,
-            features: &features,
-            target: crate::toolchain::host_triple(),
-            cargo_flags: &flags,
-            include_build_deps: false,
-        })
-    })
-    .await
-    .map_err(|e| Error::step("sbom", format!("the dependency graph: {e}")))??;
+    let task = facts
+        .graph
+        .take()
+        .or_else(|| start_graph(plan, cargo_flags))
+        .expect("a graph is resolved whenever the SBOM is on");
+    let graph = task
+        .await
+        .map_err(|e| Error::step("sbom", format!("the dependency graph: {e}")))??;
     let base = &plan.config.base;
     let subject = sbom::Subject {
         repository: plan.image.clone(),

@@ -112,6 +112,14 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
         several_services: plans.len() > 1,
         interrupt: Some(interrupt.clone()),
     };
+    // The SBOMs' crate graphs are asked of cargo while the services build and are tested.
+    let graphs: Vec<Option<attest::GraphTask>> = plans
+        .iter()
+        .map(|p| match &pusher {
+            Some(_) => attest::start_graph(p, &cargo_flags),
+            None => None,
+        })
+        .collect();
     let compiled = compile_together(
         &engine,
         &plans,
@@ -187,18 +195,19 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
                 .iter()
                 .zip(&runs)
                 .zip(&keys)
-                .filter(|((_, r), _)| passed(r))
-                .map(|((_, r), key)| {
+                .zip(graphs)
+                .filter(|(((_, r), _), _)| passed(r))
+                .map(|(((_, r), key), graph)| {
                     let how = attest::Attesting {
                         key: key.as_deref(),
                         started: started_at,
                         cargo_flags: &cargo_flags,
                     };
-                    (r.facts(), how)
+                    (r.facts(graph), how)
                 })
                 .collect();
             let (outcomes, pushed, error) =
-                tag_and_push(&engine, pusher, &released, &attesting, release.force, shell).await;
+                tag_and_push(&engine, pusher, &released, attesting, release.force, shell).await;
             let elapsed = tag_started.elapsed().as_millis() as u64 / runs.len().max(1) as u64;
             if let Some(outcomes) = outcomes {
                 let built = runs.iter_mut().filter(|r| passed(r));
@@ -367,8 +376,9 @@ struct ServiceRun {
 
 impl ServiceRun {
     /// What its provenance says of its build and tests.
-    fn facts(&self) -> attest::Facts {
+    fn facts(&self, graph: Option<attest::GraphTask>) -> attest::Facts {
         attest::Facts {
+            graph,
             builder: self
                 .builder
                 .map_or("unknown", engine::build::Builder::label)
@@ -429,7 +439,7 @@ async fn tag_and_push(
     engine: &engine::Engine,
     pusher: &push::Pusher,
     released: &[(&plan::ImagePlan, &str)],
-    attesting: &[(attest::Facts, attest::Attesting<'_>)],
+    attesting: Vec<(attest::Facts, attest::Attesting<'_>)>,
     force: bool,
     shell: &Shell,
 ) -> (
@@ -560,7 +570,7 @@ async fn push_part(
 async fn attach_all(
     pusher: &push::Pusher,
     released: &[(&plan::ImagePlan, &str)],
-    attesting: &[(attest::Facts, attest::Attesting<'_>)],
+    attesting: Vec<(attest::Facts, attest::Attesting<'_>)>,
     pushed: &mut [Pushed],
     shell: &Shell,
 ) -> Result<()> {
@@ -571,7 +581,7 @@ async fn attach_all(
                 return None;
             }
             let started = std::time::Instant::now();
-            let result = attest::attest(pusher, plan, digest, facts, *how, shell).await;
+            let result = attest::attest(pusher, plan, digest, facts, how, shell).await;
             Some((result, started.elapsed().as_millis() as u64))
         },
     );

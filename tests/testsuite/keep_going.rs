@@ -3,25 +3,15 @@
 
 use crate::support;
 
-use support::{TestImages, example_dir, image_exists, project, require_docker};
+use support::{TestImages, image_exists, require_docker};
 
 /// A two-service workspace (`good` and `bad`, both the hello example's server); `bad` has an
 /// exec check that cannot pass.
 fn two_services(images: &TestImages) -> support::Project {
-    let repo = project().copy_of(example_dir("hello")).build();
-    let hello = repo.read("src/main.rs");
-    std::fs::remove_dir_all(repo.path("src")).unwrap();
-    std::fs::remove_dir_all(repo.path("tests")).unwrap();
-    std::fs::remove_file(repo.path("Cargo.lock")).unwrap();
-    repo.write(
-        "Cargo.toml",
-        "[workspace]\nmembers = [\"good\", \"bad\"]\nresolver = \"3\"\n",
-    );
-    for (name, exec_stdout) in [("good", "{version}"), ("bad", "not what it prints")] {
-        repo.write(format!("{name}/src/main.rs"), &hello);
-        repo.write(
-            format!("{name}/Cargo.toml"),
-            &format!(
+    let members: Vec<(&str, String)> = [("good", "{version}"), ("bad", "not what it prints")]
+        .into_iter()
+        .map(|(name, exec_stdout)| {
+            let manifest = format!(
                 r#"[package]
 name = "{name}"
 version = "0.3.1"
@@ -43,16 +33,14 @@ cmd = ["/usr/local/bin/{name}", "--version"]
 stdout = ["{exec_stdout}"]
 "#,
                 image = images.repo(name)
-            ),
-        );
-    }
-    let locked = std::process::Command::new(env!("CARGO"))
-        .args(["generate-lockfile", "--offline", "--quiet"])
-        .current_dir(&repo.root)
-        .status()
-        .expect("cargo generate-lockfile");
-    assert!(locked.success());
-    repo
+            );
+            (name, manifest)
+        })
+        .collect();
+    support::hello_workspace(
+        "[workspace]\nmembers = [\"good\", \"bad\"]\nresolver = \"3\"\n",
+        &members,
+    )
 }
 
 #[test]

@@ -12,52 +12,9 @@ use cargo_docker_release::supply_chain::sign::{
 };
 
 use crate::support;
+use support::keys::{openssl_ok, openssl_verifies};
 
 const DIGEST: &str = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b";
-
-/// Runs `openssl` in `dir`: success, stdout, stderr.
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let program = support::require_tool("openssl", "install it with `apt-get install openssl`");
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs `openssl` in `dir`, which must succeed; its stdout.
-#[track_caller]
-fn openssl_ok(dir: &Path, args: &[&str]) -> String {
-    let (ok, stdout, stderr) = openssl(dir, args);
-    assert!(ok, "openssl {args:?}: {stdout}{stderr}");
-    stdout
-}
-
-/// Whether `openssl dgst -sha256 -verify pub.pem` accepts `signature` of `message`.
-fn openssl_verifies(dir: &Path, public_pem: &str, message: &[u8], signature: &[u8]) -> bool {
-    std::fs::write(dir.join("check.pub"), public_pem).unwrap();
-    std::fs::write(dir.join("check.msg"), message).unwrap();
-    std::fs::write(dir.join("check.sig"), signature).unwrap();
-    let (ok, text, stderr) = openssl(
-        dir,
-        &[
-            "dgst",
-            "-sha256",
-            "-verify",
-            "check.pub",
-            "-signature",
-            "check.sig",
-            "check.msg",
-        ],
-    );
-    assert_eq!(ok, text.contains("Verified OK"), "{text}{stderr}");
-    ok
-}
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("temp paths are UTF-8")

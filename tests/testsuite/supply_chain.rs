@@ -10,13 +10,12 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
-use support::keys::{cosign_encrypted, openssl_key};
+use support::keys::{cosign_encrypted, openssl_key, openssl_verifies};
 use support::service::*;
-use support::{Registry, TestImages, example_dir, project};
+use support::{Registry, TestImages};
 
 const SPDX: &str = "https://spdx.dev/Document";
 const CYCLONEDX: &str = "https://cyclonedx.org/bom";
@@ -26,22 +25,6 @@ fn b64(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .expect("base64")
-}
-
-/// `openssl dgst -sha256 -verify public -signature sig` over `message`.
-fn openssl_verifies(dir: &Path, public: &Path, message: &[u8], signature: &[u8]) -> bool {
-    let (m, s) = (dir.join("message"), dir.join("signature"));
-    std::fs::write(&m, message).unwrap();
-    std::fs::write(&s, signature).unwrap();
-    let out = Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify"])
-        .arg(public)
-        .arg("-signature")
-        .arg(&s)
-        .arg(&m)
-        .output()
-        .expect("openssl runs");
-    out.status.success() && text(&out.stdout).contains("Verified OK")
 }
 
 /// DSSE's pre-authentication encoding, written out independently of the tool.
@@ -128,6 +111,8 @@ fn a_signed_push_attaches_sbom_provenance_and_signature_that_independent_tools_v
     let keys = tempfile::tempdir().unwrap();
     let (key, public) = openssl_key(keys.path(), "release");
     let (_, other_public) = openssl_key(keys.path(), "other");
+    let public_pem = std::fs::read_to_string(&public).unwrap();
+    let other_pem = std::fs::read_to_string(&other_public).unwrap();
     let config = tempfile::tempdir().unwrap();
     std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
     let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
@@ -207,13 +192,13 @@ fn a_signed_push_attaches_sbom_provenance_and_signature_that_independent_tools_v
     );
     assert!(openssl_verifies(
         keys.path(),
-        &public,
+        &public_pem,
         payload.as_bytes(),
         &signature
     ));
     assert!(!openssl_verifies(
         keys.path(),
-        &other_public,
+        &other_pem,
         payload.as_bytes(),
         &signature
     ));
@@ -233,7 +218,7 @@ fn a_signed_push_attaches_sbom_provenance_and_signature_that_independent_tools_v
         assert!(
             openssl_verifies(
                 keys.path(),
-                &public,
+                &public_pem,
                 &pae("application/vnd.in-toto+json", &statement_bytes),
                 &sig
             ),
@@ -373,22 +358,11 @@ fn a_workspace_signed_by_its_manifests_cosign_key_gets_one_set_per_service() {
     let keys = tempfile::tempdir().unwrap();
     let (pkcs8, public) = openssl_key(keys.path(), "cosign");
     let encrypted = cosign_encrypted(&pkcs8, "correct horse");
-    let repo = project().copy_of(example_dir("hello")).build();
-    let hello = repo.read("src/main.rs");
-    std::fs::remove_dir_all(repo.path("src")).unwrap();
-    std::fs::remove_dir_all(repo.path("tests")).unwrap();
-    std::fs::remove_file(repo.path("Cargo.lock")).unwrap();
-    repo.write(
-        "Cargo.toml",
-        "[workspace]\nmembers = [\"orders\", \"billing\"]\nresolver = \"3\"\n\n\
-         [workspace.metadata.docker]\nsign-key = \"env://CDR_TEST_SIGNING_KEY\"\n",
-    );
     let image = |name: &str| format!("{}/{}", registry.addr, images.repo(name));
-    for name in ["orders", "billing"] {
-        repo.write(format!("{name}/src/main.rs"), &hello);
-        repo.write(
-            format!("{name}/Cargo.toml"),
-            &format!(
+    let members: Vec<(&str, String)> = ["orders", "billing"]
+        .into_iter()
+        .map(|name| {
+            let manifest = format!(
                 r#"[package]
 name = "{name}"
 version = "2.0.1"
@@ -406,15 +380,15 @@ expose = [8080]
 ready = {{ timeout = "30s", http = {{ path = "/healthz", status = 200 }} }}
 "#,
                 image = image(name)
-            ),
-        );
-    }
-    let locked = Command::new(env!("CARGO"))
-        .args(["generate-lockfile", "--offline", "--quiet"])
-        .current_dir(&repo.root)
-        .status()
-        .expect("cargo generate-lockfile");
-    assert!(locked.success());
+            );
+            (name, manifest)
+        })
+        .collect();
+    let repo = support::hello_workspace(
+        "[workspace]\nmembers = [\"orders\", \"billing\"]\nresolver = \"3\"\n\n\
+         [workspace.metadata.docker]\nsign-key = \"env://CDR_TEST_SIGNING_KEY\"\n",
+        &members,
+    );
     repo.commit_all("two signed services");
     let config = tempfile::tempdir().unwrap();
     std::fs::write(config.path().join("config.json"), "{}\n").unwrap();

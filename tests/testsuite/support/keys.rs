@@ -13,40 +13,64 @@ pub fn openssl_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
         dir.join(format!("{name}.key")),
         dir.join(format!("{name}.pub")),
     );
-    let sec1 = dir.join(format!("{name}.sec1"));
-    let path = |p: &PathBuf| p.to_str().unwrap().to_owned();
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &path(&sec1),
-    ]);
-    openssl(&[
-        "pkcs8",
-        "-topk8",
-        "-nocrypt",
-        "-in",
-        &path(&sec1),
-        "-out",
-        &path(&key),
-    ]);
-    openssl(&["ec", "-in", &path(&key), "-pubout", "-out", &path(&public)]);
+    let sec1 = format!("{name}.sec1");
+    let (k, p) = (format!("{name}.key"), format!("{name}.pub"));
+    openssl_ok(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &sec1,
+        ],
+    );
+    openssl_ok(
+        dir,
+        &["pkcs8", "-topk8", "-nocrypt", "-in", &sec1, "-out", &k],
+    );
+    openssl_ok(dir, &["ec", "-in", &k, "-pubout", "-out", &p]);
     (key, public)
 }
 
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
+/// Runs `openssl` in `dir`: success, stdout, stderr.
+pub fn openssl(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let program = super::require_tool("openssl", "install it with `apt-get install openssl`");
+    let out = Command::new(program)
         .args(args)
+        .current_dir(dir)
         .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        text(&out.stderr)
-    );
+        .expect("run openssl");
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Runs `openssl` in `dir`, which must succeed; its stdout.
+#[track_caller]
+pub fn openssl_ok(dir: &Path, args: &[&str]) -> String {
+    let (ok, stdout, stderr) = openssl(dir, args);
+    assert!(ok, "openssl {args:?}: {stdout}{stderr}");
+    stdout
+}
+
+/// Whether `openssl dgst -sha256 -verify` with `public_pem` accepts `signature` of `message`.
+pub fn openssl_verifies(dir: &Path, public_pem: &str, message: &[u8], signature: &[u8]) -> bool {
+    std::fs::write(dir.join("check.pub"), public_pem).unwrap();
+    std::fs::write(dir.join("check.msg"), message).unwrap();
+    std::fs::write(dir.join("check.sig"), signature).unwrap();
+    let args = [
+        "dgst",
+        "-sha256",
+        "-verify",
+        "check.pub",
+        "-signature",
+        "check.sig",
+        "check.msg",
+    ];
+    let (ok, text, stderr) = openssl(dir, &args);
+    assert_eq!(ok, text.contains("Verified OK"), "{text}{stderr}");
+    ok
 }
 
 /// The PKCS#8 key at `pkcs8_pem` in cosign's `ENCRYPTED SIGSTORE PRIVATE KEY` format under

@@ -307,3 +307,26 @@ pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// A workspace of services that are each the hello example's server: the root `Cargo.toml` is
+/// `root_manifest`, each `(name, manifest)` a member with hello's `main.rs`, and the lock file
+/// is generated (offline: hello has no dependencies). Uncommitted.
+pub fn hello_workspace(root_manifest: &str, members: &[(&str, String)]) -> Project {
+    let repo = project().copy_of(super::example_dir("hello")).build();
+    let hello = repo.read("src/main.rs");
+    fs::remove_dir_all(repo.path("src")).unwrap();
+    fs::remove_dir_all(repo.path("tests")).unwrap();
+    fs::remove_file(repo.path("Cargo.lock")).unwrap();
+    repo.write("Cargo.toml", root_manifest);
+    for (name, manifest) in members {
+        repo.write(format!("{name}/src/main.rs"), &hello);
+        repo.write(format!("{name}/Cargo.toml"), manifest);
+    }
+    let locked = std::process::Command::new(env!("CARGO"))
+        .args(["generate-lockfile", "--offline", "--quiet"])
+        .current_dir(&repo.root)
+        .status()
+        .expect("cargo generate-lockfile");
+    assert!(locked.success(), "cargo generate-lockfile failed");
+    repo
+}

@@ -101,8 +101,6 @@ pub async fn attest(
     let mut attestations = Vec::new();
     if chain.sbom {
         let (spdx, cyclonedx) = sbom_documents(plan, digest, &mut facts, how.cargo_flags).await?;
-        write(&dir, "sbom.spdx.json", &spdx)?;
-        write(&dir, "sbom.cdx.json", &cyclonedx)?;
         attestations.push(wrapped(plan, digest, SPDX_PREDICATE, &spdx)?);
         attestations.push(wrapped(plan, digest, CYCLONEDX_PREDICATE, &cyclonedx)?);
     }
@@ -117,7 +115,6 @@ pub async fn attest(
             finished: Utc::now(),
         };
         let statement = pretty(&provenance::provenance(&built));
-        write(&dir, "provenance.json", &statement)?;
         attestations.push(Attestation {
             predicate_type: provenance::SLSA_PROVENANCE.to_owned(),
             statement,
@@ -133,6 +130,16 @@ pub async fn attest(
         how.key,
     )
     .await?;
+    // The files are what the registry holds: an attestation kept from an earlier release of
+    // this digest is written, not the one this run made.
+    for (predicate_type, statement) in &attached.statements {
+        match predicate_type.as_str() {
+            provenance::SLSA_PROVENANCE => write(&dir, "provenance.json", statement)?,
+            SPDX_PREDICATE => write(&dir, "sbom.spdx.json", &predicate(statement)?)?,
+            CYCLONEDX_PREDICATE => write(&dir, "sbom.cdx.json", &predicate(statement)?)?,
+            _ => {}
+        }
+    }
     let mut parts: Vec<&str> = Vec::new();
     if chain.sbom {
         parts.push("SBOM (SPDX, CycloneDX)");
@@ -216,6 +223,13 @@ fn wrapped(
         predicate_type: predicate_type.to_owned(),
         statement: pretty(&statement(&plan.image, digest, predicate_type, predicate)),
     })
+}
+
+/// The predicate of an in-toto statement, as the document it wraps.
+fn predicate(statement: &[u8]) -> Result<Vec<u8>> {
+    let statement: Value = serde_json::from_slice(statement)
+        .map_err(|e| Error::step("attach", format!("an attached statement is not JSON: {e}")))?;
+    Ok(pretty(&statement["predicate"]))
 }
 
 fn pretty(value: &Value) -> Vec<u8> {

@@ -14,9 +14,11 @@
 //! index.
 //!
 //! Attaching is idempotent: a signature by the same key over the same payload is kept (ECDSA
-//! signatures differ each time, so re-signing would churn the tag), other keys' signatures and
-//! other predicate types are kept, and an attestation of the same predicate type is replaced
-//! (cosign's `attest --replace`).
+//! signatures differ each time, so re-signing would churn the tag), and so is an attestation of
+//! the same predicate type about the same digest by the same key (a retried release re-attests
+//! the identical image, and the first provenance stays true); other keys' signatures and other
+//! predicate types are kept; an attestation this key did not sign is replaced (cosign's
+//! `attest --replace`).
 
 use std::collections::BTreeMap;
 
@@ -112,6 +114,9 @@ pub struct Attached {
     pub signed: bool,
     /// `tag` (cosign's tag scheme) or `referrers` (OCI 1.1).
     pub scheme: &'static str,
+    /// Each attestation's statement as attached: the one given, or the one already there.
+    #[serde(skip)]
+    pub statements: Vec<(String, Vec<u8>)>,
 }
 
 /// Signs `repository@digest` (the image named `image`) with `key`, when given, and
@@ -192,16 +197,31 @@ pub async fn attach(
         for attestation in attestations {
             let same_type =
                 |l: &Layer| l.annotations.get(PREDICATE_TYPE) == Some(&attestation.predicate_type);
-            let current = layers.iter().any(|l| {
-                same_type(l)
-                    && envelope_of(l).is_some_and(|e| {
-                        e.payload_bytes().as_deref() == Some(&attestation.statement[..])
-                            && key.is_none_or(|k| dsse::verify(&e, &k.public_key()).is_ok())
-                    })
+            // One already attached to this digest (a retried release; provenance differs only
+            // in its times) stands, when it is by this key or none is given.
+            let current = layers.iter().filter(|l| same_type(l)).find_map(|l| {
+                let envelope = envelope_of(l)?;
+                let payload = match key {
+                    Some(k) => dsse::verify(&envelope, &k.public_key()).ok()?,
+                    None => envelope.payload_bytes()?,
+                };
+                let statement: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+                (statement["predicateType"] == attestation.predicate_type.as_str()
+                    && super::provenance::subject_digests(&statement)
+                        .iter()
+                        .any(|d| d == digest))
+                .then_some(payload)
             });
-            if current {
+            if let Some(statement) = current {
+                attached
+                    .statements
+                    .push((attestation.predicate_type.clone(), statement));
                 continue;
             }
+            attached.statements.push((
+                attestation.predicate_type.clone(),
+                attestation.statement.clone(),
+            ));
             unchanged = false;
             layers.retain(|l| !same_type(l));
             let envelope = match key {

@@ -133,6 +133,10 @@ pub fn provenance(built: &Built<'_>) -> Value {
 /// The commit, with the repository's URL when the manifest names one.
 fn source(plan: &ImagePlan) -> Value {
     let mut commit = json!({ "name": "source", "digest": { "gitCommit": plan.revision } });
+    if plan.git.dirty {
+        // `--allow-dirty`: built from the commit plus uncommitted changes.
+        commit["annotations"] = json!({ "dirty": true });
+    }
     if let Some(url) = plan.labels.get(&format!("{OCI}.source")) {
         commit["uri"] = json!(format!("git+{url}@{}", plan.revision));
     }

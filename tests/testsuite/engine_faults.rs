@@ -119,7 +119,7 @@ fn an_engine_that_stops_answering_mid_push_fails_naming_it_and_moves_no_floating
     );
     drop(proxy);
     let repo = fx.image.split_once('/').unwrap().1;
-    let pushed = registry.tags(repo);
+    let pushed = registry.release_tags(repo);
     assert!(
         !pushed.contains(&"latest".to_owned()) && !pushed.contains(&"1.0".to_owned()),
         "no floating tag reaches the registry: {pushed:?}"

@@ -53,7 +53,7 @@ fn the_readme_workflow_releases_and_pushes_with_a_job_summary() {
     assert_success(&out);
 
     let repo = fx.image.split_once('/').unwrap().1;
-    assert!(registry.tags(repo).contains(&"1.2.3".to_owned()));
+    assert!(registry.release_tags(repo).contains(&"1.2.3".to_owned()));
     let md = std::fs::read_to_string(&summary).unwrap();
     eprintln!("{md}");
     assert!(

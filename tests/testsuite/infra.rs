@@ -95,7 +95,7 @@ fn registry_accepts_a_push_and_reports_tags_and_digest() {
         docker_ok(["tag", &image, &remote]);
         docker_ok(["push", &remote]);
     }
-    assert_eq!(registry.tags(&repo), ["1.0.0", "latest"]);
+    assert_eq!(registry.release_tags(&repo), ["1.0.0", "latest"]);
     let digest = registry
         .manifest_digest(&repo, "1.0.0")
         .expect("pushed tag has a digest");
@@ -139,7 +139,7 @@ fn registry_with_auth_accepts_only_its_credentials() {
         "push",
         &remote,
     ]);
-    assert_eq!(registry.tags(&images.repo("svc")), ["1.0.0"]);
+    assert_eq!(registry.release_tags(&images.repo("svc")), ["1.0.0"]);
 }
 
 #[test]

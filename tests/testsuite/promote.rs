@@ -288,7 +288,7 @@ fn three_jobs_then_one_promotion_moves_every_floating_tag_only_when_all_passed()
         let out = ws.job(member);
         assert_success(&out);
         assert_eq!(
-            registry.tags(&ws.repo(member)),
+            registry.release_tags(&ws.repo(member)),
             owned(&["1.2.0", &first[..7]]),
             "{member}'s job pushed its immutable tags only"
         );
@@ -314,7 +314,7 @@ fn three_jobs_then_one_promotion_moves_every_floating_tag_only_when_all_passed()
     assert_eq!(states, ["not-promoted", "not-promoted", "failed"]);
     for member in ["orders", "billing"] {
         assert_eq!(
-            registry.tags(&ws.repo(member)),
+            registry.release_tags(&ws.repo(member)),
             owned(&["1.2.0", &first[..7]])
         );
     }
@@ -332,7 +332,7 @@ fn three_jobs_then_one_promotion_moves_every_floating_tag_only_when_all_passed()
     for (member, sha) in [("orders", &first), ("billing", &first), ("search", &fixed)] {
         let repo = ws.repo(member);
         assert_eq!(
-            registry.tags(&repo),
+            registry.release_tags(&repo),
             owned(&["1", "1.2", "1.2.0", &sha[..7], "latest"])
         );
         let digest = registry.manifest_digest(&repo, "1.2.0").unwrap();

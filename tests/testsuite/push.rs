@@ -68,7 +68,7 @@ fn push_sends_exactly_the_plans_tags_and_the_registry_serves_the_tested_image() 
     assert_success(&out);
     let report: Value = serde_json::from_slice(&out.stdout).expect("the report is JSON");
 
-    let pushed = registry.tags(fx.repo());
+    let pushed = registry.release_tags(fx.repo());
     assert_eq!(pushed, applied_tags(&plan));
     // Both sides sorted (a SHA tag may sort before `1`).
     let mut expected = ["1", "1.2", "1.2.3", &sha[..7], "latest"].map(String::from);
@@ -157,7 +157,7 @@ fn credentials_come_from_docker_config_and_without_them_nothing_is_tagged_or_pus
     assert_success(&out);
     let (sha, _) = fx.head();
     assert_eq!(
-        registry.tags(fx.repo()),
+        registry.release_tags(fx.repo()),
         ["0.4", "0.4.2", &sha[..7], "latest"].map(String::from)
     );
     let id = fx.tags()["0.4.2"].clone();
@@ -295,7 +295,7 @@ fn a_dirty_build_is_pushed_only_with_push_and_allow_dirty_and_gets_only_its_dirt
         "a status line says the development build is pushed:\n{stderr}"
     );
     let dirty = format!("{}-dirty", &sha[..7]);
-    assert_eq!(registry.tags(fx.repo()), vec![dirty.clone()]);
+    assert_eq!(registry.release_tags(fx.repo()), vec![dirty.clone()]);
     assert_eq!(
         registry.config_digest(fx.repo(), &dirty),
         Some(fx.tags()[&dirty].clone())
@@ -350,7 +350,7 @@ fn a_workspace_pushes_every_services_immutable_tags_before_any_floating_tag() {
     );
     let sha = fx.head_sha();
     for repo in &repos {
-        let tags = registry.tags(repo);
+        let tags = registry.release_tags(repo);
         for tag in ["1", "1.4", "1.4.2", &sha[..7], "latest"] {
             assert!(tags.iter().any(|t| t == tag), "{repo}: {tags:?}");
         }
@@ -613,7 +613,7 @@ fn an_immutable_tag_pushed_by_someone_else_during_the_release_is_refused_and_not
         Some(digest),
         "the other job's 1.1.0 stays"
     );
-    let tags = registry.tags(&repo);
+    let tags = registry.release_tags(&repo);
     assert!(
         !tags.iter().any(|t| t == "latest" || t == "1" || t == "1.1"),
         "no floating tag moved: {tags:?}"

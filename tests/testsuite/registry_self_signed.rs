@@ -67,7 +67,7 @@ fn a_registry_with_dockers_self_signed_certificate_is_pushed_to_and_promoted_fro
     let digest = registry.manifest_digest(repo(&fx), "1.2.3").unwrap();
     assert_eq!(image["digest"], digest.as_str(), "{report}");
     assert_eq!(
-        registry.tags(repo(&fx)),
+        registry.release_tags(repo(&fx)),
         owned(&["1", "1.2", "1.2.3", &first[..7], "latest"])
     );
     for tag in ["1", "1.2", "latest", &first[..7]] {
@@ -95,7 +95,7 @@ fn a_registry_with_dockers_self_signed_certificate_is_pushed_to_and_promoted_fro
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["success"], true, "{report}");
     assert_eq!(
-        registry.tags(repo(&fx)),
+        registry.release_tags(repo(&fx)),
         owned(&[
             "1",
             "1.2",

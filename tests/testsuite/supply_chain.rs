@@ -282,6 +282,42 @@ fn a_signed_push_attaches_sbom_provenance_and_signature_that_independent_tools_v
     support::sbom::assert_valid_spdx(&docs.join("sbom.spdx.json"));
     support::sbom::assert_valid_cyclonedx(&docs.join("sbom.cdx.json"));
 
+    // Releasing the same commit again (`--force` rebuilds what the registry holds) attaches
+    // nothing new: the signature and attestations by this key for this digest stand.
+    let sig_tag = format!("sha256-{hex}.sig");
+    let att_tag = format!("sha256-{hex}.att");
+    let before = (
+        registry.manifest_digest(&repo, &sig_tag),
+        registry.manifest_digest(&repo, &att_tag),
+    );
+    let log_before = registry.access_log().len();
+    let again = fx.run_env(
+        &["--push", "--force", "--sign-key", key.to_str().unwrap()],
+        &env,
+    );
+    assert_success(&again);
+    assert!(
+        text(&again.stderr).contains("Attached"),
+        "{}",
+        text(&again.stderr)
+    );
+    let uploads: Vec<String> = registry.access_log()[log_before..]
+        .iter()
+        .filter(|l| l.starts_with("POST ") || l.starts_with("PATCH "))
+        .cloned()
+        .collect();
+    assert!(
+        uploads.is_empty(),
+        "a repeated release uploads nothing: {uploads:?}"
+    );
+    assert_eq!(
+        before,
+        (
+            registry.manifest_digest(&repo, &sig_tag),
+            registry.manifest_digest(&repo, &att_tag)
+        )
+    );
+
     // verify: passes with the key, fails with another.
     let ok = verify(&fx, &reference, Some(&public), &env);
     assert_success(&ok);
@@ -293,7 +329,6 @@ fn a_signed_push_attaches_sbom_provenance_and_signature_that_independent_tools_v
     assert!(failed.contains(&"provenance".to_owned()), "{failed:?}");
 
     // A tampered SBOM: the SPDX envelope's payload changed, its signature kept.
-    let att_tag = format!("sha256-{hex}.att");
     let mut att_manifest = registry.manifest(&repo, &att_tag).unwrap();
     let spdx_at = atts.iter().position(|(t, _)| t == SPDX).unwrap();
     let mut envelope = atts[spdx_at].1.clone();

@@ -396,6 +396,17 @@ impl Registry {
         tags
     }
 
+    /// The tags of `repo` a release names (sorted): without cosign's attachment tags
+    /// (`sha256-<hex>.sig`, `.att`), which `tests/testsuite/supply_chain.rs` checks.
+    pub fn release_tags(&self, repo: &str) -> Vec<String> {
+        let attachment =
+            |t: &String| t.starts_with("sha256-") && (t.ends_with(".sig") || t.ends_with(".att"));
+        self.tags(repo)
+            .into_iter()
+            .filter(|t| !attachment(t))
+            .collect()
+    }
+
     fn manifest_response(&self, repo: &str, reference: &str) -> Option<HttpResponse> {
         let accept = "application/vnd.docker.distribution.manifest.v2+json, \
                       application/vnd.docker.distribution.manifest.list.v2+json, \

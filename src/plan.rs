@@ -667,6 +667,21 @@ mod tests {
 
     /// Every tag rule plus the forward-only rule.
     #[test]
+    fn the_supply_chain_is_on_by_default_and_a_package_key_is_relative_to_its_manifest() {
+        let chain = config("").supply_chain;
+        assert!(chain.sbom && chain.provenance && !chain.sbom_build_dependencies);
+        assert_eq!(chain.sign_key, None);
+        let chain = config(
+            "sbom = false\nprovenance = false\nsbom-build-dependencies = true\nsign-key = \"keys/cosign.key\"",
+        )
+        .supply_chain;
+        assert!(!chain.sbom && !chain.provenance && chain.sbom_build_dependencies);
+        assert_eq!(chain.sign_key.as_deref(), Some("/w/svc/keys/cosign.key"));
+        let chain = config("sign-key = \"env://KEY\"").supply_chain;
+        assert_eq!(chain.sign_key.as_deref(), Some("env://KEY"));
+    }
+
+    #[test]
     fn tag_rules_table() {
         let table: &[(&str, &[&str], bool, &[&str])] = &[
             (

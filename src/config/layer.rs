@@ -113,6 +113,8 @@ layer! {
     "test" test: TestLayer => replace,
     /// Attach an SBOM of the shipped binary to every pushed image (default: true).
     "sbom" sbom: bool => replace,
+    /// List build-dependencies in the SBOM too (default: false, only what is in the binary).
+    "sbom-build-dependencies" sbom_build_dependencies: bool => replace,
     /// Attach SLSA provenance to every pushed image (default: true).
     "provenance" provenance: bool => replace,
     /// Sign the pushed image and its attestations with this cosign key: a path (relative to

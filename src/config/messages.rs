@@ -37,6 +37,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("vendor", r#"vendor = "Acme""#),
     ("revision", r#"revision = "crate""#),
     ("sbom", "sbom = false"),
+    ("sbom-build-dependencies", "sbom-build-dependencies = true"),
     ("provenance", "provenance = false"),
     ("sign-key", r#"sign-key = "env://COSIGN_PRIVATE_KEY""#),
     (

@@ -102,6 +102,8 @@ pub struct ServiceConfig {
 pub struct SupplyChain {
     /// Attach the SBOM.
     pub sbom: bool,
+    /// List build-dependencies in it (`sbom-build-dependencies`).
+    pub sbom_build_dependencies: bool,
     /// Attach the provenance.
     pub provenance: bool,
     /// The signing key: an absolute path or `env://VAR`.

@@ -44,6 +44,7 @@ pub fn start_graph(plan: &ImagePlan, cargo_flags: &[String]) -> Option<GraphTask
         plan.features.clone(),
     );
     let flags = cargo_flags.to_vec();
+    let build_deps = plan.config.supply_chain.sbom_build_dependencies;
     Some(tokio::task::spawn_blocking(move || {
         sbom::resolve(&sbom::SbomInput {
             manifest_path: &manifest_path,
@@ -51,7 +52,7 @@ pub fn start_graph(plan: &ImagePlan, cargo_flags: &[String]) -> Option<GraphTask
             features: &features,
             target: crate::toolchain::host_triple(),
             cargo_flags: &flags,
-            include_build_deps: false,
+            include_build_deps: build_deps,
         })
     }))
 }

@@ -746,6 +746,7 @@ pub fn resolved(
         },
         supply_chain: SupplyChain {
             sbom: layer.sbom.unwrap_or(true),
+            sbom_build_dependencies: layer.sbom_build_dependencies.unwrap_or(false),
             provenance: layer.provenance.unwrap_or(true),
             sign_key: layer.sign_key.as_deref().map(|key| {
                 // Relative to the manifest that sets it, as cargo resolves its own paths.

@@ -62,6 +62,13 @@ fn pinned_base(plan: &ImagePlan) -> Option<String> {
     (!base.is_scratch()).then(|| base.digest.as_ref().map(ToString::to_string))?
 }
 
+/// The base digest an image the tool assembled earlier was assembled on (its kept layout says).
+fn assembled_base(plan: &ImagePlan, image_id: &str) -> Option<String> {
+    let layout = crate::image::store::layout_dir(&plan.target_dir, &plan.package);
+    let base = crate::image::store::read(&layout, image_id)?.base?;
+    (!base.manifest_digest.is_empty()).then_some(base.manifest_digest)
+}
+
 /// The registries of the images `dockerfile` pulls (`FROM`, `COPY --from`, `RUN --mount=from=`),
 /// with the Docker config's credentials for each that has them. A config or credential helper
 /// that fails only costs the credentials (with a warning): the images may be local.
@@ -180,11 +187,12 @@ pub async fn build(
                 &plan.revision[..plan.revision.len().min(12)]
             ),
         );
+        let base_digest = pinned_base(plan).or_else(|| assembled_base(plan, &id));
         return Ok(BuiltImage {
             image_id: id,
             reused: true,
             builder: built_by,
-            base_digest: pinned_base(plan),
+            base_digest,
             context_bytes: 0,
             binary: None,
             tests: None,

@@ -378,6 +378,29 @@ fn an_image_on_a_registry_base_is_assembled_on_its_layers_and_pushed_mounting_th
         registry.config_digest(&repo, "1.0.0").as_deref(),
         Some(id.as_str())
     );
+
+    // The provenance and the SBOM name the base by the digest the registry serves for it.
+    let (base_name, _) = base_ref.rsplit_once(':').unwrap();
+    let base_repo = base_name.split_once('/').unwrap().1;
+    let base_digest = registry.manifest_digest(base_repo, "1").unwrap();
+    let docs = fx.path().join("target/docker-release").join(&fx.package);
+    let provenance: Value =
+        serde_json::from_slice(&std::fs::read(docs.join("provenance.json")).unwrap()).unwrap();
+    let deps = provenance["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let base = deps.iter().find(|d| d["name"] == "base").expect("base");
+    assert_eq!(base["digest"]["sha256"], &base_digest[7..], "{provenance}");
+    assert_eq!(
+        base["uri"],
+        format!("pkg:docker/{base_name}@{base_digest}").as_str()
+    );
+    let spdx = std::fs::read_to_string(docs.join("sbom.spdx.json")).unwrap();
+    assert!(
+        spdx.contains(&base_digest[7..]),
+        "the SBOM names the base: {spdx}"
+    );
+    support::sbom::assert_valid_spdx(&docs.join("sbom.spdx.json"));
 }
 
 #[test]

@@ -66,6 +66,8 @@ pub struct Facts {
     pub builder: String,
     /// The base's manifest digest, when known.
     pub base_digest: Option<String>,
+    /// The builder image's manifest digest (`docker` strategy), when known.
+    pub builder_digest: Option<String>,
     /// How many checks passed in the test container.
     pub checks_passed: usize,
 }
@@ -111,6 +113,7 @@ pub async fn attest(
             digest,
             builder: &facts.builder,
             base_digest: facts.base_digest.as_deref(),
+            builder_digest: facts.builder_digest.as_deref(),
             checks_passed: facts.checks_passed,
             started: how.started,
             finished: Utc::now(),

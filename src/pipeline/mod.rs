@@ -363,6 +363,7 @@ struct ServiceRun {
     reused: bool,
     builder: Option<engine::build::Builder>,
     base_digest: Option<String>,
+    builder_digest: Option<String>,
     context_bytes: u64,
     tests: Option<test_stage::TestReport>,
     tags: Option<Vec<tag::TagOutcome>>,
@@ -384,6 +385,7 @@ impl ServiceRun {
                 .map_or("unknown", engine::build::Builder::label)
                 .to_owned(),
             base_digest: self.base_digest.clone(),
+            builder_digest: self.builder_digest.clone(),
             checks_passed: self
                 .tests
                 .as_ref()
@@ -756,6 +758,7 @@ async fn service_run(
     run.reused = built.reused;
     run.builder = built.builder;
     run.base_digest = built.base_digest.clone();
+    run.builder_digest = built.builder_digest.clone();
     run.context_bytes = built.context_bytes;
     if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);

@@ -35,6 +35,8 @@ pub struct Built<'a> {
     pub builder: &'a str,
     /// The base's manifest digest, when it is not `scratch` and its digest is known.
     pub base_digest: Option<&'a str>,
+    /// The builder image's manifest digest (`docker` strategy), when known.
+    pub builder_digest: Option<&'a str>,
     /// The checks that passed in the test container.
     pub checks_passed: usize,
     /// When the release started.
@@ -79,12 +81,8 @@ pub fn provenance(built: &Built<'_>) -> Value {
     if let Some(digest) = built.base_digest {
         dependencies.push(image("base", &config.base.name(), digest));
     }
-    if !host && let Some(digest) = &config.builder.digest {
-        dependencies.push(image(
-            "builder",
-            &config.builder.name(),
-            &digest.to_string(),
-        ));
+    if !host && let Some(digest) = built.builder_digest {
+        dependencies.push(image("builder", &config.builder.name(), digest));
     }
     if host {
         let rustc = crate::toolchain::Rustc::get();

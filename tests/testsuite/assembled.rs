@@ -484,3 +484,40 @@ fn a_base_whose_registry_does_not_answer_is_built_by_the_builder_with_the_reason
         "{words}"
     );
 }
+
+#[test]
+fn a_builder_made_image_records_its_unpinned_base_by_the_digest_the_engine_pulled() {
+    let registry = Registry::start();
+    let base_ref = pushed_base(&registry, &format!("LABEL {}\n", support::TEST_LABEL));
+    let _local = LocalTag(base_ref.clone());
+    let fx = fixture_on(&base_ref, Some(&registry.addr));
+    // The classic builder makes it (`buildkit = false`): the tool does not read the base itself.
+    let manifest = fx.path().join("Cargo.toml");
+    let text_now = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text_now.replace("static = true\n", "static = true\nbuildkit = false\n"),
+    )
+    .unwrap();
+    fx.commit("the classic builder");
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("config.json"), "{}\n").unwrap();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+    let out = fx.run_env(&["--push", "--message-format", "json"], &env);
+    assert_success(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["services"][0]["builder"], "classic");
+
+    let (base_name, _) = base_ref.rsplit_once(':').unwrap();
+    let base_digest = registry
+        .manifest_digest(base_name.split_once('/').unwrap().1, "1")
+        .unwrap();
+    let docs = fx.path().join("target/docker-release").join(&fx.package);
+    let provenance: Value =
+        serde_json::from_slice(&std::fs::read(docs.join("provenance.json")).unwrap()).unwrap();
+    let definition = &provenance["predicate"]["buildDefinition"];
+    assert_eq!(definition["internalParameters"]["builder"], "classic");
+    let deps = definition["resolvedDependencies"].as_array().unwrap();
+    let base = deps.iter().find(|d| d["name"] == "base").expect("base");
+    assert_eq!(base["digest"]["sha256"], &base_digest[7..], "{provenance}");
+}

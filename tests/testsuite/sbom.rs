@@ -34,6 +34,18 @@ fn subject_of(p: &Project, repository: &str, base: Option<BaseImage>) -> Subject
     }
 }
 
+/// A copy of the hello example and its crate graph.
+fn hello_graph() -> (Project, CrateGraph) {
+    let p = project().copy_of(example_dir("hello")).build();
+    let graph = resolve(
+        &p.path("Cargo.toml"),
+        "hello",
+        &["--locked", "--offline"],
+        false,
+    );
+    (p, graph)
+}
+
 fn resolve(manifest: &Path, package: &str, flags: &[&str], build_deps: bool) -> CrateGraph {
     resolve_with(
         manifest,
@@ -417,13 +429,7 @@ fn check_documents(
 
 #[test]
 fn hello_example_sbom_is_the_service_alone() {
-    let p = project().copy_of(example_dir("hello")).build();
-    let graph = resolve(
-        &p.path("Cargo.toml"),
-        "hello",
-        &["--locked", "--offline"],
-        false,
-    );
+    let (p, graph) = hello_graph();
     let expected = cargo_tree(p.root(), "hello", "normal", &["--locked", "--offline"]);
     let lock = lock_checksums(&p.path("Cargo.lock"));
     let subject = subject_of(
@@ -699,13 +705,7 @@ fn git_dependencies_are_pinned_to_their_commit() {
 
 #[test]
 fn documents_of_different_images_differ_in_namespace_and_serial() {
-    let p = project().copy_of(example_dir("hello")).build();
-    let graph = resolve(
-        &p.path("Cargo.toml"),
-        "hello",
-        &["--locked", "--offline"],
-        false,
-    );
+    let (p, graph) = hello_graph();
     let a = subject_of(&p, "localhost:5000/hello", None);
     let mut b = a.clone();
     b.digest = BASE_DIGEST.to_owned();
@@ -784,13 +784,7 @@ fn a_git_crate_from_a_forge_is_downloaded_from_its_commit() {
 fn the_validators_reject_what_the_writers_must_avoid() {
     // The checks above can fail: an old-style cargo licence, a dangling relationship, a serial
     // number that is no UUID, a hash with its `sha256:` prefix are each refused.
-    let p = project().copy_of(example_dir("hello")).build();
-    let graph = resolve(
-        &p.path("Cargo.toml"),
-        "hello",
-        &["--locked", "--offline"],
-        false,
-    );
+    let (p, graph) = hello_graph();
     let subject = subject_of(&p, "localhost:5000/hello", None);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("doc.json");

@@ -14,6 +14,17 @@ use cargo_docker_release::supply_chain::sign::{
 use crate::support;
 use support::keys::{openssl_ok, openssl_verifies};
 
+/// `openssl ecparam` making a P-256 key as SEC1 PEM in `k.pem`.
+const P256_TO_K_PEM: &[&str] = &[
+    "ecparam",
+    "-name",
+    "prime256v1",
+    "-genkey",
+    "-noout",
+    "-out",
+    "k.pem",
+];
+
 const DIGEST: &str = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b";
 
 fn path_str(path: &Path) -> &str {
@@ -96,18 +107,7 @@ fn simple_signing_signature_verifies_with_openssl_and_tampering_fails() {
 fn openssl_keys_load_in_sec1_and_pkcs8_with_the_same_public_key() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl_ok(
-        d,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "k.pem",
-        ],
-    );
+    openssl_ok(d, P256_TO_K_PEM);
     assert!(
         std::fs::read_to_string(d.join("k.pem"))
             .unwrap()
@@ -508,18 +508,7 @@ fn keys_that_are_not_p256_are_refused() {
 fn private_keys_that_cannot_sign_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl_ok(
-        d,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "k.pem",
-        ],
-    );
+    openssl_ok(d, P256_TO_K_PEM);
     // SEC1 without its public key (RFC 5915 allows it; ring needs it).
     openssl_ok(
         d,

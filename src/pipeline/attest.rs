@@ -4,14 +4,16 @@
 //! attestations, with a cosign signature of the image when a key is given
 //! ([`crate::supply_chain`]). A failure here holds the floating tags back, like a failed push.
 
-use camino::Utf8PathBuf;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::push::Pusher;
+use crate::config::{ImageRef, Strategy};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::plan::ImagePlan;
-use crate::supply_chain::attach::{self, Attached, Attestation};
+use crate::supply_chain::Documents;
+use crate::supply_chain::attach::{self, Attestation};
 use crate::supply_chain::provenance::{self, Built, statement};
 use crate::supply_chain::sbom;
 use crate::supply_chain::sign::SigningKey;
@@ -21,6 +23,8 @@ use crate::ui::Shell;
 /// What the release brings to every service's supply-chain step.
 #[derive(Debug, Clone, Copy)]
 pub struct Attesting<'a> {
+    /// The engine (what it recorded of the base and builder images).
+    pub engine: &'a Engine,
     /// The signing key (`--sign-key`, else the manifest's `sign-key`).
     pub key: Option<&'a SigningKey>,
     /// When the release started.
@@ -62,24 +66,14 @@ pub fn start_graph(plan: &ImagePlan, cargo_flags: &[String]) -> Option<GraphTask
 pub struct Facts {
     /// Its crate graph, being resolved ([`start_graph`]).
     pub graph: Option<GraphTask>,
+    /// The tested image.
+    pub image_id: String,
     /// `assembled`, `buildkit` or `classic` (`unknown` for a reused image that does not say).
     pub builder: String,
-    /// The base's manifest digest, when known.
+    /// The base's manifest digest, when the build knew it.
     pub base_digest: Option<String>,
-    /// The builder image's manifest digest (`docker` strategy), when known.
-    pub builder_digest: Option<String>,
     /// How many checks passed in the test container.
     pub checks_passed: usize,
-}
-
-/// The documents of one image, as written and attached.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Documents {
-    /// Where they were written.
-    pub dir: Utf8PathBuf,
-    /// What was attached to the image digest.
-    #[serde(flatten)]
-    pub attached: Attached,
 }
 
 /// Whether `plan` gets anything attached when pushed with `key`.
@@ -101,6 +95,10 @@ pub async fn attest(
     let dir = plan.target_dir.join("docker-release").join(&plan.package);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io(format!("creating `{dir}` for the SBOM and provenance"), e))?;
+    let documents = chain.sbom || chain.provenance;
+    if documents && facts.base_digest.is_none() && !plan.config.base.is_scratch() {
+        facts.base_digest = base_digest(how.engine, plan, &facts.image_id).await;
+    }
     let mut attestations = Vec::new();
     if chain.sbom {
         let (spdx, cyclonedx) = sbom_documents(plan, digest, &mut facts, how.cargo_flags).await?;
@@ -108,12 +106,16 @@ pub async fn attest(
         attestations.push(wrapped(plan, digest, CYCLONEDX_PREDICATE, &cyclonedx)?);
     }
     if chain.provenance {
+        let builder_digest = match plan.config.strategy {
+            Strategy::Docker => image_digest(how.engine, &plan.config.builder).await,
+            Strategy::Host => None,
+        };
         let built = Built {
             plan,
             digest,
             builder: &facts.builder,
             base_digest: facts.base_digest.as_deref(),
-            builder_digest: facts.builder_digest.as_deref(),
+            builder_digest: builder_digest.as_deref(),
             checks_passed: facts.checks_passed,
             started: how.started,
             finished: Utc::now(),
@@ -245,4 +247,35 @@ fn pretty(value: &Value) -> Vec<u8> {
 fn write(dir: &camino::Utf8Path, name: &str, bytes: &[u8]) -> Result<()> {
     let path = dir.join(name);
     std::fs::write(&path, bytes).map_err(|e| Error::io(format!("writing `{path}`"), e))
+}
+
+/// The registry digest of `image`: its pinned digest, else the one the engine recorded when it
+/// pulled it (`RepoDigests`); none when the engine does not hold it (BuildKit keeps what it pulls
+/// in its own store).
+async fn image_digest(engine: &Engine, image: &ImageRef) -> Option<String> {
+    if let Some(d) = &image.digest {
+        return Some(d.to_string());
+    }
+    let digests = engine.repo_digests(&image.name()).await.ok()?;
+    let prefix = format!("{}@", image.repository);
+    digests
+        .iter()
+        .find_map(|d| d.strip_prefix(&prefix).map(str::to_owned))
+}
+
+/// The base digest of the tested image the build did not know (a reused image, a base the
+/// builder resolved): what the tool's kept layout of an assembled image says, else what the
+/// engine recorded of the base.
+async fn base_digest(engine: &Engine, plan: &ImagePlan, image_id: &str) -> Option<String> {
+    match assembled_base(plan, image_id) {
+        Some(d) => Some(d),
+        None => image_digest(engine, &plan.config.base).await,
+    }
+}
+
+/// The base digest an image the tool assembled earlier was assembled on (its kept layout says).
+fn assembled_base(plan: &ImagePlan, image_id: &str) -> Option<String> {
+    let layout = crate::image::store::layout_dir(&plan.target_dir, &plan.package);
+    let base = crate::image::store::read(&layout, image_id)?.base?;
+    (!base.manifest_digest.is_empty()).then_some(base.manifest_digest)
 }

@@ -41,11 +41,9 @@ pub struct BuiltImage {
     pub reused: bool,
     /// The builder that built it (for a reused image: that image's, when it says).
     pub builder: Option<Builder>,
-    /// The manifest digest of its base (none for `scratch`, or an unpinned base the engine
-    /// keeps no registry digest of).
+    /// The manifest digest of its base, when the manifest pins it or the tool resolved it to
+    /// assemble the image (other ways to know it are asked only when provenance needs it).
     pub base_digest: Option<String>,
-    /// The manifest digest of the `docker` strategy's builder image, when known the same way.
-    pub builder_digest: Option<String>,
     /// Bytes of build context sent to the engine (0 when reused).
     pub context_bytes: u64,
     /// The host-built binary (`host` strategy).
@@ -62,27 +60,6 @@ pub struct BuiltImage {
 fn pinned_base(plan: &ImagePlan) -> Option<String> {
     let base = &plan.config.base;
     (!base.is_scratch()).then(|| base.digest.as_ref().map(ToString::to_string))?
-}
-
-/// The registry digest of `image`: its pinned digest, else the one the engine recorded when it
-/// pulled it (`RepoDigests`); none when the engine does not hold it (BuildKit keeps what it pulls
-/// in its own store).
-async fn engine_digest(engine: &Engine, image: &crate::config::ImageRef) -> Option<String> {
-    if let Some(d) = &image.digest {
-        return Some(d.to_string());
-    }
-    let digests = engine.repo_digests(&image.name()).await.ok()?;
-    let prefix = format!("{}@", image.repository);
-    digests
-        .iter()
-        .find_map(|d| d.strip_prefix(&prefix).map(str::to_owned))
-}
-
-/// The base digest an image the tool assembled earlier was assembled on (its kept layout says).
-fn assembled_base(plan: &ImagePlan, image_id: &str) -> Option<String> {
-    let layout = crate::image::store::layout_dir(&plan.target_dir, &plan.package);
-    let base = crate::image::store::read(&layout, image_id)?.base?;
-    (!base.manifest_digest.is_empty()).then_some(base.manifest_digest)
 }
 
 /// The registries of the images `dockerfile` pulls (`FROM`, `COPY --from`, `RUN --mount=from=`),
@@ -203,13 +180,11 @@ pub async fn build(
                 &plan.revision[..plan.revision.len().min(12)]
             ),
         );
-        let base_digest = pinned_base(plan).or_else(|| assembled_base(plan, &id));
         return Ok(BuiltImage {
             image_id: id,
             reused: true,
             builder: built_by,
-            base_digest,
-            builder_digest: None,
+            base_digest: pinned_base(plan),
             context_bytes: 0,
             binary: None,
             tests: None,
@@ -254,7 +229,6 @@ pub async fn build(
                     reused: false,
                     builder: Some(Builder::Assembled),
                     base_digest: image.base.as_ref().map(|b| b.manifest_digest.clone()),
-                    builder_digest: None,
                     context_bytes: 0,
                     binary: Some(binary),
                     tests,
@@ -323,15 +297,7 @@ pub async fn build(
         image_id,
         reused: false,
         builder: Some(builder),
-        base_digest: match pinned_base(plan) {
-            Some(d) => Some(d),
-            None if plan.config.base.is_scratch() => None,
-            None => engine_digest(engine, &plan.config.base).await,
-        },
-        builder_digest: match plan.config.strategy {
-            Strategy::Docker => engine_digest(engine, &plan.config.builder).await,
-            Strategy::Host => None,
-        },
+        base_digest: pinned_base(plan),
         context_bytes: context.size() as u64,
         tests: binary.as_ref().and_then(|(_, tests)| tests.clone()),
         binary: binary.map(|(binary, _)| binary),

@@ -199,6 +199,7 @@ pub async fn release(release: &ReleaseOptions, shell: &Shell) -> Result<()> {
                 .filter(|(((_, r), _), _)| passed(r))
                 .map(|(((_, r), key), graph)| {
                     let how = attest::Attesting {
+                        engine: &engine,
                         key: key.as_deref(),
                         started: started_at,
                         cargo_flags: &cargo_flags,
@@ -363,14 +364,13 @@ struct ServiceRun {
     reused: bool,
     builder: Option<engine::build::Builder>,
     base_digest: Option<String>,
-    builder_digest: Option<String>,
     context_bytes: u64,
     tests: Option<test_stage::TestReport>,
     tags: Option<Vec<tag::TagOutcome>>,
     pushed: Vec<String>,
     push: Vec<push::TagPush>,
     digest: Option<String>,
-    attached: Option<attest::Documents>,
+    attached: Option<crate::supply_chain::Documents>,
     timings: report::StepTimings,
     error: Option<error::Error>,
 }
@@ -384,8 +384,8 @@ impl ServiceRun {
                 .builder
                 .map_or("unknown", engine::build::Builder::label)
                 .to_owned(),
+            image_id: self.image_id.clone().unwrap_or_default(),
             base_digest: self.base_digest.clone(),
-            builder_digest: self.builder_digest.clone(),
             checks_passed: self
                 .tests
                 .as_ref()
@@ -418,7 +418,7 @@ struct Pushed {
     push: Vec<push::TagPush>,
     digest: Option<String>,
     push_ms: u64,
-    attached: Option<attest::Documents>,
+    attached: Option<crate::supply_chain::Documents>,
     attach_ms: u64,
 }
 
@@ -758,7 +758,6 @@ async fn service_run(
     run.reused = built.reused;
     run.builder = built.builder;
     run.base_digest = built.base_digest.clone();
-    run.builder_digest = built.builder_digest.clone();
     run.context_bytes = built.context_bytes;
     if interrupt.received().is_some() {
         run.error = Some(error::Error::Interrupted);

@@ -57,13 +57,9 @@ impl Pusher {
         })
     }
 
-    fn target(&self, image: &str) -> Result<(&Target, &RegistryClient)> {
-        self.registries.get(image, "push")
-    }
-
     /// Where `image` is pushed and the client of its registry.
     pub fn registry(&self, image: &str) -> Result<(&Target, &RegistryClient)> {
-        self.target(image)
+        self.registries.get(image, "push")
     }
 
     /// Replaces the engine's known releases by the registry's: every tag of every repository
@@ -71,7 +67,7 @@ impl Pusher {
     pub async fn known_releases(&mut self, known: &mut KnownReleases) -> Result<()> {
         let images: Vec<String> = self.registries.images().map(str::to_owned).collect();
         for image in images {
-            let (target, client) = self.target(&image)?;
+            let (target, client) = self.registry(&image)?;
             let tags = client.tags(&target.repository).await?;
             known.insert(
                 image.clone(),
@@ -94,7 +90,7 @@ impl Pusher {
         let mut conflicts = Vec::new();
         let mut found = Vec::new();
         for plan in plans {
-            let (target, client) = self.target(&plan.image)?;
+            let (target, client) = self.registry(&plan.image)?;
             let listed = self.listed.get(&plan.image).cloned().unwrap_or_default();
             for tag in plan.applied_tags().filter(|t| t.kind.is_immutable()) {
                 if !listed.contains(&tag.name) {
@@ -139,7 +135,7 @@ impl Pusher {
     /// bit-identical): there is nothing to build, test or push. Returns the manifest digest.
     /// Call after [`Self::preflight`]; a dirty build is never taken as released.
     pub async fn released_in_registry(&self, plan: &ImagePlan) -> Result<Option<String>> {
-        let (target, client) = self.target(&plan.image)?;
+        let (target, client) = self.registry(&plan.image)?;
         let mut digest: Option<&str> = None;
         let mut floating = Vec::new();
         for tag in plan.applied_tags() {
@@ -222,7 +218,7 @@ impl Pusher {
     /// Right before pushing immutable `tag`: it must hold what the preflight saw (nothing, or an
     /// image `--force` replaces), or already the tested image.
     async fn recheck(&self, plan: &ImagePlan, image_id: &str, tag: &str) -> Result<Option<String>> {
-        let (target, client) = self.target(&plan.image)?;
+        let (target, client) = self.registry(&plan.image)?;
         let seen = self.existing.get(&(plan.image.clone(), tag.to_owned()));
         let Some(now) = client.manifest_digest(&target.repository, tag).await? else {
             return Ok(None);
@@ -263,7 +259,7 @@ impl Pusher {
         if tags.is_empty() {
             return Ok(pushed);
         }
-        let (target, client) = self.target(&plan.image)?;
+        let (target, client) = self.registry(&plan.image)?;
         // An image the tool assembled is pushed by the tool, byte for byte what was tested.
         let assembled = crate::image::store::read(
             &crate::image::store::layout_dir(&plan.target_dir, &plan.package),
@@ -363,7 +359,7 @@ impl Pusher {
         tag: &str,
         reported: Option<&str>,
     ) -> Result<String> {
-        let (target, client) = self.target(&plan.image)?;
+        let (target, client) = self.registry(&plan.image)?;
         let reference = format!("{}:{tag}", plan.image);
         let failed = |why: String| {
             Error::step_with_help(

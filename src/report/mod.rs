@@ -87,7 +87,7 @@ pub struct ServiceReport {
     pub timings: StepTimings,
     /// The SBOM, provenance and signature attached to [`Self::digest`] (with `--push`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub attached: Option<crate::pipeline::attest::Documents>,
+    pub attached: Option<crate::supply_chain::Documents>,
     /// The error that stopped this service.
     pub error: Option<String>,
 }

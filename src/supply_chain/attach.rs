@@ -1,5 +1,5 @@
 //! Attachments in the registry, stored the way cosign stores and reads them, so `cosign verify`
-//! and `cosign verify-attestation` (and skopeo's `sigstoreSigned` policy) find them.
+//! and `cosign verify-attestation` find them.
 //!
 //! Beside the image `repo@sha256:<hex>`, two tags of the same repository, each an OCI image
 //! manifest whose layers are the attachments:
@@ -163,9 +163,7 @@ pub async fn attach(
             l.media_type == SIMPLE_SIGNING
                 && signature_of(l).is_some_and(|sig| public.verify(&l.data, &sig))
         };
-        let kept = layers.iter().any(|l| {
-            ours(l) && simple_signing::parse(&l.data).is_ok_and(|s| s.manifest_digest == digest)
-        });
+        let kept = signed_by(&layers, &public, digest);
         if !kept {
             layers.retain(|l| !ours(l));
             let sig = key.sign(&payload);
@@ -226,12 +224,7 @@ pub async fn attach(
             layers.retain(|l| !same_type(l));
             let envelope = match key {
                 Some(key) => dsse::sign(key, IN_TOTO_PAYLOAD_TYPE, &attestation.statement),
-                None => Envelope {
-                    payload_type: IN_TOTO_PAYLOAD_TYPE.to_owned(),
-                    payload: base64::engine::general_purpose::STANDARD
-                        .encode(&attestation.statement),
-                    signatures: Vec::new(),
-                },
+                None => Envelope::unsigned(IN_TOTO_PAYLOAD_TYPE, &attestation.statement),
             };
             layers.push(Layer {
                 media_type: DSSE_ENVELOPE.into(),

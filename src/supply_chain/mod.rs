@@ -9,6 +9,16 @@ pub mod sbom;
 pub mod sign;
 pub mod verify;
 
+/// The documents of one image, as written beside the report and attached in the registry.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Documents {
+    /// Where they were written (`target/docker-release/<package>/`).
+    pub dir: camino::Utf8PathBuf,
+    /// What was attached to the image digest.
+    #[serde(flatten)]
+    pub attached: attach::Attached,
+}
+
 /// The predicate type of an SPDX SBOM attestation (cosign's `--type spdxjson`).
 pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
 /// The predicate type of a CycloneDX SBOM attestation (cosign's `--type cyclonedx`).

@@ -39,6 +39,15 @@ pub struct Signature {
 }
 
 impl Envelope {
+    /// An envelope of `payload` with no signature (attached when no key is given).
+    pub fn unsigned(payload_type: &str, payload: &[u8]) -> Envelope {
+        Envelope {
+            payload_type: payload_type.to_owned(),
+            payload: STANDARD.encode(payload),
+            signatures: Vec::new(),
+        }
+    }
+
     /// The payload's bytes, without checking any signature; `None` when it is not base64
     /// (standard or URL-safe, as DSSE allows).
     pub fn payload_bytes(&self) -> Option<Vec<u8>> {

@@ -490,3 +490,40 @@ ready = {{ timeout = "30s", http = {{ path = "/healthz", status = 200 }} }}
         assert!(out.stdout.contains("ok    signature"), "{out}");
     }
 }
+
+#[test]
+fn over_https_with_tokens_the_attachments_are_pushed_and_verified() {
+    let registry =
+        Registry::start_tls(support::registry::Auth::Token("ci".into(), "s3cret".into()));
+    let fx = Fixture::new("chaintls", Some(&registry.addr), "3.1.0", "");
+    let repo = fx.image.split_once('/').unwrap().1.to_owned();
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = openssl_key(keys.path(), "release");
+    let config = registry.docker_config();
+    let env = [("DOCKER_CONFIG", config.to_str().unwrap())];
+
+    let out = fx.run_env(
+        &[
+            "--push",
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--message-format",
+            "json",
+        ],
+        &env,
+    );
+    assert_success(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = report["services"][0]["digest"].as_str().unwrap().to_owned();
+    let hex = &digest[7..];
+    let tags = registry.tags(&repo);
+    for tag in [format!("sha256-{hex}.sig"), format!("sha256-{hex}.att")] {
+        assert!(tags.contains(&tag), "{tag} in {tags:?}");
+    }
+    assert_eq!(attestations(&registry, &repo, &digest).len(), 3);
+
+    let reference = format!("{}:3.1.0", fx.image);
+    let ok = verify(&fx, &reference, Some(&public), &env);
+    assert_success(&ok);
+    assert!(failed_checks(&ok).is_empty());
+}
